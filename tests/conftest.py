@@ -1,0 +1,74 @@
+"""Shared test setup: offline model loading, offscreen Qt, slow-test switch, tiny project."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run @pytest.mark.slow real-data tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow real-data test: pass --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+TINY_DOCS = [
+    ("d1", "Vitamin D and bone density", "Vitamin D supplementation increases bone mineral density in elderly women."),
+    ("d2", "Calcium intake", "High calcium intake is associated with fewer hip fractures in older adults."),
+    ("d3", "Exercise and bones", "Weight-bearing exercise improves bone strength and reduces fracture risk."),
+    ("d4", "Aspirin and heart attacks", "Daily low-dose aspirin lowers the risk of a first heart attack in men."),
+    ("d5", "Statins", "Statins reduce LDL cholesterol and cardiovascular events."),
+    ("d6", "Blood pressure", "Lowering blood pressure reduces stroke and heart attack incidence."),
+    ("d7", "Smoking and lung cancer", "Cigarette smoking is the leading cause of lung cancer."),
+    ("d8", "Air pollution", "Fine particulate air pollution raises lung cancer mortality."),
+    ("d9", "Radon exposure", "Residential radon exposure is a cause of lung cancer among non-smokers."),
+    ("d10", "Sleep and memory", "Sleep consolidates declarative memory in young adults."),
+    ("d11", "Caffeine", "Caffeine improves alertness but may disturb sleep quality."),
+    ("d12", "Gut microbiome", "The gut microbiome influences immune responses and metabolism."),
+]
+TINY_QUERIES = [
+    ("q1", "vitamin D improves bone density", "train"),
+    ("q2", "aspirin prevents heart attacks", "train"),
+    ("q3", "what causes lung cancer", "test"),
+    ("q4", "does sleep help memory", "test"),
+]
+TINY_QRELS = [("q1", "d1", 1), ("q2", "d4", 1), ("q3", "d7", 1), ("q3", "d9", 2), ("q4", "d10", 1)]
+
+
+def make_tiny_project(path: Path) -> Path:
+    """A 12-document, 4-query project with imported qrels (q3 has graded gains)."""
+    from core.project import Project
+
+    with Project.create(path) as project:
+        with project.transaction():
+            project.db["documents"].insert_all(
+                [{"id": i, "title": t, "text": x} for i, t, x in TINY_DOCS])
+            project.db["queries"].insert_all(
+                [{"id": i, "text": t, "split": s} for i, t, s in TINY_QUERIES])
+            project.touch_corpus()
+        project.set_labels([(q, d, "positive", g) for q, d, g in TINY_QRELS],
+                           source="imported", pass_number=0)
+    return path
+
+
+@pytest.fixture
+def tiny_project(tmp_path) -> Path:
+    return make_tiny_project(tmp_path / "tiny.rsproj")
