@@ -78,6 +78,7 @@ class LabelChange:
     new: str | None
     old_gain: int | None = None
     new_gain: int | None = None
+    old_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,9 +311,10 @@ class Project:
         if source not in SOURCES:
             raise ValueError(f"unknown label source {source!r}")
         old = self.conn.execute(
-            "SELECT label, gain FROM labels WHERE query_id=? AND doc_id=?", (query_id, doc_id)
+            "SELECT label, gain, source FROM labels WHERE query_id=? AND doc_id=?",
+            (query_id, doc_id),
         ).fetchone()
-        old_label, old_gain = (old[0], old[1]) if old else (None, None)
+        old_label, old_gain, old_source = old if old else (None, None, None)
         if label is None:
             if old is None:
                 return LabelChange(query_id, doc_id, None, None)
@@ -336,7 +338,7 @@ class Project:
             "VALUES(?,?,?,?,?,?,?,?)",
             (query_id, doc_id, old_label, label, new_gain, source, pass_number, at),
         )
-        return LabelChange(query_id, doc_id, old_label, label, old_gain, new_gain)
+        return LabelChange(query_id, doc_id, old_label, label, old_gain, new_gain, old_source)
 
     def _check_ids(self, query_id: str, doc_id: str) -> None:
         if not self.conn.execute("SELECT 1 FROM queries WHERE id=?", (query_id,)).fetchone():
@@ -353,18 +355,24 @@ class Project:
                                pass_number=pass_number)[0]
 
     def set_labels(
-        self, items: Iterable[tuple[str, str, str | None, int | None]], *,
+        self, items: Iterable[tuple], *,
         source: str = "user", pass_number: int | None = None,
     ) -> list[LabelChange]:
-        """Apply ``(query_id, doc_id, label, gain)`` items as one committed transaction."""
+        """Apply ``(query_id, doc_id, label, gain[, source])`` items as one committed transaction.
+
+        A per-item source overrides ``source`` (undo uses it to restore an
+        imported judgement as imported).
+        """
         at = now_iso()
         pass_number = self.current_pass if pass_number is None else pass_number
         changes = []
         with self.transaction():
-            for query_id, doc_id, label, gain in items:
+            for item in items:
+                query_id, doc_id, label, gain = item[:4]
+                item_source = item[4] if len(item) > 4 and item[4] else source
                 self._check_ids(query_id, doc_id)
                 changes.append(
-                    self._apply_label(query_id, doc_id, label, source, gain, pass_number, at)
+                    self._apply_label(query_id, doc_id, label, item_source, gain, pass_number, at)
                 )
         return changes
 
