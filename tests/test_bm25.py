@@ -1,0 +1,167 @@
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+import core.bm25 as bm25_module
+from core.bm25 import BM25Index, load_or_build
+from core.progress import Cancelled, Progress
+from core.project import Project
+from core.tokenize import tokenize
+from helpers_eval import load_scifact, random_corpus
+
+QUERIES = ["w0 w1", "w3 w3 w3 w10", "w59 w2 unknownword", "w0", "nothing here", "w5 w0 w5 w17 w40"]
+
+
+def _build(texts, **kw):
+    return BM25Index.build([f"d{i}" for i in range(len(texts))], texts, **kw)
+
+
+def test_scores_match_rank_bm25_on_synthetic_corpus():
+    texts = random_corpus(80, seed=3)
+    index = _build(texts)
+    ref = BM25Okapi([tokenize(t) for t in texts])
+    # The corpus has terms in more than half the documents (negative idf ->
+    # epsilon floor), empty documents, repeated and unknown query tokens.
+    assert any(v < 0 for v in (np.log(80 - n + 0.5) - np.log(n + 0.5)
+                               for n in np.bincount(index.weights.nonzero()[0])))
+    assert index.average_idf == pytest.approx(ref.average_idf, abs=1e-12)
+    assert index.avgdl == ref.avgdl
+    for term, i in index.term_index.items():
+        assert index.idf[i] == pytest.approx(ref.idf[term], abs=1e-12)
+    for q in QUERIES:
+        diff = np.abs(index.get_scores(q) - ref.get_scores(tokenize(q))).max()
+        assert diff < 1e-9, q
+
+
+def test_parameters_are_honoured():
+    texts = random_corpus(40, seed=5)
+    index = _build(texts, k1=0.9, b=0.4, epsilon=0.1)
+    ref = BM25Okapi([tokenize(t) for t in texts], k1=0.9, b=0.4, epsilon=0.1)
+    for q in QUERIES:
+        assert np.abs(index.get_scores(q) - ref.get_scores(tokenize(q))).max() < 1e-9
+
+
+def test_stopwords_option():
+    texts = ["the cat sat", "the dog", "a bird of the sea"]
+    plain = _build(texts)
+    stopped = _build(texts, stopwords=True)
+    assert [d for d, _ in plain.search("the", 10)] == ["d1", "d0", "d2"]  # shortest first
+    assert stopped.search("the", 10) == []
+    assert [d for d, _ in stopped.search("the dog", 10)] == ["d1"]
+
+
+def test_search_top_k_order_ties_and_non_matching():
+    # d1, d3 and d4 are identical (equal scores): they rank in document order.
+    texts = ["apple banana", "cherry", "apple", "cherry", "cherry", "date date", "elder"]
+    index = _build(texts)
+    hits = index.search("cherry apple", 10)
+    scores = index.get_scores("cherry apple")
+    # Hand-computed: N=7, avgdl=9/7; idf(apple)=ln(5.5/2.5)=0.788, idf(cherry)=ln(4.5/3.5)=0.251.
+    # d2 (len 1): 0.788*2.5/(1+1.25)=0.876; d0 (len 2): 0.788*2.5/(1+2.125)=0.631;
+    # d1, d3, d4 (len 1): 0.251*2.5/2.25=0.279; d5 and d6 share no term.
+    assert [d for d, _ in hits] == ["d2", "d0", "d1", "d3", "d4"]
+    assert [round(s, 3) for _, s in hits] == [0.876, 0.631, 0.279, 0.279, 0.279]
+    assert [s for _, s in hits] == [scores[int(d[1:])] for d, _ in hits]
+    # The cut falls inside the tie: the earliest tied documents are kept.
+    assert [d for d, _ in index.search("cherry apple", 4)] == ["d2", "d0", "d1", "d3"]
+    assert [d for d, _ in index.search("cherry", 2)] == ["d1", "d3"]
+    assert index.search_batch(["cherry apple", "cherry"], 4) == [
+        index.search("cherry apple", 4), index.search("cherry", 4)]
+    assert index.search("unknown", 5) == []
+    assert index.search("cherry", 0) == []
+
+
+def test_zero_scores_are_not_results():
+    # "x" is in exactly half of the documents: idf = ln(2.5) - ln(2.5) = 0, so
+    # its documents score 0 like every non-matching one and are not returned.
+    index = _build(["x a", "x b", "c", "d"])
+    assert index.get_scores("x").tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert index.search("x", 5) == [] and index.search_batch(["x"], 5) == [[]]
+    assert [d for d, _ in index.search("x a", 5)] == ["d0"]
+
+
+def test_search_batch_equals_search_also_when_chunked(monkeypatch):
+    texts = random_corpus(120, seed=11)
+    index = _build(texts)
+    queries = QUERIES * 3 + [""]
+    single = [index.search(q, 7) for q in queries]
+    assert index.search_batch(queries, 7) == single
+    monkeypatch.setattr(bm25_module, "_BATCH_NNZ", 50)  # forces many small chunks
+    assert index.search_batch(queries, 7) == single
+    assert index.search_batch([], 7) == []
+
+
+def test_save_load_round_trip(tmp_path):
+    texts = random_corpus(30, seed=2)
+    index = _build(texts, stopwords=True, k1=1.2)
+    index.save(tmp_path / "idx")
+    again = BM25Index.load(tmp_path / "idx")
+    assert again.doc_ids == index.doc_ids and again.vocabulary == index.vocabulary
+    assert (again.k1, again.b, again.epsilon, again.stopwords) == (1.2, 0.75, 0.25, True)
+    for q in QUERIES:
+        assert np.array_equal(again.get_scores(q), index.get_scores(q))
+
+
+def test_empty_corpus_and_bad_input():
+    empty = BM25Index.build([], [])
+    assert empty.get_scores("x").shape == (0,)
+    assert empty.search("x", 5) == [] and empty.search_batch(["x"], 5) == [[]]
+    with pytest.raises(ValueError):
+        BM25Index.build(["a", "a"], ["x", "y"])
+    with pytest.raises(ValueError):
+        BM25Index.build(["a", "b"], ["x"])
+
+
+def test_build_reports_progress_and_can_be_cancelled():
+    seen = []
+    BM25Index.build(["a", "b"], ["x y", "y z"], progress=Progress(lambda f, m: seen.append(f)))
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    progress = Progress()
+    progress.cancel()
+    with pytest.raises(Cancelled):
+        BM25Index.build(["a"], ["x"], progress=progress)
+
+
+def test_load_or_build_caches_per_corpus_revision(tiny_project, monkeypatch):
+    with Project.open(tiny_project) as project:
+        first = load_or_build(project)
+        assert first.doc_ids == project.document_ids()
+        assert first.search("lung cancer causes", 3)[0][0] in {"d7", "d8", "d9"}
+        cached = list((project.data_dir / "bm25").iterdir())
+        assert len(cached) == 1
+
+    def no_rebuild(*a, **kw):
+        raise AssertionError("rebuilt a cached index")
+
+    with Project.open(tiny_project) as project:
+        monkeypatch.setattr(BM25Index, "_from_tokens", no_rebuild)
+        again = load_or_build(project)
+        assert again.doc_ids == first.doc_ids
+        assert np.array_equal(again.get_scores("bone density"), first.get_scores("bone density"))
+        monkeypatch.undo()
+
+        with project.transaction():
+            project.db["documents"].insert({"id": "d13", "title": "Bone", "text": "bone bone"})
+            project.touch_corpus()
+        rebuilt = load_or_build(project)
+        assert rebuilt.doc_ids[-1] == "d13"
+        assert rebuilt.search("bone", 1)[0][0] == "d13"
+        # Only the current revision stays cached; other parameters get their own entry.
+        assert [p.name for p in (project.data_dir / "bm25").iterdir()] != [c.name for c in cached]
+        assert len(list((project.data_dir / "bm25").iterdir())) == 1
+        with_stop = load_or_build(project, stopwords=True)
+        assert with_stop.stopwords and with_stop.search("the", 5) == []
+
+
+@pytest.mark.slow
+def test_scores_match_rank_bm25_on_scifact():
+    doc_ids, texts, queries, qrels = load_scifact()
+    index = BM25Index.build(doc_ids, texts)
+    ref = BM25Okapi([tokenize(t) for t in texts])
+    test_queries = [queries[q] for q in qrels["test"]]
+    worst = 0.0
+    for q in test_queries:
+        worst = max(worst, float(np.abs(index.get_scores(q) - ref.get_scores(tokenize(q))).max()))
+    assert worst < 1e-9
+    # The batch path returns exactly the single-query results.
+    assert index.search_batch(test_queries[:50], 100) == [index.search(q, 100) for q in test_queries[:50]]
