@@ -149,8 +149,9 @@ def test_load_or_build_caches_per_corpus_revision(tiny_project, monkeypatch):
         # Only the current revision stays cached; other parameters get their own entry.
         assert [p.name for p in (project.data_dir / "bm25").iterdir()] != [c.name for c in cached]
         assert len(list((project.data_dir / "bm25").iterdir())) == 1
-        with_stop = load_or_build(project, stopwords=True)
-        assert with_stop.stopwords and with_stop.search("the", 5) == []
+        assert rebuilt.stopwords and rebuilt.search("the", 5) == []  # the project default
+        without = load_or_build(project, stopwords=False)
+        assert not without.stopwords and without.search("the", 5)
 
 
 @pytest.mark.slow
