@@ -1,0 +1,166 @@
+"""The query list: search, split and label-status filters, counts, keyboard navigation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QTableView, QVBoxLayout, QWidget)
+
+from .lookups import QuerySummary
+from .models import IdRole, QueryFilterProxy, QueryListModel
+
+
+class QueryView(QTableView):
+    """Query table; j/k move like the arrows."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_J, Qt.Key.Key_K) and not event.modifiers():
+            step = 1 if event.key() == Qt.Key.Key_J else -1
+            model = self.model()
+            if model.rowCount():
+                cur = self.currentIndex()
+                row = 0 if not cur.isValid() else min(max(cur.row() + step, 0), model.rowCount() - 1)
+                self.setCurrentIndex(model.index(row, 0))
+            return
+        super().keyPressEvent(event)
+
+
+class QueryPanel(QWidget):
+    """Filterable list of queries; emits ``querySelected`` when the current query changes."""
+
+    querySelected = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.model = QueryListModel(self)
+        self.proxy = QueryFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search queries (text or id)…  Ctrl+F")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._filter_changed_text)
+
+        self.split = QComboBox()
+        self.split.setToolTip("Only queries of this split")
+        self.split.addItem("All splits", "")
+        self.split.currentIndexChanged.connect(
+            lambda _i: (self.proxy.set_split(self.split.currentData()), self._update_count()))
+
+        self.status = QComboBox()
+        self.status.setToolTip("Only queries with this label status")
+        for key, title in QueryFilterProxy.STATUSES.items():
+            self.status.addItem(title, key)
+        self.status.currentIndexChanged.connect(
+            lambda _i: (self.proxy.set_status(self.status.currentData()), self._update_count()))
+
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(self.split, 1)
+        filters.addWidget(self.status, 2)
+
+        self.view = QueryView(self)
+        self.view.setObjectName("query-list")
+        self.view.setModel(self.proxy)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # storage order until asked
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.view.verticalHeader().setDefaultSectionSize(24)
+        hh = self.view.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        hh.setMinimumSectionSize(20)
+        self.view.setColumnWidth(1, 44)
+        for col in (2, 3, 4):
+            self.view.setColumnWidth(col, 28)
+        self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+
+        self.count = QLabel()
+        self.count.setStyleSheet("color:#555")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addLayout(filters)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.count)
+        self._update_count()
+
+    # -- data -------------------------------------------------------------------
+    def set_queries(self, queries: Sequence[QuerySummary], splits: Sequence[str]) -> None:
+        current = self.current_query_id()
+        self.model.set_queries(queries)
+        self.split.blockSignals(True)
+        chosen = self.split.currentData()
+        self.split.clear()
+        self.split.addItem("All splits", "")
+        for s in splits:
+            self.split.addItem(s or "(no split)", s)
+        i = self.split.findData(chosen)
+        self.split.setCurrentIndex(max(i, 0))
+        self.split.blockSignals(False)
+        self._update_count()
+        if current:
+            self.select_query(current)
+
+    def _filter_changed_text(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._update_count()
+
+    def _update_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        labeled = sum(1 for q in self.model.summaries() if q.labeled)
+        self.count.setText(f"{shown} of {total} queries shown · {labeled} labeled")
+
+    def refresh_counts(self) -> None:
+        self._update_count()
+        # A status filter may now include or exclude a changed query.
+        if self.proxy.status != "all":
+            self.proxy.invalidate()
+
+    # -- selection --------------------------------------------------------------
+    def current_query_id(self) -> str | None:
+        idx = self.view.currentIndex()
+        return idx.data(IdRole) if idx.isValid() else None
+
+    def select_query(self, query_id: str) -> bool:
+        row = self.model.row_of(query_id)
+        if row is None:
+            return False
+        idx = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not idx.isValid():
+            return False
+        if self.current_query_id() != query_id:
+            self.view.selectionModel().setCurrentIndex(
+                idx, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.view.scrollTo(idx)
+        return True
+
+    def select_first(self) -> None:
+        if self.proxy.rowCount():
+            self.view.setCurrentIndex(self.proxy.index(0, 0))
+
+    def step(self, delta: int) -> None:
+        """Move to the next (``delta=1``) or previous visible query."""
+        n = self.proxy.rowCount()
+        if not n:
+            return
+        cur = self.view.currentIndex()
+        row = 0 if not cur.isValid() else min(max(cur.row() + delta, 0), n - 1)
+        self.view.selectionModel().setCurrentIndex(
+            self.proxy.index(row, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.view.scrollTo(self.proxy.index(row, 0))
+
+    def _current_changed(self, current, _previous) -> None:
+        if current.isValid():
+            self.querySelected.emit(current.data(IdRole))

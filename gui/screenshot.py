@@ -1,0 +1,89 @@
+"""Render the real main window offscreen and save it as a PNG (docs, reviews, CI)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+
+from core.errors import StudioError
+
+from .app import create_app, ensure_display
+from .main_window import LABELING_KEY, MainWindow
+
+
+def _wait(predicate, timeout: float, step_ms: int = 50) -> bool:
+    """Run the event loop until ``predicate()`` is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(step_ms)
+
+    def check() -> None:
+        if predicate() or time.monotonic() >= deadline:
+            loop.quit()
+
+    timer.timeout.connect(check)
+    timer.start()
+    if not predicate():
+        loop.exec()
+    timer.stop()
+    return bool(predicate())
+
+
+def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
+                    query: str | None = None, size: tuple[int, int] = (1400, 900),
+                    timeout: float = 300.0, document: str | None = None) -> Path:
+    """Open ``project`` in a main window of ``size``, wait for ``view`` to be ready, save ``out``.
+
+    The labeling view is ready when every visible pane shows its candidates
+    (dense waits for the embeddings to exist); another view when its
+    ``is_ready()`` returns True (or at once if it has none). ``query`` selects
+    a query id first; ``document`` shows that document in the right panel.
+    """
+    ensure_display()
+    project = Path(project)
+    if not project.exists():
+        raise StudioError(f"{project}: no such project file")
+    app = create_app()
+    window = MainWindow()
+    window.resize(*size)
+    if not window.open_project(project):
+        raise StudioError(f"{project}: could not be opened")
+    window.show()
+    ws = window.workspace
+    assert ws is not None and window.context is not None
+    if not _wait(lambda: ws._overview_loaded, timeout):
+        raise StudioError("timed out reading the project's queries")
+    if query is not None:
+        if window.context.project.get_query(query) is None:
+            raise StudioError(f"{project}: no query {query!r}")
+        window.context.set_current_query(query)
+    widget = window.show_view(view)
+    prepare = getattr(widget, "prepare_screenshot", None)
+    if callable(prepare):
+        prepare()
+    if view == LABELING_KEY:
+        ready = ws.is_ready
+    else:
+        is_ready = getattr(widget, "is_ready", None)
+        ready = is_ready if callable(is_ready) else (lambda: True)
+    if not _wait(ready, timeout):
+        raise StudioError(f"timed out after {timeout:.0f} s waiting for the {view} view")
+    if view == LABELING_KEY:
+        if document is not None:
+            window.context.activate_document(document)
+        elif ws.document.doc_id is None:
+            pane = ws.active_pane()
+            if pane.model.rowCount():
+                pane.select_row(0)
+    _wait(lambda: False, 0.3)  # let the last repaint land
+    app.processEvents()
+    pixmap = window.grab()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not pixmap.save(str(out), "PNG"):
+        raise StudioError(f"{out}: could not write the PNG")
+    window.close()
+    return out
