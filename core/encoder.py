@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -272,3 +273,36 @@ class Encoder:
                 normalize_embeddings=True,
             )
             yield idx, np.asarray(vecs, dtype=np.float32)
+
+
+_shared: "OrderedDict[tuple, Encoder]" = OrderedDict()
+_shared_lock = threading.Lock()
+SHARED_ENCODERS = 3
+
+
+def shared_encoder(
+    model_path: str | Path | None = None,
+    *,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> Encoder:
+    """An :class:`Encoder` shared process-wide (the few most recently used models).
+
+    Several Retrieval objects (GUI, miner, compare view) often need the same
+    model; loading it once saves seconds and hundreds of MB. The key includes
+    the folder's content fingerprint, so a folder rewritten in place is
+    reloaded.
+    """
+    folder = Path(model_path) if model_path is not None else bundled_model_path()
+    check_model_folder(folder)
+    key = (str(folder.resolve()), query_prompt, document_prompt, model_fingerprint(folder))
+    with _shared_lock:
+        enc = _shared.get(key)
+        if enc is not None:
+            _shared.move_to_end(key)
+            return enc
+        enc = Encoder(folder, query_prompt=query_prompt, document_prompt=document_prompt)
+        _shared[key] = enc
+        while len(_shared) > SHARED_ENCODERS:
+            _shared.popitem(last=False)
+        return enc
