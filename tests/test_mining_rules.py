@@ -1,0 +1,195 @@
+"""The mining rules on hand-built scores: no model, no project.
+
+Scores are binary fractions (0.5, 0.25, ...) wherever a rule compares at
+its boundary, so the expected side of each comparison is exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import StudioError
+from core.mining import MiningConfig, decide
+from core.mining_scores import Candidate, ScoredQuery
+
+
+def scored(pairs, outside=(), qid="q"):
+    """Pool from ``[(doc, score)]`` (ranked by score, ties in the given order)."""
+    order = sorted(range(len(pairs)), key=lambda i: (-pairs[i][1], i))
+    cands = [Candidate(pairs[i][0], r + 1, pairs[i][1], True) for r, i in enumerate(order)]
+    cands += [Candidate(d, rank, s, False) for d, s, rank in outside]
+    return ScoredQuery(qid, tuple(cands))
+
+
+def reasons(decisions):
+    return {d.doc_id: d.reason for d in decisions}
+
+
+def kept(decisions):
+    return [d.doc_id for d in decisions if d.reason == "kept"]
+
+
+def cfg(**kw):
+    kw.setdefault("num_negatives", 2)
+    kw.setdefault("range_max", 10)
+    return MiningConfig(source="bm25", **kw)
+
+
+def test_labels_are_law():
+    sq = scored([("p", 0.9), ("fn", 0.8), ("neg", 0.7), ("rej", 0.6), ("a", 0.5), ("b", 0.4), ("c", 0.3)])
+    labels = {"p": "positive", "fn": "false_negative", "neg": "negative"}
+    out = decide(sq, labels, {"rej"}, cfg())
+    assert reasons(out) == {"p": "positive", "fn": "false_negative", "neg": "confirmed",
+                            "rej": "previously_rejected", "a": "kept", "b": "kept", "c": "not_sampled"}
+    statuses = {d.doc_id: d.status for d in out}
+    assert statuses["neg"] == "kept" and statuses["p"] == "dropped" and statuses["rej"] == "dropped"
+    # A confirmed negative is kept even where a rule would drop it: max_score below its score.
+    out = decide(sq, labels, {"rej"}, cfg(max_score=0.25))
+    assert reasons(out)["neg"] == "confirmed"
+    assert kept(out) == []
+
+
+def test_no_positive_means_nothing_to_decide():
+    sq = scored([("a", 0.9), ("b", 0.8)])
+    assert decide(sq, {"a": "negative"}, set(), cfg()) == []
+
+
+def test_absolute_margin_drops_close_candidates():
+    # pos = 0.5; m = 0.25: drop when s + 0.25 > 0.5, i.e. s > 0.25.
+    sq = scored([("p", 0.5), ("a", 0.375), ("b", 0.25), ("c", 0.125)])
+    out = decide(sq, {"p": "positive"}, set(), cfg(absolute_margin=0.25))
+    assert reasons(out) == {"p": "positive", "a": "absolute_margin", "b": "kept", "c": "kept"}
+
+
+def test_relative_margin_with_positive_scores():
+    # pos = 0.5, m = 0.5: threshold 0.5 - 0.25 = 0.25; s > 0.25 dropped, 0.25 stays.
+    sq = scored([("p", 0.5), ("a", 0.375), ("b", 0.25), ("c", 0.125)])
+    out = decide(sq, {"p": "positive"}, set(), cfg(relative_margin=0.5))
+    assert reasons(out)["a"] == "relative_margin"
+    assert kept(out) == ["b", "c"]
+
+
+def test_relative_margin_with_negative_scores():
+    # pos = -0.5, m = 0.5: threshold = -0.5 - |-0.5|*0.5 = -0.75. The old
+    # pos*(1-m) formula would give -0.25 and keep candidates *above* the positive.
+    sq = scored([("a", -0.25), ("p", -0.5), ("b", -0.625), ("c", -0.75), ("d", -0.875)])
+    out = decide(sq, {"p": "positive"}, set(), cfg(relative_margin=0.5))
+    assert reasons(out) == {"a": "relative_margin", "p": "positive", "b": "relative_margin",
+                            "c": "kept", "d": "kept"}
+
+
+def test_lowest_of_several_positives_sets_the_margin():
+    # Positives at 0.875 and 0.5 (the second outside the pool): pos = 0.5.
+    sq = scored([("p1", 0.875), ("a", 0.75), ("b", 0.375), ("c", 0.25)], outside=[("p2", 0.5, 40)])
+    labels = {"p1": "positive", "p2": "positive"}
+    out = decide(sq, labels, set(), cfg(absolute_margin=0.0))
+    assert reasons(out) == {"p1": "positive", "a": "absolute_margin", "p2": "positive",
+                            "b": "kept", "c": "kept"}
+    # A confirmed false negative is relevant too and can lower pos further.
+    labels["b"] = "false_negative"
+    out = decide(sq, labels, set(), cfg(absolute_margin=0.0))
+    assert reasons(out)["b"] == "false_negative"
+    assert kept(out) == ["c"]
+
+
+def test_max_and_min_score():
+    sq = scored([("p", 1.0), ("a", 0.75), ("b", 0.5), ("c", 0.25), ("d", 0.125)])
+    out = decide(sq, {"p": "positive"}, set(), cfg(max_score=0.5, min_score=0.25, num_negatives=3))
+    assert reasons(out) == {"p": "positive", "a": "max_score", "b": "kept", "c": "kept", "d": "min_score"}
+
+
+def test_first_failing_rule_is_the_reason():
+    # "a" fails the absolute margin, the relative margin and max_score: the first one wins.
+    sq = scored([("p", 0.5), ("a", 0.4375), ("b", 0.125)])
+    out = decide(sq, {"p": "positive"}, set(),
+                 cfg(absolute_margin=0.125, relative_margin=0.25, max_score=0.25, num_negatives=1))
+    assert reasons(out)["a"] == "absolute_margin"
+    out = decide(sq, {"p": "positive"}, set(), cfg(relative_margin=0.25, max_score=0.25, num_negatives=1))
+    assert reasons(out)["a"] == "relative_margin"
+
+
+def test_rank_window_counts_surviving_candidates():
+    # Survivors (after the positive and the margin): c d e f g. range_min=1 skips
+    # c (the best survivor, not raw rank 2), range_max=3 ends after e.
+    sq = scored([("p", 0.9), ("a", 0.89), ("c", 0.5), ("d", 0.4), ("e", 0.3), ("f", 0.2), ("g", 0.1)])
+    out = decide(sq, {"p": "positive"}, set(),
+                 cfg(absolute_margin=0.05, range_min=1, range_max=3, num_negatives=1))
+    assert reasons(out) == {"p": "positive", "a": "absolute_margin", "c": "rank_window",
+                            "d": "kept", "e": "not_sampled", "f": "rank_window", "g": "rank_window"}
+
+
+def test_ties_resolve_by_rank():
+    sq = scored([("p", 0.9), ("a", 0.5), ("b", 0.5), ("c", 0.5)])
+    out = decide(sq, {"p": "positive"}, set(), cfg(num_negatives=2))
+    assert kept(out) == ["a", "b"]
+    assert reasons(out)["c"] == "not_sampled"
+    assert [d.rank for d in out] == [1, 2, 3, 4]
+
+
+def test_too_few_candidates_keeps_what_there_is():
+    sq = scored([("p", 0.9), ("a", 0.875), ("b", 0.2)])
+    out = decide(sq, {"p": "positive"}, set(), cfg(relative_margin=0.05, num_negatives=5, range_max=10))
+    assert reasons(out) == {"p": "positive", "a": "relative_margin", "b": "kept"}
+
+
+def test_random_sampling_is_seeded_and_stays_in_the_window():
+    pool = [("p", 1.0)] + [(f"d{i}", 0.9 - i * 0.01) for i in range(30)]
+    sq = scored(pool)
+    labels = {"p": "positive"}
+    c = cfg(sampling="random", num_negatives=4, range_min=5, range_max=25)
+    first = kept(decide(sq, labels, set(), c))
+    assert first == kept(decide(sq, labels, set(), c))
+    assert len(first) == 4
+    window = {f"d{i}" for i in range(5, 25)}
+    assert set(first) <= window
+    seeds = {tuple(kept(decide(sq, labels, set(), c.replace(seed=s)))) for s in range(8)}
+    assert len(seeds) > 1
+    # Kept ones are listed best first, like sentence-transformers re-sorts its sample.
+    ranks = [d.rank for d in decide(sq, labels, set(), c) if d.reason == "kept"]
+    assert ranks == sorted(ranks)
+
+
+def test_simans_prefers_scores_near_the_positive():
+    # pos = 0.5; with a large a and b = 0 the sample concentrates next to 0.5,
+    # not at the top of the window (0.49 .. 0.10).
+    pool = [("p", 0.5)] + [(f"d{i:02d}", 0.49 - i * 0.01) for i in range(40)]
+    sq = scored(pool)
+    out = decide(sq, {"p": "positive"}, set(),
+                 cfg(sampling="simans", simans_a=5000.0, num_negatives=3, range_max=40))
+    assert set(kept(out)) == {"d00", "d01", "d02"}
+    # b shifts the preferred score: s - pos - b = 0 at s = 0.3.
+    out = decide(sq, {"p": "positive"}, set(),
+                 cfg(sampling="simans", simans_a=5000.0, simans_b=-0.2, num_negatives=3, range_max=40))
+    assert set(kept(out)) <= {f"d{i:02d}" for i in range(16, 23)}
+    # a = 0 is uniform: still exactly num_negatives, reproducible.
+    c = cfg(sampling="simans", simans_a=0.0, num_negatives=3, range_max=40)
+    assert kept(decide(sq, {"p": "positive"}, set(), c)) == kept(decide(sq, {"p": "positive"}, set(), c))
+    assert len(kept(decide(sq, {"p": "positive"}, set(), c))) == 3
+
+
+def test_simans_survives_extreme_weights():
+    # Weights exp(-a*d^2) underflow to 0 for all but one candidate; sampling
+    # without replacement must still return num_negatives documents.
+    pool = [("p", 10.0)] + [(f"d{i}", 9.0 - i) for i in range(6)]
+    out = decide(scored(pool), {"p": "positive"}, set(),
+                 cfg(sampling="simans", simans_a=1e6, num_negatives=3))
+    assert len(kept(out)) == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_negatives": 0}, "num_negatives"),
+    ({"range_min": -1}, "range_min"),
+    ({"range_min": 10, "range_max": 10}, "smaller"),
+    ({"num_negatives": 6, "range_min": 5, "range_max": 10}, "window"),
+    ({"source": "splade"}, "source"),
+    ({"sampling": "best"}, "sampling"),
+    ({"relative_margin": float("nan")}, "finite"),
+])
+def test_config_validation(kwargs, message):
+    with pytest.raises(StudioError, match=message):
+        MiningConfig(**kwargs)
+
+
+def test_config_round_trips_through_json():
+    c = MiningConfig(source="hybrid", relative_margin=0.05, sampling="simans", split=None)
+    assert MiningConfig.from_dict(c.to_dict()) == c
