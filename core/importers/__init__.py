@@ -119,6 +119,8 @@ def import_source(
     plan = plan_import(source, format, options)
     project_path = Path(project_path)
     created = not project_path.exists()
+    if not created:
+        _check_project_file(project_path)
     try:
         project = Project.open(project_path, create=True)
     except ProjectError:
@@ -136,6 +138,34 @@ def import_source(
     counts["project"] = str(project_path)
     counts["created"] = created
     return counts
+
+
+def _check_project_file(path: Path) -> None:
+    """Refuse a file that is not a project *before* opening it for writing.
+
+    ``Project.open`` switches the file to WAL mode first, which would modify a
+    foreign SQLite file; this read-only look leaves it byte-for-byte alone.
+    """
+    import sqlite3
+
+    from ..schema import SCHEMA_VERSION
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ProjectError(f"{path}: cannot open ({exc})") from None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(f"{path}: not a Retriever Studio project ({exc})") from None
+    finally:
+        conn.close()
+    if version == 0 and tables:
+        raise ProjectError(f"{path}: an SQLite file, but not a Retriever Studio project")
+    if version > SCHEMA_VERSION:
+        raise ProjectError(f"{path}: written by a newer Retriever Studio (schema {version}, "
+                           f"this version reads up to {SCHEMA_VERSION})")
 
 
 def _remove_project_file(path: Path) -> None:

@@ -134,7 +134,7 @@ def iter_json_objects(spec: FileSpec) -> Iterator[tuple[int, dict]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(spec.path, f"malformed JSON ({exc.msg} at column {exc.colno})", number) from None
+            raise InputError(spec.path, f"malformed JSON: {exc.msg} (column {exc.colno})", number) from None
         if not isinstance(obj, dict):
             raise InputError(spec.path, f"expected a JSON object, found {_kind(obj)}", number)
         yield number, obj

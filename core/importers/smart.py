@@ -152,7 +152,12 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
     else:
         candidates = [source]
     for path in candidates:
-        role = options.kind if not source.is_dir() and options.kind else None
+        role = None
+        if not source.is_dir():
+            # A single file named on the command line: the user says it is SMART.
+            role = options.kind or ("queries" if _role_by_name(path) == "queries" else
+                                    "qrels" if _role_by_name(path) == "qrels" and not is_smart_file(path)
+                                    else "documents")
         if role is None:
             by_name = _role_by_name(path)
             if is_smart_file(path):
@@ -163,7 +168,7 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
         if role is None:
             ignored.append(path)
             continue
-        files.append(FileSpec(role, path, smart_documents if role == "documents" else smart_queries))
+        files.append(FileSpec(role, path, smart_queries if role == "queries" else smart_documents))
     for path in options.queries:
         files.append(FileSpec("queries", path, smart_queries))
     query_specs = [f for f in files if f.role == "queries"]
