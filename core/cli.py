@@ -19,6 +19,8 @@ from .errors import StudioError
 # Modules defining ``register(subparsers)``; each adds its own commands.
 COMMAND_MODULES = [
     "core.cli_project",
+    "core.cli_retrieval",
+    "core.cli_mining",
 ]
 
 
