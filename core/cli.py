@@ -20,7 +20,6 @@ from .errors import StudioError
 COMMAND_MODULES = [
     "core.cli_project",
     "core.cli_retrieval",
-    "core.cli_mining",
 ]
 
 
