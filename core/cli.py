@@ -20,6 +20,7 @@ from .errors import StudioError
 COMMAND_MODULES = [
     "core.cli_project",
     "core.cli_retrieval",
+    "core.cli_mining",
 ]
 
 

@@ -1,0 +1,156 @@
+"""Mining passes on the tiny project: storage, labels as law, query selection, review, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.cli import main as cli_main
+from core.errors import StudioError
+from core.mining import (
+    MiningConfig, candidate_scores, mine, pass_candidates, preview_query, proposals,
+    proposed_negatives, rejected_pairs, review_stats,
+)
+from core.progress import Cancelled, Progress
+from core.project import Project
+
+BM25 = dict(source="bm25", num_negatives=3, range_max=8)
+
+
+def kept(project, qid, pass_number=None):
+    return [d.doc_id for d in pass_candidates(project, qid, pass_number) if d.reason == "kept"]
+
+
+def test_pass_is_stored_with_every_candidate_and_reason(tiny_project):
+    with Project.open(tiny_project) as project:
+        result = mine(project, MiningConfig(**BM25))
+        assert result.pass_number == 1 and project.current_pass == 1
+        c = result.counts
+        assert c["queries_selected"] == 2 and c["queries_mined"] == 2  # q1, q2 are train
+        assert c["proposed"] == 6
+        row = project.conn.execute(
+            "SELECT source, model_version, config, counts FROM mining_passes WHERE pass=1").fetchone()
+        assert row[0] == "bm25" and row[1] is None
+        assert MiningConfig.from_dict(json.loads(row[2])) == MiningConfig(**BM25)
+        assert json.loads(row[3]) == c
+        q1 = pass_candidates(project, "q1")
+        # Pool = range_max + P (P = 1 labeled document per train query) = 9 documents.
+        assert len(q1) == 9
+        assert [d.rank for d in q1] == sorted(d.rank for d in q1)
+        assert {d.reason for d in q1} == {"positive", "kept", "not_sampled"}
+        assert next(d for d in q1 if d.doc_id == "d1").reason == "positive"
+        top3 = [d.doc_id for d in q1 if d.doc_id != "d1"][:3]
+        assert kept(project, "q1") == top3
+        assert sum(c["dropped"].values()) + c["proposed"] == c["candidates"]
+        # Test queries were not touched.
+        assert not pass_candidates(project, "q3")
+        # A second pass gets the next number; the first stays.
+        assert mine(project, MiningConfig(**BM25)).pass_number == 2
+        assert len(pass_candidates(project, "q1", 1)) == 9
+
+
+def test_preview_matches_the_stored_pass_and_writes_nothing(tiny_project):
+    config = MiningConfig(**BM25, relative_margin=0.5)
+    with Project.open(tiny_project) as project:
+        preview = preview_query(project, "q1", config)
+        assert project.conn.execute("SELECT count(*) FROM candidates").fetchone()[0] == 0
+        mine(project, config)
+        assert preview == pass_candidates(project, "q1")
+
+
+def test_labels_are_law_across_passes(tiny_project):
+    with Project.open(tiny_project) as project:
+        mine(project, MiningConfig(**BM25))
+        a, b, c = kept(project, "q1")
+        project.set_label("q1", a, "negative")  # accepted
+        project.set_label("q1", b, "false_negative")  # flipped
+        project.set_label("q1", c, "negative")
+        project.set_label("q1", c, None)  # accepted, then cleared: rejected
+        assert rejected_pairs(project) == {"q1": {c}}
+        states = {p.doc_id: p.state for p in proposals(project, 1, ["q1"])}
+        assert states == {a: "accepted", b: "flipped", c: "rejected"}
+        mine(project, MiningConfig(**BM25))
+        reasons = {d.doc_id: d.reason for d in pass_candidates(project, "q1", 2)}
+        assert reasons[a] == "confirmed" and reasons[b] == "false_negative"
+        assert reasons[c] == "previously_rejected"
+        assert not {a, b, c} & set(kept(project, "q1", 2))
+        assert len(kept(project, "q1", 2)) == 3  # confirmed ones do not use up the quota
+        stats = {s.pass_number: s for s in review_stats(project)}
+        assert (stats[1].proposed, stats[1].accepted, stats[1].flipped, stats[1].rejected) == (6, 1, 1, 1)
+        assert stats[1].false_negative_rate == pytest.approx(1 / 3)
+        assert stats[2].reviewed == 0 and stats[2].false_negative_rate is None
+        # Exports take pending proposals only.
+        pending = proposed_negatives(project, 1)
+        assert "q1" not in pending
+        assert len(pending["q2"]) == 3
+
+
+def test_positive_scores_are_stored_even_outside_the_pool(tiny_project):
+    with Project.open(tiny_project) as project:
+        project.set_label("q1", "d12", "positive")  # gut microbiome: far down for a bone query
+        mine(project, MiningConfig(source="bm25", num_negatives=1, range_min=0, range_max=2))
+        q1 = {d.doc_id: d for d in pass_candidates(project, "q1")}
+        assert q1["d12"].reason == "positive" and q1["d12"].rank > 4
+        assert "d12" in candidate_scores(project)["q1"]
+
+
+def test_query_selection(tiny_project):
+    with Project.open(tiny_project) as project:
+        with pytest.raises(StudioError, match="nothing to mine"):
+            mine(project, MiningConfig(**{**BM25, "split": "nosuchsplit"}))
+        mine(project, MiningConfig(**BM25))
+        with pytest.raises(StudioError, match="nothing to mine"):
+            mine(project, MiningConfig(**BM25, only_changed=True))
+        project.set_label("q2", "d5", "negative")
+        result = mine(project, MiningConfig(**BM25, only_changed=True))
+        assert result.counts["queries_mined"] == 1
+        assert pass_candidates(project, "q2", result.pass_number)
+        assert not pass_candidates(project, "q1", result.pass_number)
+        result = mine(project, MiningConfig(**BM25, only_unlabeled=True))
+        assert result.counts["queries_selected"] == 1
+        assert pass_candidates(project, "q1", result.pass_number)
+        # split=None mines every query with a positive (train and test).
+        assert mine(project, MiningConfig(**{**BM25, "split": None})).counts["queries_mined"] == 4
+
+
+def test_cancelled_pass_stores_nothing(tiny_project):
+    progress = Progress()
+    progress.cancel()
+    with Project.open(tiny_project) as project:
+        with pytest.raises(Cancelled):
+            mine(project, MiningConfig(**BM25), progress)
+        assert project.conn.execute("SELECT count(*) FROM mining_passes").fetchone()[0] == 0
+        assert project.conn.execute("SELECT count(*) FROM candidates").fetchone()[0] == 0
+        assert project.current_pass == 0
+
+
+def test_cli_mine_json(tiny_project, capsys):
+    rc = cli_main(["mine", str(tiny_project), "--source", "bm25", "--num-negatives", "2",
+                   "--range-max", "6", "--relative-margin", "0.5", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pass"] == 1
+    counts = out["counts"]
+    assert counts["queries_mined"] == 2
+    assert set(counts["dropped"]) >= {"positive", "relative_margin", "rank_window", "not_sampled"}
+    assert counts["proposed"] + sum(counts["dropped"].values()) == counts["candidates"]
+    assert out["config"]["relative_margin"] == 0.5
+
+
+def test_cli_reports_bad_settings(tiny_project, capsys):
+    rc = cli_main(["mine", str(tiny_project), "--source", "bm25", "--num-negatives", "9",
+                   "--range-max", "5"])
+    assert rc == 2
+    assert "cannot mine 9 negatives" in capsys.readouterr().err
+
+
+def test_hybrid_scores_are_rrf_over_corpus_ranks(tiny_project):
+    with Project.open(tiny_project) as project:
+        result = mine(project, MiningConfig(source="hybrid", num_negatives=2, range_max=4))
+        assert result.model_version == "bundled"
+        q1 = pass_candidates(project, "q1")
+        # Each document's score is 1/(60+r_bm25) + 1/(60+r_dense) with ranks 1..12.
+        assert all(2 / 72 - 1e-12 <= d.score <= 2 / 61 + 1e-12 for d in q1)
+        assert [d.score for d in q1] == sorted((d.score for d in q1), reverse=True)
+        assert next(d for d in q1 if d.doc_id == "d1").rank == 1
