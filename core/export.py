@@ -92,8 +92,12 @@ def training_examples(
             ).fetchall()
             scores = {d: s for d, s, _ in cands}
             if use_proposed:
+                # Proposals the user cleared after that pass are rejections (core.mining).
+                from .mining import rejected_pairs
+
+                rejected = rejected_pairs(project, None, query.id).get(query.id, set())
                 for d, _, status in cands:
-                    if status == "kept" and d not in relevant and d not in seen:
+                    if status == "kept" and d not in relevant and d not in seen and d not in rejected:
                         negatives.append(d)
                         seen.add(d)
                         proposed.add(d)

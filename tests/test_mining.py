@@ -154,3 +154,28 @@ def test_hybrid_scores_are_rrf_over_corpus_ranks(tiny_project):
         assert all(2 / 72 - 1e-12 <= d.score <= 2 / 61 + 1e-12 for d in q1)
         assert [d.score for d in q1] == sorted((d.score for d in q1), reverse=True)
         assert next(d for d in q1 if d.doc_id == "d1").rank == 1
+
+
+def test_export_with_proposed_skips_flipped_and_rejected(tiny_project, tmp_path):
+    from core.export import export
+
+    with Project.open(tiny_project) as project:
+        mine(project, MiningConfig(**BM25))
+        a, b, c = kept(project, "q1")
+        project.set_label("q1", b, "false_negative")
+        project.set_label("q1", c, "negative")
+        project.set_label("q1", c, None)
+        export(project, tmp_path / "pairs.jsonl", format="labeled-pairs", split="train", use_proposed=True)
+        texts = {d.id: d.retrieval_text for d in project.iter_documents()}
+        export(project, tmp_path / "scores.jsonl", format="ntuple-scores", split="train",
+               use_proposed=True, num_negatives=2)
+        scores = candidate_scores(project)
+    rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    q1_negatives = {r["positive"] for r in rows if r["anchor"].startswith("vitamin") and r["label"] == 0}
+    assert q1_negatives == {texts[a]}
+    q1_positives = {r["positive"] for r in rows if r["anchor"].startswith("vitamin") and r["label"] == 1}
+    assert texts[b] in q1_positives  # a false negative is relevant
+    nt = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    q2 = next(r for r in nt if r["anchor"].startswith("aspirin"))
+    assert q2["scores"][0] == pytest.approx(scores["q2"]["d4"])
+    assert all(s is not None for s in q2["scores"])
