@@ -63,3 +63,37 @@ def add_training_queries(project_path: Path) -> None:
                 [{"id": q, "text": t, "split": "train"} for q, t, _ in EXTRA_TRAIN_QUERIES])
         project.set_labels([(q, d, "positive", 1) for q, _, d in EXTRA_TRAIN_QUERIES],
                            source="imported", pass_number=0)
+
+
+class StallMeter:
+    """Measures the UI thread's longest stall: the largest gap between 10 ms timer ticks, minus 10 ms."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        import time
+
+        from PySide6.QtCore import QTimer
+
+        self._time = time.perf_counter
+        self.interval = interval_ms / 1000
+        self.gaps: list[float] = []
+        self._last: float | None = None
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = self._time()
+        if self._last is not None:
+            self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._last = None
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    @property
+    def longest_stall_ms(self) -> float:
+        return max(0.0, (max(self.gaps, default=0.0) - self.interval) * 1000)

@@ -1,0 +1,337 @@
+"""Fine-tune panel: settings, one "Fine-tune" button, a live loss curve, progress and cancel.
+
+Training runs as a background job (``context.jobs``) whose thread only
+waits on a child process (:func:`core.training_worker.run_training_subprocess`):
+loading torch and building the trainer in a thread of this process held the
+GIL long enough to freeze the window for up to a second (measured).
+Each logged step comes back through a queued Qt signal (``stepLogged``) and
+updates the loss curve (one PlotDataItem, ``setData``), the step/epoch
+counters and the remaining-time estimate; a one-second timer keeps the elapsed
+time moving between steps. Cancel stops training at the next step; the
+project is left as it was. On success the panel emits
+``context.modelVersionsChanged`` and, after a re-mine, ``candidatesChanged``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from core.loop import training_preview
+from core.training import TrainingConfig
+from core.training_worker import run_training_subprocess
+
+from .context import AppContext
+from .workers import Job, Latest
+
+_DEFAULTS = TrainingConfig()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class _StepRelay(QObject):
+    """Carries step entries from the training thread to the UI thread (queued)."""
+
+    stepLogged = Signal(object)
+
+
+class TrainingPanel(QWidget):
+    """Settings and live view of one fine-tuning run at a time."""
+
+    trainingFinished = Signal(object)  # LoopOutcome
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self._job: Job | None = None
+        self._started_at: float | None = None
+        self._last_entry: dict | None = None
+        self._last_step_at = 0.0
+        self._steps: list[int] = []
+        self._losses: list[float] = []
+        self._relay = _StepRelay(self)
+        self._relay.stepLogged.connect(self._on_step)
+        self._preview = Latest(context.jobs, "Training data", self)
+
+        # -- settings -----------------------------------------------------------
+        self.base_combo = QComboBox()
+        self.base_combo.setObjectName("training-base")
+        self.base_combo.setToolTip("Model to start from: the bundled model or an earlier fine-tune")
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 100)
+        self.epochs.setValue(_DEFAULTS.epochs)
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(2, 4096)
+        self.batch_size.setValue(_DEFAULTS.batch_size)
+        self.batch_size.setToolTip("Examples per step; every other example in the batch is an extra negative")
+        self.lr = QLineEdit(f"{_DEFAULTS.lr:g}")
+        self.lr.setValidator(QDoubleValidator(1e-8, 1e-1, 10, self.lr))
+        self.lr.setMaximumWidth(100)
+        self.max_seq_length = QSpinBox()
+        self.max_seq_length.setRange(16, 8192)
+        self.max_seq_length.setSingleStep(32)
+        self.max_seq_length.setValue(_DEFAULTS.max_seq_length)
+        self.max_seq_length.setToolTip("Training texts are cut to this many tokens (shorter = faster)")
+        self.negatives = QSpinBox()
+        self.negatives.setRange(0, 16)
+        self.negatives.setValue(_DEFAULTS.num_negatives)
+        self.negatives.setToolTip("Hard negatives per training example")
+        self.use_proposed = QCheckBox("Also use negatives proposed by mining (not yet reviewed)")
+        self.remine = QCheckBox("Re-mine negatives with the new model after training")
+        self.remine.setToolTip("Re-encode the corpus with the new model and run a new mining pass "
+                               "with the current mining settings")
+        self.split = QLineEdit(_DEFAULTS.split or "")
+        self.split.setMaximumWidth(100)
+        self.heldout = QLineEdit(_DEFAULTS.heldout_split)
+        self.heldout.setMaximumWidth(100)
+        self.heldout.setToolTip("Queries of this split are never used for training")
+
+        form = QFormLayout()
+        form.addRow("Base model", self.base_combo)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Max sequence length", self.max_seq_length)
+        form.addRow("Hard negatives per example", self.negatives)
+        splits = QHBoxLayout()
+        splits.addWidget(self.split)
+        splits.addWidget(QLabel("held out:"))
+        splits.addWidget(self.heldout)
+        splits.addStretch(1)
+        form.addRow("Training split", splits)
+        form.addRow("", self.use_proposed)
+        form.addRow("", self.remine)
+        settings = QGroupBox("Settings")
+        settings.setLayout(form)
+
+        self.data_label = QLabel("Counting training examples…")
+        self.data_label.setObjectName("training-data")
+        self.data_label.setWordWrap(True)
+
+        self.train_button = QPushButton("Fine-tune")
+        self.train_button.setObjectName("fine-tune")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel-training")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop at the next step; nothing is saved")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+
+        left = QVBoxLayout()
+        left.addWidget(settings)
+        left.addWidget(self.data_label)
+        left.addLayout(buttons)
+        left.addStretch(1)
+
+        # -- live view ------------------------------------------------------------
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.status = QLabel("Ready")
+        self.status.setObjectName("training-status")
+        self.status.setWordWrap(True)
+        self.times = QLabel("")
+        self.times.setObjectName("training-times")
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("loss-plot")
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "training loss")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMinimumHeight(220)
+        self.curve = self.plot.plot([], [], pen=pg.mkPen("#1f5fa8", width=2),
+                                    symbol="o", symbolSize=4, symbolBrush="#1f5fa8",
+                                    symbolPen=None)
+        self.result = QLabel("")
+        self.result.setObjectName("training-result")
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        right = QVBoxLayout()
+        right.addWidget(self.plot, 1)
+        right.addWidget(self.progress)
+        right.addWidget(self.status)
+        right.addWidget(self.times)
+        right.addWidget(self.result)
+
+        layout = QHBoxLayout(self)
+        left_box = QWidget()
+        left_box.setLayout(left)
+        left_box.setMaximumWidth(440)
+        layout.addWidget(left_box)
+        layout.addLayout(right, 1)
+
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
+
+        for w in (self.epochs, self.batch_size, self.negatives, self.max_seq_length):
+            w.valueChanged.connect(self._refresh_preview)
+        self.use_proposed.toggled.connect(self._refresh_preview)
+        self.split.editingFinished.connect(self._refresh_preview)
+        self.heldout.editingFinished.connect(self._refresh_preview)
+        context.modelVersionsChanged.connect(self.reload_models)
+        context.labelsChanged.connect(lambda _notice: self._refresh_preview())
+        context.candidatesChanged.connect(lambda _pass: self._refresh_preview())
+        self.reload_models()
+        self._refresh_preview()
+
+    # -- settings ---------------------------------------------------------------
+    def reload_models(self) -> None:
+        current = self.base_combo.currentData()
+        self.base_combo.clear()
+        self.base_combo.addItem("bundled (all-MiniLM-L6-v2)", "bundled")
+        for v in self.context.project.model_versions():
+            label = v["id"] if v["name"] == v["id"] else f"{v['name']} ({v['id']})"
+            self.base_combo.addItem(f"{label} · from {v['base']}", v["id"])
+        index = self.base_combo.findData(current) if current else 0
+        self.base_combo.setCurrentIndex(max(index, 0))
+
+    def config(self) -> TrainingConfig:
+        try:
+            lr = float(self.lr.text().replace(",", "."))
+        except ValueError:
+            lr = _DEFAULTS.lr
+        return TrainingConfig(
+            base=self.base_combo.currentData() or "bundled",
+            epochs=self.epochs.value(), batch_size=self.batch_size.value(), lr=lr,
+            max_seq_length=self.max_seq_length.value(),
+            split=self.split.text().strip() or None,
+            heldout_split=self.heldout.text().strip() or _DEFAULTS.heldout_split,
+            use_proposed=self.use_proposed.isChecked(), num_negatives=self.negatives.value(),
+        )
+
+    def _refresh_preview(self, *_args) -> None:
+        self._preview.request(training_preview, self.context.project_path, self.config(),
+                              on_result=self._show_preview, on_error=self._show_preview_error)
+
+    def _show_preview(self, counts: dict) -> None:
+        c = counts
+        steps = c.get("steps_per_epoch")
+        self.data_label.setText(
+            f"<b>{c['rows']}</b> training examples from <b>{c['queries']}</b> queries · "
+            f"{c['confirmed_negatives']} confirmed and {c['proposed_negatives']} proposed hard negatives"
+            + (f" · {c['queries_without_negatives']} queries train on in-batch negatives only"
+               if c["queries_without_negatives"] else "")
+            + (f" · {c['excluded_heldout_duplicates']} left out (same text as a held-out query)"
+               if c["excluded_heldout_duplicates"] else "")
+            + (f"<br>≈ {steps} steps per epoch" if steps else ""))
+        self.train_button.setEnabled(self._job is None)
+
+    def _show_preview_error(self, message: str) -> None:
+        self.data_label.setText(f"<span style='color:#b42318'>{message}</span>")
+        self.train_button.setEnabled(False)
+
+    # -- running ------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    def start_training(self) -> None:
+        if self._job is not None:
+            return
+        config = self.config()
+        self._steps.clear()
+        self._losses.clear()
+        self.curve.setData([], [])
+        self._last_entry = None
+        self._started_at = time.monotonic()
+        self.result.setText("")
+        self.progress.setValue(0)
+        self.status.setText("Starting…")
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._clock.start()
+        self._job = self.context.jobs.start(
+            "Fine-tuning", run_training_subprocess, self.context.project_path, config,
+            remine=self.remine.isChecked(), on_step=self._relay.stepLogged.emit,
+            on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel)
+        self.context.jobs.jobProgress.connect(self._on_job_progress)
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling at the next step…")
+
+    def _on_job_progress(self, job: Job) -> None:
+        if job is self._job:
+            self.progress.setValue(int(job.fraction * 1000))
+            if self._last_entry is None or not job.message.startswith("Training step"):
+                self.status.setText(job.message)
+
+    def _on_step(self, entry: dict) -> None:
+        self._last_entry = entry
+        self._last_step_at = time.monotonic() - (self._started_at or time.monotonic())
+        self._steps.append(entry["step"])
+        self._losses.append(entry["loss"])
+        self.curve.setData(self._steps, self._losses)
+        self.status.setText(
+            f"Step {entry['step']}/{entry['total_steps']} · epoch {entry['epoch']:.2f} · "
+            f"loss {entry['loss']:.4f}")
+        self._tick()
+
+    def _tick(self) -> None:
+        if self._started_at is None:
+            return
+        elapsed = time.monotonic() - self._started_at
+        remaining = None
+        if self._last_entry is not None and self._last_entry.get("remaining_s") is not None:
+            # The estimate was made at the last step; time since then counts against it.
+            remaining = max(self._last_entry["remaining_s"] - (elapsed - self._last_step_at), 0.0)
+        self.times.setText(f"Elapsed {_duration(elapsed)} · remaining {_duration(remaining)}")
+
+    def _finish(self) -> None:
+        try:
+            self.context.jobs.jobProgress.disconnect(self._on_job_progress)
+        except (RuntimeError, TypeError):
+            pass
+        self._job = None
+        self._clock.stop()
+        self._tick()
+        self._started_at = None
+        self.cancel_button.setEnabled(False)
+        self.train_button.setEnabled(True)
+
+    def _on_result(self, outcome) -> None:
+        self._finish()
+        v = outcome.version
+        self.progress.setValue(1000)
+        loss = v.metrics.get("training", {})
+        text = (f"<b>Model version {v.id}</b> saved in {_duration(v.train_seconds)} "
+                f"({loss.get('steps', 0)} steps, loss {loss.get('loss_first', 0):.4f} → "
+                f"{loss.get('loss_last', 0):.4f}).")
+        if outcome.remined:
+            text += f"<br>Re-mined as pass {outcome.mining_pass}: {outcome.remine_text()}."
+        self.result.setText(text)
+        self.status.setText("Done")
+        self.context.modelVersionsChanged.emit()
+        if outcome.mining_pass is not None:
+            self.context.candidatesChanged.emit(outcome.mining_pass)
+        self.trainingFinished.emit(outcome)
+
+    def _on_error(self, message: str) -> None:
+        self._finish()
+        self.status.setText(f"<span style='color:#b42318'>Training failed: {message}</span>")
+
+    def _on_cancel(self) -> None:
+        self._finish()
+        self.progress.setValue(0)
+        self.status.setText("Cancelled; nothing was saved")

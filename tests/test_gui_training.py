@@ -1,0 +1,86 @@
+"""The training panel: start from the button, live progress and loss curve, cancel, UI stays responsive."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from core.project import Project
+from gui.context import AppContext
+from gui.training_panel import TrainingPanel
+
+from helpers_training import StallMeter, add_training_queries, make_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny-st")
+
+
+@pytest.fixture
+def panel(qtbot, tiny_project, tiny_model):
+    add_training_queries(tiny_project)
+    project = Project.open(tiny_project)
+    context = AppContext(project)
+    widget = TrainingPanel(context)
+    qtbot.addWidget(widget)
+    # The tiny model is offered like any local folder: put it in the base combo.
+    widget.base_combo.addItem("tiny", str(tiny_model))
+    widget.base_combo.setCurrentIndex(widget.base_combo.count() - 1)
+    widget.batch_size.setValue(2)
+    widget.max_seq_length.setValue(32)
+    widget.epochs.setValue(1)
+    yield widget
+    context.jobs.cancel_all()
+    context.jobs.wait_all(20)
+    project.close()
+
+
+def test_fine_tune_button_trains_with_live_curve_and_responsive_ui(qtbot, panel):
+    context = panel.context
+    qtbot.waitUntil(lambda: "</b> training examples" in panel.data_label.text(), timeout=10000)
+    assert "12</b> training examples" in panel.data_label.text()
+    curve_sizes, fractions = [], []
+    panel._relay.stepLogged.connect(lambda _e: curve_sizes.append(len(panel.curve.getData()[0])))
+    context.jobs.jobProgress.connect(lambda job: fractions.append(job.fraction))
+    meter = StallMeter()
+    meter.start()
+    with qtbot.waitSignal(context.modelVersionsChanged, timeout=60000):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+        assert panel.running and not panel.train_button.isEnabled()
+    meter.stop()
+    # 12 rows at batch 2 for 1 epoch = 6 steps, each one point on the curve.
+    assert curve_sizes == list(range(1, 7))
+    xs, ys = panel.curve.getData()
+    assert list(xs) == list(range(1, 7)) and all(y > 0 for y in ys)
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert "Model version v1" in panel.result.text()
+    assert "Elapsed" in panel.times.text()
+    assert [v["id"] for v in context.project.model_versions()] == ["v1"]
+    assert panel.base_combo.findData("v1") >= 0  # offered as the next base
+    print(f"longest UI stall during training: {meter.longest_stall_ms:.1f} ms "
+          f"over {len(meter.gaps)} ticks")
+    assert meter.longest_stall_ms < 100
+
+
+def test_cancel_button_stops_and_saves_nothing(qtbot, panel):
+    context = panel.context
+    panel.epochs.setValue(50)  # 300 steps: long enough to cancel midway
+    steps = []
+    panel._relay.stepLogged.connect(lambda e: (steps.append(e["step"]),
+                                               panel.cancel() if e["step"] == 3 else None))
+    with qtbot.waitSignal(context.jobs.jobFinished, timeout=60000):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert 3 <= max(steps) < 300
+    assert "Cancelled" in panel.status.text()
+    assert context.project.model_versions() == []
+    models = context.project.data_dir / "models"
+    assert not models.exists() or list(models.iterdir()) == []
+    assert panel.train_button.isEnabled() and not panel.running
+
+
+def test_heldout_split_refused_in_panel(qtbot, panel):
+    panel.split.setText("test")
+    panel.split.editingFinished.emit()
+    qtbot.waitUntil(lambda: "held-out" in panel.data_label.text(), timeout=10000)
+    assert not panel.train_button.isEnabled()
