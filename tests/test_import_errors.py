@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import InputError
 from core.importers import ImportOptions, import_source, parse_grade_map
-from helpers_import import DOCS, QRELS, QUERIES, dump, jsonl, project_files, write_beir, write_text
+from helpers_import import DOCS, QUERIES, dump, jsonl, project_files, write_beir, write_text
 
 
 def _beir(root, corpus=None, queries=None, qrels=None):
@@ -166,6 +166,22 @@ def case_parquet_not_parquet(tmp):
     return write_text(tmp / "docs.parquet", "this is not parquet\n"), "parquet", None
 
 
+def case_parquet_null_text(tmp):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["one", None]}), tmp / "docs.parquet")
+    return tmp / "docs.parquet", "parquet", None
+
+
+def case_parquet_duplicate(tmp):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["p1", "p2", "p1"], "text": ["one", "two", "three"]}), tmp / "docs.parquet")
+    return tmp / "docs.parquet", "parquet", None
+
+
 CASES = [
     # (builder, file name, line, problem fragment)
     (case_malformed_json, "corpus.jsonl", 3, "malformed JSON"),
@@ -197,6 +213,9 @@ CASES = [
     (case_smart_text_before_id, "c.all", 1, "expected '.I <id>'"),
     (case_smart_position_out_of_range, "crel", 3, "query number 3 is outside 1..2"),
     (case_parquet_not_parquet, "docs.parquet", None, "not a readable Parquet file"),
+    # Parquet has rows, not lines: the row goes into the problem text.
+    (case_parquet_null_text, "docs.parquet", None, "row 2: field 'text' is null"),
+    (case_parquet_duplicate, "docs.parquet", None, "row 3: duplicate document id 'p1' (first on row 1)"),
 ]
 
 

@@ -11,7 +11,7 @@ from core.importers import ImportOptions, detect_format, import_source, parse_gr
 from core.importers.options import grade_to_label
 from core.progress import Cancelled, Progress
 from core.project import Project
-from helpers_import import DOCS, QRELS, QUERIES, dump, jsonl, write_beir, write_text
+from helpers_import import DOCS, dump, jsonl, write_beir, write_text
 
 
 def _labels(path):

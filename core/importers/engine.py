@@ -21,11 +21,10 @@ import time
 from dataclasses import replace
 from typing import Iterator
 
-from ..errors import InputError
 from ..progress import Progress
 from ..project import Project, now_iso
 from .options import ImportOptions, grade_to_label, normalize_grade
-from .records import DocRecord, FileSpec, ImportPlan, QrelRecord, QueryRecord
+from .records import DocRecord, FileSpec, ImportPlan, QrelRecord, QueryRecord, input_error
 
 
 class _Run:
@@ -112,14 +111,14 @@ class _Run:
             except sqlite3.IntegrityError as exc:
                 row = self.conn.execute("SELECT rowid FROM documents WHERE id=?", (r.id,)).fetchone()
                 if row is None:
-                    raise InputError(spec.path, f"cannot store document {r.id!r} ({exc})", r.line) from None
+                    raise input_error(spec, f"cannot store document {r.id!r} ({exc})", r.line) from None
                 if row[0] <= self.base["documents"]:
-                    raise InputError(spec.path, f"document id {r.id!r} is already in the project",
+                    raise input_error(spec, f"document id {r.id!r} is already in the project",
                                      r.line) from None
                 first = self._first_occurrence("documents", lambda x, i=r.id: x.id == i)
-                raise InputError(spec.path, f"duplicate document id {r.id!r} ({self._where(spec, first)})",
+                raise input_error(spec, f"duplicate document id {r.id!r} ({self._where(spec, first)})",
                                  r.line) from None
-        raise InputError(spec.path, "a batch failed a database constraint", batch[0].line)
+        raise input_error(spec, "a batch failed a database constraint", batch[0].line)
 
     # -- queries --------------------------------------------------------------------
     def queries(self, spec: FileSpec) -> int:
@@ -140,13 +139,13 @@ class _Run:
             except sqlite3.IntegrityError as exc:
                 row = self.conn.execute("SELECT rowid FROM queries WHERE id=?", (r.id,)).fetchone()
                 if row is None:
-                    raise InputError(spec.path, f"cannot store query {r.id!r} ({exc})", r.line) from None
+                    raise input_error(spec, f"cannot store query {r.id!r} ({exc})", r.line) from None
                 if row[0] <= self.base["queries"]:
-                    raise InputError(spec.path, f"query id {r.id!r} is already in the project", r.line) from None
+                    raise input_error(spec, f"query id {r.id!r} is already in the project", r.line) from None
                 first = self._first_occurrence("queries", lambda x, i=r.id: x.id == i)
-                raise InputError(spec.path, f"duplicate query id {r.id!r} ({self._where(spec, first)})",
+                raise input_error(spec, f"duplicate query id {r.id!r} ({self._where(spec, first)})",
                                  r.line) from None
-        raise InputError(spec.path, "a batch failed a database constraint", batch[0].line)
+        raise input_error(spec, "a batch failed a database constraint", batch[0].line)
 
     # -- qrels ------------------------------------------------------------------------
     def qrels(self, spec: FileSpec) -> int:
@@ -164,7 +163,7 @@ class _Run:
                 try:
                     label, gain = grade_to_label(r.grade, grade_map)
                 except ValueError as exc:
-                    raise InputError(spec.path, str(exc), r.line) from None
+                    raise input_error(spec, str(exc), r.line) from None
                 key = normalize_grade(r.grade)
                 grades[key] = grades.get(key, 0) + 1
                 labels[label] += 1
@@ -191,8 +190,8 @@ class _Run:
             ).fetchone()
             if row:
                 line = next(r.line for r in batch if r.query_id == row[0])
-                raise InputError(
-                    spec.path,
+                raise input_error(
+                    spec,
                     f"query {row[0]!r} is judged in split {spec.split!r} but already belongs to split "
                     f"{row[1]!r} (a query belongs to one split)",
                     line,
@@ -204,32 +203,32 @@ class _Run:
                 self.conn.execute(sql, row)
             except sqlite3.IntegrityError as exc:
                 if not self.conn.execute("SELECT 1 FROM queries WHERE id=?", (r.query_id,)).fetchone():
-                    raise InputError(spec.path, f"unknown query id {r.query_id!r} (not in the queries "
+                    raise input_error(spec, f"unknown query id {r.query_id!r} (not in the queries "
                                                 f"imported nor in the project)", r.line) from None
                 if not self.conn.execute("SELECT 1 FROM documents WHERE id=?", (r.doc_id,)).fetchone():
-                    raise InputError(spec.path, f"unknown document id {r.doc_id!r} (not in the corpus "
+                    raise input_error(spec, f"unknown document id {r.doc_id!r} (not in the corpus "
                                                 f"imported nor in the project)", r.line) from None
                 existing = self.conn.execute(
                     "SELECT rowid, label FROM labels WHERE query_id=? AND doc_id=?", (r.query_id, r.doc_id)
                 ).fetchone()
                 if existing is None:
-                    raise InputError(spec.path, f"cannot store judgement ({exc})", r.line) from None
+                    raise input_error(spec, f"cannot store judgement ({exc})", r.line) from None
                 if existing[0] <= self.base["labels"]:
-                    raise InputError(
-                        spec.path,
+                    raise input_error(
+                        spec,
                         f"query {r.query_id!r} and document {r.doc_id!r} are already judged in the "
                         f"project ({existing[1]})",
                         r.line,
                     ) from None
                 first = self._first_occurrence(
                     "qrels", lambda x, q=r.query_id, d=r.doc_id: x.query_id == q and x.doc_id == d)
-                raise InputError(
-                    spec.path,
+                raise input_error(
+                    spec,
                     f"duplicate judgement for query {r.query_id!r} and document {r.doc_id!r} "
                     f"({self._where(spec, first)})",
                     r.line,
                 ) from None
-        raise InputError(spec.path, "a batch failed a database constraint", batch[0].line)
+        raise input_error(spec, "a batch failed a database constraint", batch[0].line)
 
     # -- the whole run ------------------------------------------------------------------
     def run(self) -> dict:
@@ -241,7 +240,7 @@ class _Run:
                 n = handlers[role](spec)
                 if n == 0:
                     noun = {"documents": "documents", "queries": "queries", "qrels": "judgements"}[role]
-                    raise InputError(spec.path, f"empty file: no {noun} found")
+                    raise input_error(spec, f"empty file: no {noun} found")
                 if role == "qrels":
                     self.counts["judgements"] += n
                     key = spec.split or ""
@@ -260,13 +259,13 @@ class _Run:
             )
         }
         self.counts["format"] = self.plan.format
-        self.counts["source"] = str(self.plan.source)
+        self.counts["source"] = str(self.plan.source.resolve())
         self.counts["files"] = per_file
         self.counts["ignored_files"] = [str(p) for p in self.plan.ignored]
         record = {k: v for k, v in self.counts.items()}
         self.conn.execute(
             "INSERT INTO imports(source, format, at, counts) VALUES (?, ?, ?, ?)",
-            (str(self.plan.source), self.plan.format, self.at, json.dumps(record)),
+            (self.counts["source"], self.plan.format, self.at, json.dumps(record)),
         )
         self.counts["import_id"] = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         self.counts["seconds"] = round(time.perf_counter() - started, 3)

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import InputError
 from .options import ImportOptions
-from .records import DocRecord, FileSpec, QrelRecord, QueryRecord
+from .records import DocRecord, FileSpec, QrelRecord, QueryRecord, input_error
 
 # Usual column / key names, in order of preference.
 DOC_ID_KEYS = ("_id", "id", "docid", "doc_id", "doc-id", "docno", "pid", "corpus-id", "corpus_id")
@@ -75,14 +75,14 @@ def first_line(path: Path) -> str:
 
 def _id_value(value: Any, spec: FileSpec, line: int, key: str) -> str:
     if isinstance(value, bool) or value is None:
-        raise InputError(spec.path, f"field {key!r} must be a string or integer id, found {_kind(value)}", line)
+        raise input_error(spec, f"field {key!r} must be a string or integer id, found {_kind(value)}", line)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, (str, int)):
-        raise InputError(spec.path, f"field {key!r} must be a string or integer id, found {_kind(value)}", line)
+        raise input_error(spec, f"field {key!r} must be a string or integer id, found {_kind(value)}", line)
     text = str(value).strip()
     if not text:
-        raise InputError(spec.path, f"empty id in field {key!r}", line)
+        raise input_error(spec, f"empty id in field {key!r}", line)
     return text
 
 
@@ -90,9 +90,9 @@ def _text_value(value: Any, spec: FileSpec, line: int, key: str, *, optional: bo
     if value is None:
         if optional:
             return ""
-        raise InputError(spec.path, f"field {key!r} is null", line)
+        raise input_error(spec, f"field {key!r} is null", line)
     if not isinstance(value, str):
-        raise InputError(spec.path, f"field {key!r} must be a string, found {_kind(value)}", line)
+        raise input_error(spec, f"field {key!r} must be a string, found {_kind(value)}", line)
     return value
 
 
@@ -109,16 +109,16 @@ def pick_column(
     if explicit is not None:
         if explicit in available:
             return explicit
-        raise InputError(
-            spec.path, f"no column {explicit!r} for the {what} (columns: {', '.join(available)})", line
+        raise input_error(
+            spec, f"no column {explicit!r} for the {what} (columns: {', '.join(available)})", line
         )
     for name in defaults:
         if name in available:
             return name
     if not required:
         return None
-    raise InputError(
-        spec.path,
+    raise input_error(
+        spec,
         f"no {what} column: expected one of {', '.join(defaults)} "
         f"(columns: {', '.join(available) or 'none'}); name it with a column option",
         line,
@@ -134,9 +134,9 @@ def iter_json_objects(spec: FileSpec) -> Iterator[tuple[int, dict]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(spec.path, f"malformed JSON: {exc.msg} (column {exc.colno})", number) from None
+            raise input_error(spec, f"malformed JSON: {exc.msg} (column {exc.colno})", number) from None
         if not isinstance(obj, dict):
-            raise InputError(spec.path, f"expected a JSON object, found {_kind(obj)}", number)
+            raise input_error(spec, f"expected a JSON object, found {_kind(obj)}", number)
         yield number, obj
 
 
@@ -159,9 +159,9 @@ def jsonl_documents(options: ImportOptions, *, id_key: str | None = None,
                 )
             id_k, text_k, title_k = keys
             if id_k not in obj:
-                raise InputError(spec.path, f"missing field {id_k!r}", number)
+                raise input_error(spec, f"missing field {id_k!r}", number)
             if text_k not in obj:
-                raise InputError(spec.path, f"missing field {text_k!r}", number)
+                raise input_error(spec, f"missing field {text_k!r}", number)
             yield DocRecord(
                 number,
                 _id_value(obj[id_k], spec, number, id_k),
@@ -185,7 +185,7 @@ def jsonl_queries(options: ImportOptions, *, main_file: bool = False):
             id_k, text_k = keys
             for k in keys:
                 if k not in obj:
-                    raise InputError(spec.path, f"missing field {k!r}", number)
+                    raise input_error(spec, f"missing field {k!r}", number)
             yield QueryRecord(number, _id_value(obj[id_k], spec, number, id_k),
                               _text_value(obj[text_k], spec, number, text_k))
     return read
@@ -206,12 +206,12 @@ def jsonl_qrels(options: ImportOptions):
             q_k, d_k, s_k = keys
             for k in (q_k, d_k, s_k):
                 if k is not None and k not in obj:
-                    raise InputError(spec.path, f"missing field {k!r}", number)
+                    raise input_error(spec, f"missing field {k!r}", number)
             grade = "1"
             if s_k is not None:
                 value = obj[s_k]
                 if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                    raise InputError(spec.path, f"field {s_k!r} must be a number, found {_kind(value)}", number)
+                    raise input_error(spec, f"field {s_k!r} must be a number, found {_kind(value)}", number)
                 grade = str(value)
             yield QrelRecord(number, _id_value(obj[q_k], spec, number, q_k),
                              _id_value(obj[d_k], spec, number, d_k), grade)
@@ -248,15 +248,15 @@ def iter_table_rows(spec: FileSpec, delimiter: str) -> Iterator[tuple[int, dict[
                 header = [h.strip() for h in row]
                 continue
             if len(row) != len(header):
-                raise InputError(
-                    spec.path, f"expected {len(header)} fields (as in the header), found {len(row)}", line
+                raise input_error(
+                    spec, f"expected {len(header)} fields (as in the header), found {len(row)}", line
                 )
             yield line, dict(zip(header, row))
     except csv.Error as exc:
-        raise InputError(spec.path, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})",
+        raise input_error(spec, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})",
                          reader.line_num) from None
     if header is None:
-        raise InputError(spec.path, "empty file: no header line")
+        raise input_error(spec, "empty file: no header line")
 
 
 def table_header(spec: FileSpec, delimiter: str) -> list[str]:
@@ -276,7 +276,7 @@ def iter_parquet_rows(spec: FileSpec, columns: Sequence[str] | None = None,
     try:
         pf = pq.ParquetFile(spec.path)
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError variants
-        raise InputError(spec.path, f"not a readable Parquet file ({exc})") from None
+        raise input_error(spec, f"not a readable Parquet file ({exc})") from None
     total = pf.metadata.num_rows or 1
     size = spec.size
     row = 0
@@ -293,7 +293,7 @@ def parquet_columns(spec: FileSpec) -> list[str]:
     try:
         return list(pq.ParquetFile(spec.path).schema_arrow.names)
     except Exception as exc:
-        raise InputError(spec.path, f"not a readable Parquet file ({exc})") from None
+        raise input_error(spec, f"not a readable Parquet file ({exc})") from None
 
 
 # -- tabular role readers ------------------------------------------------------------
@@ -379,7 +379,7 @@ def table_qrels(options: ImportOptions, kind: str):
             if s_k is not None:
                 value = row[s_k]
                 if value is None or isinstance(value, bool):
-                    raise InputError(spec.path, f"field {s_k!r} must be a number, found {_kind(value)}", number)
+                    raise input_error(spec, f"field {s_k!r} must be a number, found {_kind(value)}", number)
                 grade = str(value)
             yield QrelRecord(number, _id_value(row[q_k], spec, number, q_k),
                              _id_value(row[d_k], spec, number, d_k), grade)
@@ -408,8 +408,8 @@ def trec_qrels(spec: FileSpec) -> Iterator[QrelRecord]:
         elif len(fields) == 3:
             qid, did, grade = fields
         else:
-            raise InputError(
-                spec.path,
+            raise input_error(
+                spec,
                 f"expected 3 fields (query-id, corpus-id, score) or 4 (query-id, iteration, "
                 f"doc-id, relevance), found {len(fields)}",
                 number,
@@ -419,7 +419,7 @@ def trec_qrels(spec: FileSpec) -> Iterator[QrelRecord]:
             if not _INT_RE.match(grade) and not _is_number(grade):
                 continue  # header line
         if not qid or not did:
-            raise InputError(spec.path, "empty query or document id", number)
+            raise input_error(spec, "empty query or document id", number)
         yield QrelRecord(number, qid, did, grade)
 
 

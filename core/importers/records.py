@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
+from ..errors import InputError
+
 ROLES = ("documents", "queries", "qrels")
 
 
@@ -77,3 +79,10 @@ class ImportPlan:
 
     def of(self, role: str) -> list[FileSpec]:
         return [f for f in self.files if f.role == role]
+
+
+def input_error(spec: FileSpec, problem: str, line: int | None = None) -> InputError:
+    """An InputError naming the line, or the row for files without lines (Parquet)."""
+    if spec.unit == "row" and line is not None:
+        return InputError(spec.path, f"row {line}: {problem}")
+    return InputError(spec.path, problem, line)
