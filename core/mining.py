@@ -700,3 +700,15 @@ def pass_candidates(project: Project, query_id: str,
     return [CandidateDecision(*r) for r in project.conn.execute(
         "SELECT doc_id, rank, score, status, reason FROM candidates WHERE pass=? AND query_id=? "
         "ORDER BY rank", (pass_number, query_id))]
+
+
+def current_config(project: Project) -> MiningConfig | None:
+    """The settings of the latest pass (what the mining dialog opens with and a re-mine reuses)."""
+    row = project.conn.execute(
+        "SELECT config FROM mining_passes ORDER BY pass DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    try:
+        return MiningConfig.from_dict(json.loads(row[0]))
+    except (ValueError, TypeError, StudioError):
+        return None  # written by another version with settings this one refuses

@@ -179,3 +179,13 @@ def test_export_with_proposed_skips_flipped_and_rejected(tiny_project, tmp_path)
     q2 = next(r for r in nt if r["anchor"].startswith("aspirin"))
     assert q2["scores"][0] == pytest.approx(scores["q2"]["d4"])
     assert all(s is not None for s in q2["scores"])
+
+
+def test_current_config_is_the_latest_pass(tiny_project):
+    from core.mining import current_config
+
+    with Project.open(tiny_project) as project:
+        assert current_config(project) is None
+        config = MiningConfig(**BM25, relative_margin=0.1)
+        mine(project, config)
+        assert current_config(project) == config

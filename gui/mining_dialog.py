@@ -1,0 +1,851 @@
+"""Mining dialog: the settings of a pass, a live preview on one query, and "Mine all".
+
+The preview is two background requests, each "latest wins"
+(:class:`gui.workers.Latest`) behind a short debounce:
+
+* *prepare* scores the preview query over the whole corpus
+  (:func:`core.mining.prepare_preview`) when the query, source, model or
+  split changes;
+* *decide* re-runs the rules (:meth:`core.mining.PreviewData.decide`, pure
+  and fast) on that row whenever a margin, score bound, window or sampling
+  setting moves, so sliders update the table and the histogram as they move.
+
+"Mine all" runs :func:`core.mining.mine` as a job of ``context.jobs`` with
+its own progress bar and Cancel; a stored pass is announced with
+``context.candidatesChanged(pass)``. No scoring, rules or SQL live here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+import shiboken6
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox,
+                               QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableView,
+                               QVBoxLayout, QWidget)
+
+from core.errors import StudioError
+from core.mining import (CandidateDecision, MiningConfig, MiningResult, PreviewData, current_config,
+                         mine, prepare_preview, query_labels)
+from core.project import Project
+from core.schema import RELEVANT_LABELS
+
+from .context import AppContext
+from .style import LABEL_COLORS, LABEL_TINTS
+from .workers import Job, Latest
+
+DEBOUNCE_MS = 120
+TITLE_DEPTH = 1200  # documents whose titles the preview fetches (best first)
+MAX_RANGE = 1000
+
+REASON_TEXT = {
+    "kept": "kept: proposed as a negative",
+    "confirmed": "kept: already labeled negative",
+    "positive": "labeled positive",
+    "false_negative": "labeled false negative",
+    "previously_rejected": "dropped: rejected in an earlier pass",
+    "absolute_margin": "dropped: absolute margin",
+    "relative_margin": "dropped: relative margin",
+    "max_score": "dropped: above max score",
+    "min_score": "dropped: below min score",
+    "rank_window": "dropped: outside the rank window",
+    "not_sampled": "dropped: not sampled",
+}
+SOURCE_TITLES = {"dense": "Dense (model cosine)", "bm25": "BM25", "hybrid": "Hybrid (RRF of both)"}
+# Score scale per source, for the sliders: (low, high, decimals).
+SCORE_SCALES = {"dense": (-1.0, 1.0, 3), "bm25": (0.0, 40.0, 2), "hybrid": (0.0, 2 / 61, 5)}
+
+
+# -- worker-side functions (plain Python, run on job threads) ------------------------------
+
+@dataclass(frozen=True)
+class PreviewBundle:
+    """A scored preview query plus what the dialog shows about it."""
+
+    data: PreviewData
+    query_text: str
+    titles: dict[str, str]
+    minable: tuple[str, ...] = field(default_factory=tuple)  # queries of the split with a positive
+
+
+def load_preview(project_path: Path, query_id: str | None, config: MiningConfig, retrieval,
+                 *, progress) -> PreviewBundle:
+    """Score one query for the preview (the first minable query of the split if None)."""
+    with Project.open(project_path) as project:
+        labels = query_labels(project, config.split)
+        minable = tuple(q.id for q in project.queries(config.split)
+                        if any(v in RELEVANT_LABELS for v in labels.get(q.id, {}).values()))
+        if query_id is None or project.get_query(query_id) is None:
+            if not minable:
+                where = f"split {config.split!r}" if config.split else "this project"
+                raise StudioError(f"no query in {where} has a positive label: nothing to preview")
+            query_id = minable[0]
+        data = prepare_preview(project, query_id, config, retrieval, progress)
+        row = data.row
+        depth = min(TITLE_DEPTH, len(row))
+        top = np.argpartition(-row, depth - 1)[:depth] if 0 < depth < len(row) else np.arange(len(row))
+        wanted = [data.doc_ids[i] for i in top.tolist()] + list(data.labels)
+        docs = project.get_documents(wanted)
+        titles = {d: (doc.title or doc.text[:90]) for d, doc in docs.items()}
+        query = project.get_query(query_id)
+        return PreviewBundle(data, query.text if query else query_id, titles, minable)
+
+
+def decide_preview(data: PreviewData, config: MiningConfig, *, progress) -> list[CandidateDecision]:
+    progress.check()
+    return data.decide(config)
+
+
+def run_mining(project_path: Path, config: MiningConfig, retrieval, *, progress) -> MiningResult:
+    with Project.open(project_path) as project:
+        return mine(project, config, progress, retrieval)
+
+
+def read_current_config(project_path: Path, *, progress) -> MiningConfig | None:
+    with Project.open(project_path) as project:
+        return current_config(project)
+
+
+# -- widgets ----------------------------------------------------------------------------------
+
+class OptionalNumber(QWidget):
+    """An optional float: checkbox (on/off), slider and spin box kept in step."""
+
+    changed = Signal()
+    STEPS = 1000
+
+    def __init__(self, low: float, high: float, decimals: int, default: float,
+                 tooltip: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.check = QCheckBox()
+        self.check.setToolTip("Use this rule")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, self.STEPS)
+        self.spin = QDoubleSpinBox()
+        self.spin.setKeyboardTracking(False)
+        self.spin.setMinimumWidth(90)
+        for w in (self, self.slider, self.spin):
+            w.setToolTip(tooltip)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.check)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.spin)
+        self._syncing = False
+        self.set_range(low, high, decimals)
+        self.spin.setValue(default)
+        self._to_slider()
+        self.check.toggled.connect(self._toggled)
+        self.slider.valueChanged.connect(self._from_slider)
+        self.spin.valueChanged.connect(self._from_spin)
+        self._toggled(False)
+
+    def set_range(self, low: float, high: float, decimals: int) -> None:
+        value = self.spin.value()
+        self._low, self._high = low, high
+        self._syncing = True
+        self.spin.setDecimals(decimals)
+        self.spin.setRange(low, high)
+        self.spin.setSingleStep((high - low) / 100 if high > low else 0.01)
+        self.spin.setValue(min(max(value, low), high))
+        self._syncing = False
+        self._to_slider()
+
+    def value(self) -> float | None:
+        return self.spin.value() if self.check.isChecked() else None
+
+    def set_value(self, value: float | None) -> None:
+        self.check.setChecked(value is not None)
+        if value is not None:
+            if not self._low <= value <= self._high:
+                self.set_range(min(self._low, value), max(self._high, value), self.spin.decimals())
+            self.spin.setValue(value)
+
+    def _toggled(self, on: bool) -> None:
+        self.slider.setEnabled(on)
+        self.spin.setEnabled(on)
+        self.changed.emit()
+
+    def _to_slider(self) -> None:
+        span = self._high - self._low
+        pos = 0 if span <= 0 else round((self.spin.value() - self._low) / span * self.STEPS)
+        self._syncing = True
+        self.slider.setValue(int(pos))
+        self._syncing = False
+
+    def _from_slider(self, pos: int) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        self.spin.setValue(self._low + (self._high - self._low) * pos / self.STEPS)
+        self._syncing = False
+        if self.check.isChecked():
+            self.changed.emit()
+
+    def _from_spin(self, _value: float) -> None:
+        if self._syncing:
+            return
+        self._to_slider()
+        if self.check.isChecked():
+            self.changed.emit()
+
+
+class DecisionModel(QAbstractTableModel):
+    """Rows of :class:`CandidateDecision` with the document title."""
+
+    HEADERS = ("Rank", "Score", "Decision", "Document")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[CandidateDecision] = []
+        self.titles: dict[str, str] = {}
+        self.explain: dict[str, str] = {}
+
+    def set_rows(self, rows: Sequence[CandidateDecision], titles: dict[str, str],
+                 explain: dict[str, str]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.titles = titles
+        self.explain = explain
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        d = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return str(d.rank)
+            if col == 1:
+                return f"{d.score:.4g}"
+            if col == 2:
+                return REASON_TEXT.get(d.reason, d.reason)
+            return self.titles.get(d.doc_id, d.doc_id)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{d.doc_id}: {self.explain.get(d.reason, REASON_TEXT.get(d.reason, d.reason))}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col < 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if d.reason in ("kept", "confirmed"):
+                return QBrush(QColor(LABEL_TINTS["negative"]))
+            if d.reason in RELEVANT_LABELS:
+                return QBrush(QColor(LABEL_TINTS[d.reason]))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if d.reason in RELEVANT_LABELS:
+                return QBrush(QColor(LABEL_COLORS[d.reason]))
+            if d.status == "dropped":
+                return QBrush(QColor("#6b7280"))
+        return None
+
+
+class ScoreHistogram(pg.PlotWidget):
+    """Candidate scores (kept vs dropped, stacked) with the positives and thresholds as lines."""
+
+    KEPT = "#c2410c"
+    DROPPED = "#9ca3af"
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, background="w")
+        self.setMinimumHeight(170)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        plot = self.getPlotItem()
+        plot.setLabel("bottom", "score")
+        plot.setLabel("left", "candidates")
+        plot.showGrid(x=False, y=True, alpha=0.15)
+        self.legend = plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.dropped_bars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=self.DROPPED,
+                                            pen=pg.mkPen(None), name="dropped")
+        self.kept_bars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=self.KEPT,
+                                         pen=pg.mkPen(None), name="kept")
+        plot.addItem(self.dropped_bars)
+        plot.addItem(self.kept_bars)
+        # Legend entries for the line kinds, created once.
+        self._pos_proxy = plot.plot([], [], pen=pg.mkPen(LABEL_COLORS["positive"], width=2),
+                                    name="positive")
+        self._thr_proxy = plot.plot([], [], pen=pg.mkPen("#111827", width=1.5,
+                                                         style=Qt.PenStyle.DashLine), name="threshold")
+        self._lines: list[pg.InfiniteLine] = []
+
+    def set_data(self, decisions: Sequence[CandidateDecision],
+                 thresholds: Sequence[tuple[float, str]]) -> None:
+        plot = self.getPlotItem()
+        for line in self._lines:
+            plot.removeItem(line)
+        self._lines = []
+        cands = [d for d in decisions if d.reason not in RELEVANT_LABELS]
+        positives = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
+        values = [d.score for d in cands] + positives + [t for t, _ in thresholds]
+        if not values:
+            self.kept_bars.setOpts(x=[], height=[])
+            self.dropped_bars.setOpts(x=[], height=[])
+            return
+        lo, hi = min(values), max(values)
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, 31)
+        kept = np.histogram([d.score for d in cands if d.kept], bins=edges)[0]
+        dropped = np.histogram([d.score for d in cands if not d.kept], bins=edges)[0]
+        centres = (edges[:-1] + edges[1:]) / 2
+        width = (edges[1] - edges[0]) * 0.9
+        self.dropped_bars.setOpts(x=centres, height=dropped, width=width)
+        self.kept_bars.setOpts(x=centres, height=kept, width=width, y0=dropped)
+        for score in positives:
+            line = pg.InfiniteLine(score, angle=90, pen=pg.mkPen(LABEL_COLORS["positive"], width=2))
+            line.setToolTip(f"positive {score:.4g}")
+            plot.addItem(line)
+            self._lines.append(line)
+        for score, name in thresholds:
+            line = pg.InfiniteLine(score, angle=90, label=name,
+                                   pen=pg.mkPen("#111827", width=1.5, style=Qt.PenStyle.DashLine),
+                                   labelOpts={"position": 0.92, "color": "#111827"})
+            plot.addItem(line)
+            self._lines.append(line)
+        plot.setXRange(lo, hi, padding=0.04)
+        plot.setYRange(0, max(1, int((kept + dropped).max())) * 1.15, padding=0)
+
+
+def thresholds_for(decisions: Sequence[CandidateDecision], config: MiningConfig) -> list[tuple[float, str]]:
+    """Where each active score rule cuts, for the histogram (plain arithmetic of the rules)."""
+    relevant = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
+    out: list[tuple[float, str]] = []
+    if relevant:
+        pos = min(relevant)
+        if config.absolute_margin is not None:
+            out.append((pos - config.absolute_margin, "abs. margin"))
+        if config.relative_margin is not None:
+            out.append((pos - abs(pos) * config.relative_margin, "rel. margin"))
+    if config.max_score is not None:
+        out.append((config.max_score, "max"))
+    if config.min_score is not None:
+        out.append((config.min_score, "min"))
+    return out
+
+
+def explanations(decisions: Sequence[CandidateDecision], config: MiningConfig) -> dict[str, str]:
+    """One line per reason with the numbers behind it (tooltips)."""
+    relevant = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
+    out = dict(REASON_TEXT)
+    if relevant:
+        pos = min(relevant)
+        if config.absolute_margin is not None:
+            out["absolute_margin"] = (f"dropped: score + {config.absolute_margin:g} > lowest positive "
+                                      f"{pos:.4g}")
+        if config.relative_margin is not None:
+            out["relative_margin"] = (f"dropped: score > {pos:.4g} − |{pos:.4g}|·{config.relative_margin:g}"
+                                      f" = {pos - abs(pos) * config.relative_margin:.4g}")
+    if config.max_score is not None:
+        out["max_score"] = f"dropped: score > max score {config.max_score:g}"
+    if config.min_score is not None:
+        out["min_score"] = f"dropped: score < min score {config.min_score:g}"
+    out["rank_window"] = (f"dropped: not among surviving candidates {config.range_min + 1}–"
+                          f"{config.range_max}")
+    out["not_sampled"] = f"dropped: in the window, but not one of the {config.num_negatives} sampled ({config.sampling})"
+    return out
+
+
+def summary_text(decisions: Sequence[CandidateDecision]) -> str:
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[d.reason] = counts.get(d.reason, 0) + 1
+    kept = counts.pop("kept", 0)
+    parts = [f"<b>{kept} proposed</b>"]
+    if counts.get("confirmed"):
+        parts.append(f"{counts.pop('confirmed')} confirmed")
+    parts += [f"{n} {REASON_TEXT[r].split(': ', 1)[-1]}" for r, n in
+              sorted(counts.items(), key=lambda kv: -kv[1])]
+    return " · ".join(parts)
+
+
+class MiningDialog(QDialog):
+    """Settings, live preview and "Mine all" for one project (modeless tool window)."""
+
+    passMined = Signal(object)  # MiningResult
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setWindowTitle("Mine hard negatives")
+        self.setObjectName("mining-dialog")
+        self.resize(1180, 760)
+        self._prepare = Latest(context.jobs, "Mining preview", self)
+        self._decide = Latest(context.jobs, "Mining preview rules", self)
+        self._bundle: PreviewBundle | None = None
+        self._bundle_key: tuple | None = None
+        self._loading_key: tuple | None = None
+        self._decisions: list[CandidateDecision] | None = None
+        self._preview_query: str | None = context.current_query_id
+        self._job: Job | None = None
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._refresh)
+
+        self._build_settings()
+        self._build_preview()
+        self._build_footer()
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.settings_box)
+        split.addWidget(self.preview_box)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([400, 780])
+        layout = QVBoxLayout(self)
+        layout.addWidget(split, 1)
+        layout.addLayout(self.footer)
+
+        context.currentQueryChanged.connect(self._current_query_changed)
+        context.modelChanged.connect(lambda _m: self._update_model_label())
+        context.labelsChanged.connect(self._labels_changed)
+        context.jobs.jobProgress.connect(self._job_progress)
+        self._update_model_label()
+        self._source_changed()
+        context.jobs.start("Mining settings", read_current_config, context.project_path,
+                           on_result=self._restore_config, announce=False)
+
+    # -- construction -------------------------------------------------------------------
+    def _spin(self, low: int, high: int, value: int, tip: str) -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(low, high)
+        box.setValue(value)
+        box.setToolTip(tip)
+        box.setKeyboardTracking(False)
+        box.valueChanged.connect(self._schedule)
+        return box
+
+    def _build_settings(self) -> None:
+        d = MiningConfig()
+        self.source = QComboBox()
+        self.source.setObjectName("mining-source")
+        for key, title in SOURCE_TITLES.items():
+            self.source.addItem(title, key)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.split = QComboBox()
+        self.split.setObjectName("mining-split")
+        splits = [s for s in self.context.project.splits() if s]
+        for s in splits:
+            self.split.addItem(s, s)
+        self.split.addItem("all queries", None)
+        if "train" in splits:
+            self.split.setCurrentIndex(splits.index("train"))
+        self.split.currentIndexChanged.connect(self._schedule)
+        self.only_unlabeled = QCheckBox("Only queries without negative labels yet")
+        self.only_changed = QCheckBox("Only queries changed since the last pass")
+        for box in (self.only_unlabeled, self.only_changed):
+            box.toggled.connect(self._schedule)
+
+        self.num_negatives = self._spin(1, 100, d.num_negatives, "Negatives proposed per query")
+        self.num_negatives.setObjectName("mining-num-negatives")
+        self.range_min = self._spin(0, MAX_RANGE - 1, d.range_min,
+                                    "Skip this many of the best surviving candidates")
+        self.range_max = self._spin(1, MAX_RANGE, d.range_max,
+                                    "Consider at most this many surviving candidates (candidate depth)")
+
+        self.relative_margin = OptionalNumber(
+            0.0, 1.0, 3, 0.05,
+            "Drop candidates scoring above pos − |pos|·m, pos = the query's lowest positive score. "
+            "0.05 is NV-Retriever's TopK-PercPos (95 % of the positive).")
+        self.relative_margin.setObjectName("mining-relative-margin")
+        self.absolute_margin = OptionalNumber(0.0, 1.0, 3, 0.05, "Drop candidates scoring above pos − m")
+        self.max_score = OptionalNumber(-1.0, 1.0, 3, 0.9, "Drop candidates scoring above this")
+        self.min_score = OptionalNumber(-1.0, 1.0, 3, 0.2, "Drop candidates scoring below this")
+        for w in (self.relative_margin, self.absolute_margin, self.max_score, self.min_score):
+            w.changed.connect(self._schedule)
+
+        self.sampling = QComboBox()
+        self.sampling.setObjectName("mining-sampling")
+        for key, title in (("top", "Top (hardest first)"), ("random", "Random (seeded)"),
+                           ("simans", "SimANS (near the positive)")):
+            self.sampling.addItem(title, key)
+        self.sampling.currentIndexChanged.connect(self._sampling_changed)
+        self.simans_a = QDoubleSpinBox()
+        self.simans_a.setRange(0.0, 1e6)
+        self.simans_a.setDecimals(3)
+        self.simans_a.setValue(d.simans_a)
+        self.simans_a.setToolTip("SimANS a in p ∝ exp(−a·(s − pos − b)²): larger = sharper")
+        self.simans_b = QDoubleSpinBox()
+        self.simans_b.setRange(-1e3, 1e3)
+        self.simans_b.setDecimals(3)
+        self.simans_b.setValue(d.simans_b)
+        self.simans_b.setToolTip("SimANS b: the preferred gap s − pos")
+        self.seed = self._spin(0, 2**31 - 1, d.seed, "Seed of random and SimANS sampling")
+        for w in (self.simans_a, self.simans_b):
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(self._schedule)
+
+        self.settings_box = QWidget()
+        outer = QVBoxLayout(self.settings_box)
+        outer.setContentsMargins(0, 0, 0, 0)
+        g1 = QGroupBox("Candidates")
+        f1 = QFormLayout(g1)
+        f1.addRow("Scores", self.source)
+        f1.addRow("Model", self.model_label)
+        f1.addRow("Queries", self.split)
+        f1.addRow("", self.only_unlabeled)
+        f1.addRow("", self.only_changed)
+        g2 = QGroupBox("Rules (applied in this order)")
+        f2 = QFormLayout(g2)
+        f2.addRow("Absolute margin", self.absolute_margin)
+        f2.addRow("Relative margin", self.relative_margin)
+        f2.addRow("Max score", self.max_score)
+        f2.addRow("Min score", self.min_score)
+        window = QHBoxLayout()
+        window.addWidget(QLabel("skip"))
+        window.addWidget(self.range_min)
+        window.addWidget(QLabel("keep up to"))
+        window.addWidget(self.range_max)
+        f2.addRow("Rank window", window)
+        g3 = QGroupBox("Sampling")
+        f3 = QFormLayout(g3)
+        f3.addRow("Negatives per query", self.num_negatives)
+        f3.addRow("Strategy", self.sampling)
+        f3.addRow("SimANS a", self.simans_a)
+        f3.addRow("SimANS b", self.simans_b)
+        f3.addRow("Seed", self.seed)
+        for g in (g1, g2, g3):
+            outer.addWidget(g)
+        outer.addStretch(1)
+        self._sampling_changed()
+
+    def _build_preview(self) -> None:
+        self.query_label = QLabel("<i>Preview: no query yet</i>")
+        self.query_label.setObjectName("mining-preview-query")
+        self.query_label.setWordWrap(True)
+        self.query_label.setTextFormat(Qt.TextFormat.RichText)
+        self.prev_button = QPushButton("◀")
+        self.next_button = QPushButton("▶")
+        for b, step, tip in ((self.prev_button, -1, "Preview the previous query"),
+                             (self.next_button, 1, "Preview the next query")):
+            b.setFixedWidth(34)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, s=step: self._step_query(s))
+        self.summary = QLabel()
+        self.summary.setObjectName("mining-preview-summary")
+        self.summary.setWordWrap(True)
+        self.model = DecisionModel(self)
+        self.table = QTableView()
+        self.table.setObjectName("mining-preview-table")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(self._activate)
+        self.histogram = ScoreHistogram()
+        self.histogram.setObjectName("mining-histogram")
+
+        self.preview_box = QWidget()
+        lay = QVBoxLayout(self.preview_box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.prev_button)
+        top.addWidget(self.query_label, 1)
+        top.addWidget(self.next_button)
+        lay.addLayout(top)
+        lay.addWidget(self.summary)
+        vsplit = QSplitter(Qt.Orientation.Vertical)
+        vsplit.addWidget(self.table)
+        vsplit.addWidget(self.histogram)
+        vsplit.setSizes([440, 220])
+        lay.addWidget(vsplit, 1)
+
+    def _build_footer(self) -> None:
+        self.status = QLabel()
+        self.status.setObjectName("mining-status")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setVisible(False)
+        self.progress.setFixedWidth(220)
+        self.mine_button = QPushButton("Mine all")
+        self.mine_button.setObjectName("mining-run")
+        self.mine_button.setDefault(True)
+        self.mine_button.setToolTip("Run these settings over every selected query as a new pass")
+        self.mine_button.clicked.connect(self.mine_all)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("mining-cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        self.footer = QHBoxLayout()
+        self.footer.addWidget(self.status, 1)
+        self.footer.addWidget(self.progress)
+        self.footer.addWidget(self.cancel_button)
+        self.footer.addWidget(self.mine_button)
+        self.footer.addWidget(close)
+
+    # -- settings <-> config --------------------------------------------------------------
+    def config(self) -> MiningConfig:
+        """The settings as a :class:`MiningConfig` (raises StudioError when they conflict)."""
+        return MiningConfig(
+            source=self.source.currentData(), model_id=self.context.model_id,
+            num_negatives=self.num_negatives.value(), range_min=self.range_min.value(),
+            range_max=self.range_max.value(), absolute_margin=self.absolute_margin.value(),
+            relative_margin=self.relative_margin.value(), max_score=self.max_score.value(),
+            min_score=self.min_score.value(), sampling=self.sampling.currentData(),
+            simans_a=self.simans_a.value(), simans_b=self.simans_b.value(), seed=self.seed.value(),
+            split=self.split.currentData(), only_unlabeled=self.only_unlabeled.isChecked(),
+            only_changed=self.only_changed.isChecked(),
+        )
+
+    def set_config(self, config: MiningConfig) -> None:
+        """Show ``config``'s settings (the model stays the workspace's)."""
+        widgets = (self.source, self.split, self.num_negatives, self.range_min, self.range_max,
+                   self.sampling, self.simans_a, self.simans_b, self.seed,
+                   self.only_unlabeled, self.only_changed)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.source.setCurrentIndex(max(0, self.source.findData(config.source)))
+            i = self.split.findData(config.split)
+            if i >= 0:
+                self.split.setCurrentIndex(i)
+            self.range_max.setValue(min(config.range_max, MAX_RANGE))
+            self.range_min.setValue(config.range_min)
+            self.num_negatives.setValue(config.num_negatives)
+            self.sampling.setCurrentIndex(max(0, self.sampling.findData(config.sampling)))
+            self.simans_a.setValue(config.simans_a)
+            self.simans_b.setValue(config.simans_b)
+            self.seed.setValue(config.seed)
+            self.only_unlabeled.setChecked(config.only_unlabeled)
+            self.only_changed.setChecked(config.only_changed)
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self._apply_scale()
+        for w, v in ((self.absolute_margin, config.absolute_margin),
+                     (self.relative_margin, config.relative_margin),
+                     (self.max_score, config.max_score), (self.min_score, config.min_score)):
+            w.set_value(v)
+        self._sampling_changed()
+        self._schedule()
+
+    def _restore_config(self, config: MiningConfig | None) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed dialog
+        if config is not None:
+            self.set_config(config)
+
+    # -- reactions ------------------------------------------------------------------------
+    def _update_model_label(self) -> None:
+        self.model_label.setText(f"{self.context.model_id}  <span style='color:#6b7280'>"
+                                 "(the toolbar's model; BM25 ignores it)</span>")
+        self._schedule()
+
+    def _apply_scale(self, observed_max: float | None = None) -> None:
+        low, high, decimals = SCORE_SCALES[self.source.currentData()]
+        if observed_max is not None and self.source.currentData() == "bm25":
+            high = max(high, math.ceil(observed_max * 1.1))
+        span = high - low
+        self.absolute_margin.set_range(0.0, span, decimals)
+        self.max_score.set_range(low, high, decimals)
+        self.min_score.set_range(low, high, decimals)
+
+    def _source_changed(self, *_args) -> None:
+        self._apply_scale()
+        self._schedule()
+
+    def _sampling_changed(self, *_args) -> None:
+        simans = self.sampling.currentData() == "simans"
+        self.simans_a.setEnabled(simans)
+        self.simans_b.setEnabled(simans)
+        self.seed.setEnabled(self.sampling.currentData() != "top")
+        self._schedule()
+
+    def _current_query_changed(self, query_id: str) -> None:
+        self._preview_query = query_id
+        self._schedule()
+
+    def _labels_changed(self, notice) -> None:
+        if self._bundle is not None and self._bundle.data.query_id in notice.query_ids:
+            self._bundle_key = None  # labels are part of the preview: score again
+            self._schedule()
+
+    def _step_query(self, step: int) -> None:
+        if self._bundle is None or not self._bundle.minable:
+            return
+        ids = list(self._bundle.minable)
+        cur = self._bundle.data.query_id
+        i = ids.index(cur) if cur in ids else -1
+        self.context.set_current_query(ids[(i + step) % len(ids)])
+
+    def _activate(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.context.activate_document(self.model.rows[index.row()].doc_id)
+
+    def _schedule(self, *_args) -> None:
+        self._debounce.start()
+
+    # -- preview ----------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        try:
+            config = self.config()
+        except StudioError as exc:
+            self.status.setText(f"<span style='color:#b91c1c'>{exc}</span>")
+            self.mine_button.setEnabled(False)
+            return
+        if self._job is None:
+            self.mine_button.setEnabled(True)
+            self.status.setText("")
+        key = (self._preview_query, config.source, config.model_id, config.split)
+        if key != self._bundle_key:
+            if key == self._loading_key:
+                return  # that scoring is under way; its result runs the rules
+            self._loading_key = key
+            self.summary.setText("<i>Scoring the preview query…</i>")
+            retrieval = self.context.retrieval(config.model_id)
+            self._prepare.request(load_preview, self.context.project_path, self._preview_query,
+                                  config, retrieval,
+                                  on_result=lambda b, k=key: self._bundle_ready(k, b),
+                                  on_error=self._preview_failed)
+            return
+        self._decide.request(decide_preview, self._bundle.data, config,
+                             on_result=lambda rows, c=config: self._show(rows, c),
+                             on_error=self._preview_failed)
+
+    def _bundle_ready(self, key: tuple, bundle: PreviewBundle) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed dialog
+        self._loading_key = None
+        self._bundle = bundle
+        # The worker may have picked the first minable query for us.
+        self._bundle_key = (bundle.data.query_id,) + key[1:]
+        if self._preview_query is None:
+            self._preview_query = bundle.data.query_id
+        self._apply_scale(float(bundle.data.row.max()) if len(bundle.data.row) else None)
+        self.query_label.setText(
+            f"<b>Preview</b> · query <code>{bundle.data.query_id}</code>: {_escape(bundle.query_text)}")
+        self._refresh()
+
+    def _preview_failed(self, message: str) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed dialog
+        self._loading_key = None
+        self.summary.setText(f"<span style='color:#b91c1c'>{_escape(message)}</span>")
+
+    def _show(self, decisions: list[CandidateDecision], config: MiningConfig) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed dialog
+        self._decisions = decisions
+        titles = self._bundle.titles if self._bundle else {}
+        self.model.set_rows(decisions, titles, explanations(decisions, config))
+        self.histogram.set_data(decisions, thresholds_for(decisions, config))
+        if not decisions:
+            self.summary.setText("<i>This query has no positive label: mining skips it.</i>")
+        else:
+            self.summary.setText(summary_text(decisions))
+
+    def is_ready(self) -> bool:
+        """True once a preview is shown (the screenshot command waits for it)."""
+        return self._decisions is not None and self._debounce.isActive() is False
+
+    # -- mining -------------------------------------------------------------------------------
+    def mine_all(self) -> None:
+        if self._job is not None:
+            return
+        try:
+            config = self.config()
+        except StudioError as exc:
+            self.status.setText(f"<span style='color:#b91c1c'>{exc}</span>")
+            return
+        retrieval = self.context.retrieval(config.model_id)
+        self.mine_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.status.setText("Mining…")
+        self._job = self.context.jobs.start(
+            "Mining", run_mining, self.context.project_path, config, retrieval,
+            on_result=lambda result, ctx=self.context: self._mined(result, ctx),
+            on_error=self._mine_failed, on_cancel=self._mine_cancelled)
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.status.setText("Cancelling…")
+
+    def _job_progress(self, job: Job) -> None:
+        if job is self._job:
+            self.progress.setValue(int(job.fraction * 1000))
+            if job.message:
+                self.status.setText(_escape(job.message))
+
+    def _finish_job(self) -> None:
+        self._job = None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self.mine_button.setEnabled(True)
+
+    def _mined(self, result: MiningResult, context: AppContext) -> None:
+        if not shiboken6.isValid(self):
+            # The dialog is gone, the pass is stored: the other views still hear of it.
+            if shiboken6.isValid(context):
+                context.candidatesChanged.emit(result.pass_number)
+            return
+        self._finish_job()
+        c = result.counts
+        dropped = sum(c["dropped"].values()) - c["dropped"].get("positive", 0) \
+            - c["dropped"].get("false_negative", 0)
+        self.status.setText(
+            f"<b>Pass {result.pass_number}</b>: {c['proposed']:,} negatives proposed for "
+            f"{c['queries_mined']:,} queries ({dropped:,} candidates dropped by the rules"
+            + (f"; {c['queries_short']:,} queries got fewer than {result.config.num_negatives}"
+               if c["queries_short"] else "")
+            + f"). Review them in the Review tab. ({result.seconds:.1f} s)")
+        self.passMined.emit(result)
+        self.context.candidatesChanged.emit(result.pass_number)
+
+    def _mine_failed(self, message: str) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed dialog
+        self._finish_job()
+        self.status.setText(f"<span style='color:#b91c1c'>Mining failed: {_escape(message)}</span>")
+
+    def _mine_cancelled(self) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed dialog
+        self._finish_job()
+        self.status.setText("Mining cancelled; nothing was stored.")
+
+    def shutdown(self) -> None:
+        self.cancel()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        # A running pass keeps going (its progress stays in the status bar).
+        super().closeEvent(event)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,584 @@
+"""Review tab: walk the queries a mining pass proposed negatives for, and judge each one.
+
+Per proposal: accept (label ``negative``), flip to ``false_negative`` (or
+``positive``), clear, or leave it; "Accept the rest" labels every pending
+proposal of the query. Keys are the labeling workspace's (1/P positive,
+2/N negative, 3/F false negative, 0/Backspace clear; j/k move, [ / ] query).
+Every change goes through ``context.apply_labels`` (one undoable, committed
+action) and comes back as a ``labelsChanged`` notice, which updates the
+rows it names.
+
+The pass table on top shows, per pass, how many proposals were accepted,
+flipped to false negative, rejected and still pending, and the miner's
+false-negative rate (flipped / reviewed, :class:`core.mining.PassReview`):
+the number that says whether the margin suits the model.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import shiboken6
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QTableView, QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout,
+                               QWidget)
+
+from core.mining import PassReview, Proposal, latest_pass, proposals, review_stats
+from core.project import Project
+from core.schema import RELEVANT_LABELS
+
+from .context import AppContext, LabelsChanged
+from .highlight import highlight_html, query_terms
+from .style import LABEL_COLORS, LABEL_TINTS, LABEL_TITLES, label_icon
+from .workers import Latest
+
+REVIEW_KEYS = (
+    ("positive", ("1", "P"), "Positive"),
+    ("negative", ("2", "N"), "Accept as negative"),
+    ("false_negative", ("3", "F"), "False negative"),
+    (None, ("0", "Backspace"), "Clear"),
+)
+STATE_TEXT = {"pending": "proposed", "accepted": "accepted", "rejected": "rejected"}
+
+
+# -- worker-side functions ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReviewData:
+    """One pass's proposals grouped by query, plus every pass's review counts."""
+
+    pass_number: int | None
+    stats: tuple[PassReview, ...]
+    queries: tuple[tuple[str, str], ...]  # (query id, text) in project order
+    proposals: dict[str, list[Proposal]]
+
+
+def load_review(project_path: Path, pass_number: int | None, *, progress) -> ReviewData:
+    with Project.open(project_path) as project:
+        progress.fraction(0.0, "Reading mining passes")
+        stats = tuple(review_stats(project))
+        pass_number = latest_pass(project) if pass_number is None else pass_number
+        grouped: dict[str, list[Proposal]] = {}
+        for p in proposals(project, pass_number) if pass_number is not None else []:
+            grouped.setdefault(p.query_id, []).append(p)
+        queries = tuple((q.id, q.text) for q in project.queries() if q.id in grouped)
+        return ReviewData(pass_number, stats, queries, grouped)
+
+
+def load_stats(project_path: Path, *, progress) -> tuple[PassReview, ...]:
+    with Project.open(project_path) as project:
+        return tuple(review_stats(project))
+
+
+def load_documents(project_path: Path, doc_ids: Sequence[str], *, progress) -> dict[str, tuple[str, str]]:
+    with Project.open(project_path) as project:
+        return {d: (doc.title, doc.text) for d, doc in project.get_documents(doc_ids).items()}
+
+
+def state_after(label: str | None) -> str:
+    """A proposal's state after the user set ``label`` on it (now, so after the pass)."""
+    if label in RELEVANT_LABELS:
+        return "flipped"
+    if label == "negative":
+        return "accepted"
+    return "rejected"
+
+
+# -- models ---------------------------------------------------------------------------------
+
+class ProposalModel(QAbstractTableModel):
+    HEADERS = ("", "Rank", "Score", "Status", "Document")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[Proposal] = []
+        self.docs: dict[str, tuple[str, str]] = {}
+
+    def set_rows(self, rows: Sequence[Proposal]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def set_docs(self, docs: dict[str, tuple[str, str]]) -> None:
+        self.docs = docs
+        if self.rows:
+            self.dataChanged.emit(self.index(0, 4), self.index(len(self.rows) - 1, 4))
+
+    def replace(self, row: int, proposal: Proposal) -> None:
+        self.rows[row] = proposal
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    @staticmethod
+    def status_text(p: Proposal) -> str:
+        if p.state == "flipped":
+            return LABEL_TITLES.get(p.label or "", "flipped").lower()
+        return STATE_TEXT[p.state]
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        p = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 1:
+                return str(p.rank)
+            if col == 2:
+                return f"{p.score:.4g}"
+            if col == 3:
+                return self.status_text(p)
+            if col == 4:
+                title, text = self.docs.get(p.doc_id, ("", ""))
+                return title or text[:120] or p.doc_id
+        if role == Qt.ItemDataRole.DecorationRole and col == 0:
+            if p.state == "pending":
+                return label_icon("negative", dashed=True)
+            if p.label:
+                return label_icon(p.label)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{p.doc_id} · {self.status_text(p)}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (1, 2):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.BackgroundRole and p.label:
+            return QBrush(QColor(LABEL_TINTS[p.label]))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if p.label:
+                return QBrush(QColor(LABEL_COLORS[p.label])) if col == 3 else None
+            if p.state == "rejected":
+                return QBrush(QColor("#9ca3af"))
+        if role == Qt.ItemDataRole.FontRole and col == 3 and p.state != "pending":
+            from PySide6.QtGui import QFont
+
+            f = QFont()
+            f.setBold(True)
+            return f
+        return None
+
+
+class ProposalTable(QTableView):
+    """The proposals of one query; j/k move the current row."""
+
+    stepPastEnd = Signal(int)  # +1 / -1: moved past the last / first row
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt name)
+        if event.key() in (Qt.Key.Key_J, Qt.Key.Key_K) and not (
+                event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            self.move(1 if event.key() == Qt.Key.Key_J else -1)
+            return
+        super().keyPressEvent(event)
+
+    def move(self, step: int) -> None:
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            self.stepPastEnd.emit(step)
+            return
+        cur = self.currentIndex()
+        row = (0 if step > 0 else model.rowCount() - 1) if not cur.isValid() else cur.row() + step
+        if row < 0 or row >= model.rowCount():
+            self.stepPastEnd.emit(step)
+            return
+        self.select_row(row)
+
+    def select_row(self, row: int) -> None:
+        index = self.model().index(row, 0)
+        self.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.scrollTo(index)
+
+
+# -- the panel --------------------------------------------------------------------------------
+
+class ReviewPanel(QWidget):
+    """Review proposals of a mining pass, query by query."""
+
+    PASS_COLUMNS = ("Pass", "Scores", "Model", "Proposed", "Accepted", "False neg.", "Rejected",
+                    "Pending", "False-negative rate")
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setObjectName("review-panel")
+        self.data: ReviewData | None = None
+        self._loaded = False
+        self._current_query: str | None = None
+        self._loader = Latest(context.jobs, "Review", self)
+        self._stats_loader = Latest(context.jobs, "Review counts", self)
+        self._docs_loader = Latest(context.jobs, "Review documents", self)
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.setInterval(400)
+        self._stats_timer.timeout.connect(self._reload_stats)
+
+        # -- top: pass choice and the per-pass table
+        self.pass_box = QComboBox()
+        self.pass_box.setObjectName("review-pass")
+        self.pass_box.setMinimumWidth(300)
+        self.pass_box.activated.connect(self._pass_chosen)
+        self.rate_label = QLabel()
+        self.rate_label.setObjectName("review-rate")
+        self.rate_label.setTextFormat(Qt.TextFormat.RichText)
+        self.pass_table = QTableWidget(0, len(self.PASS_COLUMNS))
+        self.pass_table.setObjectName("review-pass-table")
+        self.pass_table.setHorizontalHeaderLabels(self.PASS_COLUMNS)
+        self.pass_table.verticalHeader().setVisible(False)
+        self.pass_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.pass_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.pass_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.pass_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.pass_table.horizontalHeader().setStretchLastSection(False)
+        self.pass_table.verticalHeader().setDefaultSectionSize(22)
+        self.pass_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        # -- left: queries with proposals
+        self.pending_only = QCheckBox("Only queries with proposals to review")
+        self.pending_only.setToolTip("The list shows, per query, proposals to review / proposed")
+        self.pending_only.toggled.connect(self._fill_queries)
+        self.query_list = QListWidget()
+        self.query_list.setObjectName("review-queries")
+        self.query_list.currentItemChanged.connect(self._query_chosen)
+
+        # -- centre: the query's proposals
+        self.query_label = QLabel("<i>No mining pass yet: open Tools → Mine hard negatives.</i>")
+        self.query_label.setObjectName("review-query")
+        self.query_label.setWordWrap(True)
+        self.query_label.setTextFormat(Qt.TextFormat.RichText)
+        self.model = ProposalModel(self)
+        self.table = ProposalTable()
+        self.table.setObjectName("review-proposals")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        head = self.table.horizontalHeader()
+        for col in range(4):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.table.stepPastEnd.connect(self._step_query_from_table)
+        self.table.doubleClicked.connect(self._activate)
+
+        self.actions: dict[str | None, QAction] = {}
+        buttons = QHBoxLayout()
+        buttons.setSpacing(4)
+        for label, keys, title in REVIEW_KEYS:
+            act = QAction(title, self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.setToolTip(f"{title} ({' or '.join(keys)})")
+            act.triggered.connect(lambda _=False, lab=label: self.label_selection(lab))
+            self.addAction(act)
+            self.actions[label] = act
+            button = QPushButton(f"{title}  ({keys[0]})")
+            button.setObjectName(f"review-{label or 'clear'}")
+            if label:
+                button.setIcon(label_icon(label))
+            button.setToolTip(act.toolTip())
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(act.trigger)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.accept_rest_action = QAction("Accept the rest of this query", self)
+        self.accept_rest_action.setShortcut(QKeySequence("A"))
+        self.accept_rest_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.accept_rest_action.triggered.connect(self.accept_rest)
+        self.addAction(self.accept_rest_action)
+        self.accept_rest_button = QPushButton("Accept the rest  (A)")
+        self.accept_rest_button.setObjectName("review-accept-rest")
+        self.accept_rest_button.setToolTip("Label every still-pending proposal of this query negative")
+        self.accept_rest_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.accept_rest_button.clicked.connect(self.accept_rest)
+        buttons.addWidget(self.accept_rest_button)
+        for text, keys, step in (("Next query", ("]",), 1), ("Previous query", ("[",), -1)):
+            act = QAction(text, self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(lambda _=False, s=step: self.step_query(s))
+            self.addAction(act)
+
+        # -- right: the document
+        self.document = QTextBrowser()
+        self.document.setObjectName("review-document")
+        self.document.setOpenLinks(False)
+
+        centre = QWidget()
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.query_label)
+        cl.addWidget(self.table, 1)
+        cl.addLayout(buttons)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.pending_only)
+        ll.addWidget(self.query_list, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(centre)
+        split.addWidget(self.document)
+        split.setSizes([320, 600, 380])
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Mining pass"))
+        top.addWidget(self.pass_box)
+        top.addWidget(self.rate_label, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.pass_table)
+        layout.addWidget(split, 1)
+
+        context.labelsChanged.connect(self._labels_changed)
+        context.candidatesChanged.connect(self.load)
+        self.load()
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, pass_number: int | None = None) -> None:
+        """(Re)load a pass (default: the latest) in the background."""
+        self._loader.request(load_review, self.context.project_path, pass_number,
+                             on_result=self._loaded_data, on_error=self._load_failed)
+
+    def is_ready(self) -> bool:
+        return self._loaded
+
+    def _load_failed(self, message: str) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed panel
+        self._loaded = True
+        self.query_label.setText(f"<span style='color:#b91c1c'>{html.escape(message)}</span>")
+
+    def _loaded_data(self, data: ReviewData) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed panel
+        keep_query = self._current_query if self.data and data.pass_number == self.data.pass_number else None
+        self.data = data
+        self._loaded = True
+        self.pass_box.clear()
+        for s in reversed(data.stats):
+            self.pass_box.addItem(f"Pass {s.pass_number} · {s.source}"
+                                  + (f" · {s.model_version}" if s.model_version else "")
+                                  + f" · {s.created_at[:16].replace('T', ' ')}", s.pass_number)
+        if data.pass_number is not None:
+            self.pass_box.setCurrentIndex(max(0, self.pass_box.findData(data.pass_number)))
+        self._show_stats(data.stats)
+        self._fill_queries(select=keep_query)
+        if data.pass_number is None:
+            self.query_label.setText("<i>No mining pass yet: open Tools → Mine hard negatives.</i>")
+
+    def _pass_chosen(self, index: int) -> None:
+        number = self.pass_box.itemData(index)
+        if number is not None and (self.data is None or number != self.data.pass_number):
+            self.load(number)
+
+    def _show_stats(self, stats: Sequence[PassReview]) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed panel
+        self.pass_table.setRowCount(len(stats))
+        for r, s in enumerate(reversed(stats)):
+            rate = "–" if s.false_negative_rate is None else f"{s.false_negative_rate:.1%}"
+            values = (s.pass_number, s.source, s.model_version or "–", s.proposed, s.accepted,
+                      s.flipped, s.rejected, s.pending, rate)
+            for c, v in enumerate(values):
+                item = QTableWidgetItem(f"{v:,}" if isinstance(v, int) and c >= 3 else str(v))
+                if c >= 3:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if c == 5 and s.flipped:
+                    item.setForeground(QBrush(QColor(LABEL_COLORS["false_negative"])))
+                self.pass_table.setItem(r, c, item)
+        # As tall as its rows (up to four; older passes scroll).
+        rows = max(1, min(4, len(stats)))
+        self.pass_table.setFixedHeight(self.pass_table.horizontalHeader().height() + 22 * rows + 4)
+        current = next((s for s in stats if self.data and s.pass_number == self.data.pass_number), None)
+        if current is None:
+            self.rate_label.setText("")
+            return
+        rate = ("no proposal reviewed yet" if current.false_negative_rate is None else
+                f"<b style='color:{LABEL_COLORS['false_negative']}'>{current.false_negative_rate:.1%}</b> "
+                f"of reviewed proposals were false negatives")
+        self.rate_label.setText(
+            f"{current.proposed:,} proposed · {current.accepted:,} accepted · "
+            f"{current.flipped:,} flipped · {current.rejected:,} rejected · "
+            f"{current.pending:,} pending — {rate}")
+
+    def _reload_stats(self) -> None:
+        self._stats_loader.request(load_stats, self.context.project_path,
+                                   on_result=self._show_stats)
+
+    # -- queries ------------------------------------------------------------------------------
+    def _query_text(self, qid: str, text: str) -> str:
+        props = self.data.proposals.get(qid, []) if self.data else []
+        pending = sum(p.state == "pending" for p in props)
+        short = text if len(text) <= 70 else text[:67] + "…"
+        return f"{pending}/{len(props)}  {qid} · {short}"
+
+    def _fill_queries(self, *_args, select: str | None = None) -> None:
+        select = select or self._current_query
+        self.query_list.blockSignals(True)
+        self.query_list.clear()
+        chosen = None
+        if self.data is not None:
+            for qid, text in self.data.queries:
+                props = self.data.proposals.get(qid, [])
+                if self.pending_only.isChecked() and not any(p.state == "pending" for p in props) \
+                        and qid != select:
+                    continue
+                item = QListWidgetItem(self._query_text(qid, text))
+                item.setData(Qt.ItemDataRole.UserRole, qid)
+                item.setToolTip(text)
+                self.query_list.addItem(item)
+                if qid == select:
+                    chosen = item
+        self.query_list.blockSignals(False)
+        if chosen is None and self.query_list.count():
+            chosen = self.query_list.item(0)
+        if chosen is not None:
+            self.query_list.setCurrentItem(chosen)
+        else:
+            self._current_query = None
+            self.model.set_rows([])
+            self.document.clear()
+
+    def _query_chosen(self, item: QListWidgetItem | None, _previous=None) -> None:
+        if item is None or self.data is None:
+            return
+        qid = item.data(Qt.ItemDataRole.UserRole)
+        self.show_query(qid)
+
+    def show_query(self, qid: str) -> None:
+        """Show a query's proposals (and make it the workspace's current query)."""
+        if self.data is None or qid not in self.data.proposals:
+            return
+        self._current_query = qid
+        text = dict(self.data.queries).get(qid, "")
+        self.query_label.setText(f"<b>{html.escape(qid)}</b> · {html.escape(text)}")
+        rows = self.data.proposals[qid]
+        self.model.set_rows(rows)
+        self.model.set_docs({})
+        self._docs_loader.request(load_documents, self.context.project_path, [p.doc_id for p in rows],
+                                  on_result=self._docs_loaded)
+        first_pending = next((i for i, p in enumerate(rows) if p.state == "pending"), 0)
+        if rows:
+            self.table.select_row(first_pending)
+        for i in range(self.query_list.count()):
+            if self.query_list.item(i).data(Qt.ItemDataRole.UserRole) == qid:
+                if self.query_list.currentRow() != i:
+                    self.query_list.blockSignals(True)
+                    self.query_list.setCurrentRow(i)
+                    self.query_list.blockSignals(False)
+                break
+        self.context.set_current_query(qid)
+
+    def _docs_loaded(self, docs: dict[str, tuple[str, str]]) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed panel
+        self.model.set_docs(docs)
+        self._row_changed(self.table.currentIndex())
+
+    def step_query(self, step: int) -> None:
+        n = self.query_list.count()
+        if not n:
+            return
+        row = min(max(self.query_list.currentRow() + step, 0), n - 1)
+        self.query_list.setCurrentRow(row)
+
+    def _step_query_from_table(self, step: int) -> None:
+        before = self.query_list.currentRow()
+        self.step_query(step)
+        if step < 0 and self.query_list.currentRow() != before and self.model.rowCount():
+            self.table.select_row(self.model.rowCount() - 1)
+
+    def current_query(self) -> str | None:
+        return self._current_query
+
+    # -- documents -------------------------------------------------------------------------------
+    def _row_changed(self, index: QModelIndex, _previous=None) -> None:
+        if not index.isValid() or index.row() >= len(self.model.rows):
+            self.document.clear()
+            return
+        p = self.model.rows[index.row()]
+        title, text = self.model.docs.get(p.doc_id, ("", ""))
+        terms = query_terms(dict(self.data.queries).get(p.query_id, "")) if self.data else frozenset()
+        self.document.setHtml(
+            f"<p style='color:#6b7280'>{html.escape(p.doc_id)} · rank {p.rank} · score {p.score:.4g} · "
+            f"{html.escape(ProposalModel.status_text(p))}</p>"
+            f"<h3>{highlight_html(title, terms)}</h3><p>{highlight_html(text, terms)}</p>")
+
+    def _activate(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.context.activate_document(self.model.rows[index.row()].doc_id)
+
+    # -- labeling ----------------------------------------------------------------------------------
+    def selected_rows(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        if not rows and self.table.currentIndex().isValid():
+            rows = [self.table.currentIndex().row()]
+        return rows
+
+    def label_selection(self, label: str | None) -> None:
+        """Label the selected proposals (one undoable action), then move to the next row."""
+        rows = self.selected_rows()
+        if not rows or self._current_query is None:
+            return
+        pairs = [(self._current_query, self.model.rows[r].doc_id) for r in rows]
+        self.context.apply_labels(pairs, label)
+        if len(rows) == 1 and rows[0] + 1 < self.model.rowCount():
+            self.table.select_row(rows[0] + 1)
+
+    def label_row(self, row: int, label: str | None) -> None:
+        """Label one proposal of the current query (as the keys do for the current row)."""
+        self.table.select_row(row)
+        self.label_selection(label)
+
+    def accept_rest(self) -> None:
+        """Label every pending proposal of the current query negative (one undoable action)."""
+        if self._current_query is None:
+            return
+        pairs = [(self._current_query, p.doc_id) for p in self.model.rows if p.state == "pending"]
+        self.context.apply_labels(pairs, "negative")
+
+    def _labels_changed(self, notice: LabelsChanged) -> None:
+        if self.data is None:
+            return
+        touched = False
+        for change in notice.changes:
+            props = self.data.proposals.get(change.query_id)
+            if not props:
+                continue
+            for i, p in enumerate(props):
+                if p.doc_id == change.doc_id:
+                    new = Proposal(p.pass_number, p.query_id, p.doc_id, p.rank, p.score, change.new,
+                                   state_after(change.new))
+                    props[i] = new
+                    touched = True
+                    if change.query_id == self._current_query and i < len(self.model.rows) \
+                            and self.model.rows[i].doc_id == p.doc_id:
+                        self.model.replace(i, new)
+        if not touched:
+            return
+        for i in range(self.query_list.count()):
+            item = self.query_list.item(i)
+            qid = item.data(Qt.ItemDataRole.UserRole)
+            if qid in notice.query_ids:
+                item.setText(self._query_text(qid, dict(self.data.queries).get(qid, "")))
+        self._row_changed(self.table.currentIndex())
+        self._stats_timer.start()
+
+    def shutdown(self) -> None:
+        self._stats_timer.stop()

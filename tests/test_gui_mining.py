@@ -1,0 +1,128 @@
+"""Mining dialog and review tab with pytest-qt on the tiny project (BM25, so no model loads)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from core.project import Project
+from gui.context import AppContext
+from gui.mining_dialog import MiningDialog
+from gui.review_panel import ReviewPanel
+
+
+@pytest.fixture
+def context(tiny_project, qtbot):
+    project = Project.open(tiny_project)
+    ctx = AppContext(project)
+    ctx.set_current_query("q1")
+    yield ctx
+    ctx.jobs.cancel_all()
+    ctx.jobs.wait_all(5)
+    project.close()
+
+
+def reasons(dialog):
+    return [d.reason for d in dialog.model.rows]
+
+
+def open_dialog(context, qtbot) -> MiningDialog:
+    dialog = MiningDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.source.setCurrentIndex(dialog.source.findData("bm25"))
+    dialog.range_max.setValue(8)
+    dialog.num_negatives.setValue(3)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog._decisions is not None and dialog.model.rowCount() > 0, timeout=10000)
+    return dialog
+
+
+def test_preview_follows_the_margin_slider(context, qtbot):
+    dialog = open_dialog(context, qtbot)
+    assert dialog._bundle.data.query_id == "q1"
+    assert reasons(dialog).count("kept") == 3
+    assert "relative_margin" not in reasons(dialog)
+    assert "positive" in reasons(dialog)
+    # Turn on the relative margin and drag the slider: candidates near the positive drop out.
+    dialog.relative_margin.check.setChecked(True)
+    dialog.relative_margin.slider.setValue(900)  # m = 0.9
+    qtbot.waitUntil(lambda: "relative_margin" in reasons(dialog), timeout=5000)
+    assert dialog.relative_margin.value() == pytest.approx(0.9)
+    assert "relative margin" in dialog.summary.text()
+    # The histogram got a threshold line for the margin.
+    assert any(getattr(line, "label", None) is not None for line in dialog.histogram._lines)
+    dialog.relative_margin.check.setChecked(False)
+    qtbot.waitUntil(lambda: "relative_margin" not in reasons(dialog), timeout=5000)
+
+
+def test_conflicting_settings_disable_mining(context, qtbot):
+    dialog = open_dialog(context, qtbot)
+    dialog.num_negatives.setValue(20)  # more than the window of 8
+    qtbot.waitUntil(lambda: not dialog.mine_button.isEnabled(), timeout=5000)
+    assert "cannot mine 20" in dialog.status.text()
+
+
+def test_mine_review_flip_and_export(context, qtbot, tmp_path):
+    dialog = open_dialog(context, qtbot)
+    with qtbot.waitSignal(context.candidatesChanged, timeout=20000) as blocker:
+        dialog.mine_button.click()
+    assert blocker.args == [1]
+    assert "Pass 1" in dialog.status.text()
+
+    panel = ReviewPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
+    assert panel.current_query() == "q1"
+    flipped = panel.model.rows[0].doc_id
+    # Keyboard, as a reviewer would: "3" flips the current proposal to false negative.
+    panel.table.setFocus()
+    panel.table.select_row(0)
+    qtbot.keyClick(panel.table, "3")
+    assert context.project.get_label("q1", flipped).label == "false_negative"
+    assert panel.model.rows[0].state == "flipped"
+    # "2" accepts the next one (the table moved on by itself).
+    qtbot.keyClick(panel.table, "2")
+    accepted = panel.model.rows[1].doc_id
+    assert context.project.get_label("q1", accepted).label == "negative"
+    # The pass table reports the miner's false-negative rate: 1 of 2 reviewed.
+    qtbot.waitUntil(lambda: "50.0%" in panel.rate_label.text(), timeout=5000)
+    assert panel.pass_table.item(0, 8).text() == "50.0%"
+    # Undo works through the shared stack.
+    context.undo_stack.undo()
+    assert context.project.get_label("q1", accepted) is None
+    context.undo_stack.redo()
+
+    from core.export import export
+
+    out = tmp_path / "pairs.jsonl"
+    export(context.project, out, format="labeled-pairs", split="train", use_proposed=True)
+    flipped_text = context.project.get_document(flipped).retrieval_text
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    q1 = [r for r in rows if r["anchor"] == "vitamin D improves bone density"]
+    assert {"anchor": q1[0]["anchor"], "positive": flipped_text, "label": 0} not in q1
+    assert {"anchor": q1[0]["anchor"], "positive": flipped_text, "label": 1} in q1
+    assert sum(r["label"] == 0 for r in q1) == 2  # accepted + the one left pending
+
+
+def test_accept_rest_and_walk_with_keys(context, qtbot):
+    dialog = open_dialog(context, qtbot)
+    with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
+        dialog.mine_all()
+    panel = ReviewPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
+    panel.accept_rest()
+    assert all(p.state == "accepted" for p in panel.model.rows)
+    labels = context.project.labels_for_query("q1")
+    assert sum(lab.label == "negative" for lab in labels.values()) == 3
+    # j past the last proposal moves on to the next query.
+    panel.table.setFocus()
+    panel.table.select_row(2)
+    qtbot.keyClick(panel.table, "j")
+    assert panel.current_query() == "q2"
+    assert context.current_query_id == "q2"
