@@ -26,7 +26,8 @@ layouts of ``sentence_transformers.util.mine_hard_negatives``:
 Anchors are query texts, documents their retrieval text (title + text).
 Positives are labels positive/false_negative. Negatives are labels
 ``negative`` (in label order), then with ``use_proposed`` the kept candidates
-of the query's latest mining pass (by rank); a document labeled positive or
+of the query's latest mining pass (by rank), less the proposals the user
+rejected (``core.mining.rejected_pairs``); a document labeled positive or
 false_negative for the query is never a negative.
 """
 
