@@ -1,13 +1,23 @@
-"""The bundled demo project: a SciFact sample built into a project on first use."""
+"""The bundled demo project: a SciFact sample built into a project on first use.
+
+The sample ships with its document embeddings under the bundled model
+(``resources/demo/minilm-embeddings.npz``: text sha1 -> vector), seeded into
+the project's embedding cache, so the dense pane is ready at once instead of
+encoding 400 abstracts on first start.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .progress import Progress
 
-DEMO_SOURCE = Path(__file__).resolve().parent.parent / "resources" / "demo" / "scifact-sample"
+DEMO_ROOT = Path(__file__).resolve().parent.parent / "resources" / "demo"
+DEMO_SOURCE = DEMO_ROOT / "scifact-sample"
+DEMO_EMBEDDINGS = DEMO_ROOT / "minilm-embeddings.npz"
 
 
 def default_demo_path() -> Path:
@@ -27,4 +37,40 @@ def ensure_demo_project(path: Path | None = None, progress: Progress | None = No
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         import_source(path, DEMO_SOURCE, format="beir", progress=progress)
+        seed_demo_embeddings(path)
     return path
+
+
+def seed_demo_embeddings(path: Path) -> int:
+    """Put the shipped embeddings into the project's cache; returns rows seeded."""
+    from .embeddings import SegmentStore, cache_folder
+    from .encoder import shared_encoder
+    from .project import Project
+
+    if not DEMO_EMBEDDINGS.exists():
+        return 0
+    with np.load(DEMO_EMBEDDINGS) as shipped:
+        hashes, vectors = shipped["hashes"], shipped["vectors"]
+        fingerprint = str(shipped["fingerprint"])
+    encoder = shared_encoder()
+    if fingerprint != encoder.fingerprint:  # another model build: encode instead
+        return 0
+    with Project.open(path) as project:
+        store = SegmentStore(cache_folder(project, encoder), encoder.dimension)
+        store.append([bytes(h) for h in hashes], vectors.astype(np.float32))
+    return len(vectors)
+
+
+def write_demo_embeddings(path: Path) -> None:
+    """Regenerate the shipped embeddings from a demo project (maintainers only)."""
+    from .embeddings import document_embeddings, text_hash
+    from .encoder import shared_encoder
+    from .project import Project
+
+    encoder = shared_encoder()
+    with Project.open(path) as project:
+        vectors = document_embeddings(project, encoder)
+        hashes = np.stack([np.frombuffer(text_hash(d.retrieval_text), dtype=np.uint8)
+                           for d in project.iter_documents()])
+    np.savez_compressed(DEMO_EMBEDDINGS, hashes=hashes, vectors=vectors.astype(np.float32),
+                        fingerprint=np.array(encoder.fingerprint))
