@@ -114,10 +114,13 @@ class Project:
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         try:
+            project = cls(path, conn)
+            # Refuse foreign files before switching them to WAL, which would
+            # modify another program's database.
+            project._check_is_project()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            project = cls(path, conn)
             project._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -134,7 +137,7 @@ class Project:
             raise ProjectError(f"{path}: already exists")
         return cls.open(path, create=True)
 
-    def _migrate(self) -> None:
+    def _check_is_project(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ProjectError(
@@ -147,6 +150,9 @@ class Project:
             ).fetchone()[0]
             if tables:
                 raise ProjectError(f"{self.path}: an SQLite file, but not a Retriever Studio project")
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version, SCHEMA_VERSION):
             # executescript cannot run inside an open transaction, so the
             # migration and its version bump form one explicit transaction.

@@ -113,8 +113,11 @@ def test_refuses_other_sqlite_and_non_sqlite_files(tmp_path):
     conn.execute("CREATE TABLE mine (x)")
     conn.commit()
     conn.close()
+    before = other.read_bytes()
     with pytest.raises(ProjectError, match="not a Retriever Studio project"):
         Project.open(other)
+    assert other.read_bytes() == before  # not switched to WAL behind the user's back
+    assert not other.with_name("other.rsproj-wal").exists()
     text = tmp_path / "notes.rsproj"
     text.write_text("just some notes, not a database\n" * 100)
     with pytest.raises(ProjectError, match="not a Retriever Studio project"):
