@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from .encoder import BUNDLED
@@ -29,9 +30,6 @@ COMPARE_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
 PRIMARY_METRIC = "ndcg@10"
 RETRIEVERS = ("bm25", "dense", "hybrid")
 RETRIEVER_LABELS = {"bm25": "BM25", "dense": "dense", "hybrid": "hybrid (BM25 + dense, RRF)"}
-# |delta| below this is a tie: metric values are means of ratios, so exact
-# float equality would call 0.30000000000000004 vs 0.3 a win.
-TIE_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class System:
 
 
 def resolve_model_ids(project: Project, model_ids: Sequence[str]) -> list[str]:
-    """Model references (``bundled``, version id or version name) as ids; StudioError if unknown."""
+    """Model references (``bundled``, version id, version name or model folder) as ids; StudioError if unknown."""
     versions = project.model_versions()
     by_name = {v["name"]: v["id"] for v in versions}
     ids = {v["id"] for v in versions}
@@ -60,6 +58,8 @@ def resolve_model_ids(project: Project, model_ids: Sequence[str]) -> list[str]:
             mid = ref
         elif ref in by_name:
             mid = by_name[ref]
+        elif Path(ref).expanduser().is_dir():  # a local model folder, as resolve_model takes
+            mid = str(Path(ref).expanduser().resolve())
         else:
             known = ", ".join([BUNDLED] + [v["id"] for v in versions])
             raise StudioError(f"unknown model {ref!r}; this project has: {known}")
@@ -99,14 +99,11 @@ def _comparison(a_key: str, b_key: str, metric: str, a: dict[str, float], b: dic
     pa = {q: a[q] for q in qids}
     pb = {q: b[q] for q in qids}
     res = paired_compare(pa, pb)
-    deltas = [pb[q] - pa[q] for q in qids]
     return {
         "a": a_key, "b": b_key, "metric": metric,
         "mean_a": float(res.mean_a), "mean_b": float(res.mean_b),
         "delta": float(res.mean_b - res.mean_a),
-        "wins": sum(d > TIE_EPSILON for d in deltas),
-        "ties": sum(abs(d) <= TIE_EPSILON for d in deltas),
-        "losses": sum(d < -TIE_EPSILON for d in deltas),
+        "wins": res.wins, "ties": res.ties, "losses": res.losses,
         "t_pvalue": _float_or_none(res.t_pvalue),
         "permutation_pvalue": _float_or_none(res.permutation_pvalue),
     }
@@ -135,7 +132,8 @@ def compare_models(
 
     Returns plain data::
 
-        {"split", "queries" (evaluated count), "metrics", "primary_metric",
+        {"split", "queries" (evaluated count), "query_texts": {query_id: text},
+         "metrics", "primary_metric",
          "models", "baseline" (system key), "main_pair" ([a, b] keys: first vs last model, dense),
          "systems": [{"key", "retriever", "model", "label", "run_id", "mean": {metric: value}}],
          "per_query": {key: {query_id: {metric: value}}},
@@ -183,8 +181,10 @@ def compare_models(
                     {q: v[m] for q, v in per_query[key].items()})
         for key in keys if key != baseline for m in metrics
     ]
+    evaluated_ids = set(per_query[keys[0]])
+    texts = {q.id: q.text for q in project.queries(split) if q.id in evaluated_ids}
     result = {
-        "split": split, "queries": evaluated, "metrics": metrics, "primary_metric": primary_metric,
+        "split": split, "queries": evaluated, "query_texts": texts, "metrics": metrics, "primary_metric": primary_metric,
         "models": model_ids, "baseline": baseline, "main_pair": main_pair,
         "systems": out_systems, "per_query": per_query, "comparisons": comparisons,
     }
@@ -198,13 +198,13 @@ def compare_models(
 def query_deltas(project: Project | None, result: dict, a: str, b: str, metric: str) -> list[dict]:
     """Per-query ``metric`` under systems ``a`` and ``b``, queries that got worse under ``b`` first.
 
-    Sorted by ``delta = b - a`` ascending, ties by query id; ``text`` is filled
-    when a project is given.
+    Sorted by ``delta = b - a`` ascending, ties by query id. Query texts come
+    from ``result["query_texts"]`` or, when absent, from ``project``.
     """
     pa, pb = result["per_query"][a], result["per_query"][b]
     qids = sorted(set(pa) & set(pb))
-    texts: dict[str, str] = {}
-    if project is not None:
+    texts: dict[str, str] = dict(result.get("query_texts") or {})
+    if not texts and project is not None:
         texts = {q.id: q.text for q in project.queries() if q.id in pa}
     rows = [{"query_id": q, "text": texts.get(q, ""), "a": pa[q][metric], "b": pb[q][metric],
              "delta": pb[q][metric] - pa[q][metric]} for q in qids]
@@ -268,3 +268,17 @@ def rankings_side_by_side(
         ]
     progress.fraction(1.0, "Rankings ready")
     return out
+
+
+def compare_project_file(project_path, model_ids: Sequence[str], split: str | None = "test",
+                         retrievers: Sequence[str] = RETRIEVERS, progress: Progress | None = None) -> dict:
+    """:func:`compare_models` on a project file (a worker thread opens its own connection)."""
+    with Project.open(project_path) as project:
+        return compare_models(project, model_ids, split, retrievers, progress)
+
+
+def rankings_for_file(project_path, query_id: str, systems: Sequence[str], k: int = 10,
+                      progress: Progress | None = None, *, retrievals: dict | None = None) -> dict:
+    """:func:`rankings_side_by_side` on a project file."""
+    with Project.open(project_path) as project:
+        return rankings_side_by_side(project, query_id, systems, k, progress, retrievals=retrievals)

@@ -12,7 +12,7 @@ training and re-mining as one job with one progress bar.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +53,21 @@ class LoopOutcome:
 
     def remine_text(self) -> str:
         counts = self.mining_counts or {}
-        kept = counts.get("kept")
+        kept = counts.get("proposed")
         what = f"{kept} negatives proposed" if kept is not None else "new proposals stored"
         return f"{what} (encoding {self.encode_seconds:.0f} s, mining {self.mine_seconds:.0f} s)"
 
 
 def current_mining_config(project: Project, model_id: str):
-    """The project's current mining settings with the model swapped for ``model_id``."""
-    from . import mining
+    """The latest pass's mining settings (defaults before any pass) with the model swapped.
 
-    config = mining.current_config(project) if hasattr(mining, "current_config") else None
-    if config is None:
-        config = mining.MiningConfig()
-    names = {f.name for f in fields(config)}
-    for field_name in ("model_id", "model"):
-        if field_name in names:
-            return replace(config, **{field_name: model_id})
-    return config
+    A BM25-sourced configuration stays BM25: the user chose lexical mining,
+    and the new model does not change it.
+    """
+    from .mining import MiningConfig, current_config
+
+    config = current_config(project) or MiningConfig()
+    return config.replace(model_id=model_id)
 
 
 def remine_with_model(project: Project, model_id: str, progress: Progress | None = None,
@@ -91,10 +89,7 @@ def remine_with_model(project: Project, model_id: str, progress: Progress | None
     t1 = time.monotonic()
     result = mining.mine(project, config, progress.sub(0.7, 1.0), retrieval)
     mine_seconds = time.monotonic() - t1
-    pass_number = getattr(result, "pass_number", None)
-    if pass_number is None:
-        pass_number = getattr(result, "pass_", None)
-    return result, pass_number, encode_seconds, mine_seconds
+    return result, result.pass_number, encode_seconds, mine_seconds
 
 
 def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progress | None = None,
@@ -109,8 +104,7 @@ def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progr
         (outcome.mining, outcome.mining_pass, outcome.encode_seconds,
          outcome.mine_seconds) = remine_with_model(project, version.id, progress.sub(share, 1.0),
                                                    mining_config)
-        counts = getattr(outcome.mining, "counts", None)
-        outcome.mining_counts = dict(counts) if isinstance(counts, dict) else None
+        outcome.mining_counts = dict(outcome.mining.counts)
     progress.fraction(1.0, f"Model version {version.id} ready")
     return outcome
 

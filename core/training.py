@@ -3,7 +3,7 @@
 Training data are (anchor, positive, negative_1..n) rows: the query text, one
 relevant document (``positive`` or ``false_negative``) and hard negatives —
 the query's confirmed ``negative`` labels and, with ``use_proposed``, the
-negatives the query's latest mining pass kept but nobody has reviewed yet. A
+negatives the latest mining pass proposed that nobody has reviewed yet. A
 document judged relevant for a query is never used as that query's negative.
 
 The loss is sentence-transformers' MultipleNegativesRankingLoss (InfoNCE with
@@ -169,26 +169,19 @@ def _training_queries(project: Project, config: TrainingConfig):
 
 
 def _proposed_negatives(project: Project, query_ids: set[str]) -> dict[str, list[str]]:
-    """Negatives kept by each query's latest mining pass, best-ranked first."""
-    out: dict[str, list[str]] = {}
-    rows = project.conn.execute(
-        "SELECT c.query_id, c.doc_id FROM candidates c "
-        "JOIN (SELECT query_id, max(pass) AS pass FROM candidates GROUP BY query_id) latest "
-        "ON latest.query_id = c.query_id AND latest.pass = c.pass "
-        "WHERE c.status = 'kept' ORDER BY c.query_id, c.rank"
-    )
-    for qid, did in rows:
-        if qid in query_ids:
-            out.setdefault(qid, []).append(did)
-    return out
+    """Pending (unreviewed) proposals of the latest mining pass, best-ranked first."""
+    from .mining import proposed_negatives
+
+    return {qid: [d for d, _score in docs]
+            for qid, docs in proposed_negatives(project).items() if qid in query_ids}
 
 
 def build_training_examples(project: Project, config: TrainingConfig) -> TrainingData:
     """(anchor, positive, negative_1..n) rows from the labels of the training queries.
 
     One row per (query, relevant document). Negatives per query, in order:
-    confirmed ``negative`` labels, then (``use_proposed``) the unreviewed
-    negatives its latest mining pass kept. Documents labeled relevant for the
+    confirmed ``negative`` labels, then (``use_proposed``) the pending
+    proposals of the latest mining pass (:func:`core.mining.proposed_negatives`). Documents labeled relevant for the
     query are never negatives. Row ``i`` of a query takes negatives ``i*n ..
     i*n+n-1`` (cycling), so a query's positives see different negatives.
     Raises :class:`StudioError` for the held-out split or when nothing can train.
