@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "core.cli_project",
     "core.cli_retrieval",
     "core.cli_mining",
+    "core.cli_training",
 ]
 
 
