@@ -58,7 +58,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -139,8 +139,7 @@ class MiningConfig:
         return MiningConfig.from_dict({**self.to_dict(), **changes})
 
 
-@dataclass(frozen=True)
-class CandidateDecision:
+class CandidateDecision(NamedTuple):
     """What the rules made of one candidate: ``status`` kept/dropped and the ``reason``."""
 
     doc_id: str

@@ -23,7 +23,7 @@ Sources:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -38,10 +38,11 @@ BLOCK_ELEMENTS = 8_000_000  # floats in one batch of score rows (32 MB as float3
 MAX_BATCH = 512
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One scored document of one query: ``rank`` is its 1-based rank in the corpus."""
 
+    # A NamedTuple, not a frozen dataclass: a pass creates one per candidate
+    # (85,000 for SciFact train) and tuples are ~4x cheaper to build.
     doc_id: str
     rank: int
     score: float

@@ -70,23 +70,21 @@ def identity_model():
     return SentenceTransformer(modules=[Normalize()], device="cpu")
 
 
-def st_reference_negatives(
+def st_prepare(
     model,
     query_texts: Sequence[str],
     positive_texts: Sequence[Sequence[str]],
     corpus_texts: Sequence[str],
     query_vectors: np.ndarray,
     doc_vectors: np.ndarray,
-    cache_dir: str | Path | None = None,
-    **kwargs,
-) -> dict[str, list[str]]:
-    """Negatives ``mine_hard_negatives`` picks, ``{query_text: [negative texts]}``, best first.
+    cache_dir: str | Path,
+):
+    """The reference's input dataset, with our vectors written into its embedding cache.
 
     ``query_vectors`` / ``doc_vectors`` align with ``query_texts`` /
     ``corpus_texts``; texts must be unique (the reference deduplicates by text).
     """
     from datasets import Dataset
-    from sentence_transformers.util import mine_hard_negatives
 
     anchors, positives = [], []
     for q, pos in zip(query_texts, positive_texts):
@@ -101,24 +99,48 @@ def st_reference_negatives(
     model_name = model.model_card_data.base_model or ""
     qhash = hashlib.sha256(repr((model_name, None, None, uniq_queries)).encode()).hexdigest()
     chash = hashlib.sha256(repr((model_name, None, None, corpus)).encode()).hexdigest()
-    tmp = None
-    if cache_dir is None:
-        tmp = tempfile.TemporaryDirectory()
-        cache_dir = tmp.name
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(cache / f"query_embeddings_{qhash}.npy",
             np.asarray(query_vectors, dtype=np.float32)[[row_of_query[q] for q in uniq_queries]])
     np.save(cache / f"corpus_embeddings_{chash}.npy",
             np.asarray(doc_vectors, dtype=np.float32)[[row_of_doc[t] for t in corpus]])
+    return dataset
+
+
+def st_run(model, dataset, corpus_texts: Sequence[str], cache_dir: str | Path,
+           **kwargs) -> dict[str, list[str]]:
+    """Run ``mine_hard_negatives``: ``{query_text: [negative texts]}``, best first."""
+    from sentence_transformers.util import mine_hard_negatives
+
+    out_ds = mine_hard_negatives(dataset, model, corpus=list(corpus_texts), cache_folder=str(cache_dir),
+                                 output_format="labeled-pair", verbose=False, **kwargs)
+    out: dict[str, list[str]] = {q: [] for q in dict.fromkeys(dataset["query"])}
+    for query, doc, label in zip(out_ds["query"], out_ds["positive"], out_ds["label"]):
+        if label == 0:
+            out[query].append(doc)
+    return out
+
+
+def st_reference_negatives(
+    model,
+    query_texts: Sequence[str],
+    positive_texts: Sequence[Sequence[str]],
+    corpus_texts: Sequence[str],
+    query_vectors: np.ndarray,
+    doc_vectors: np.ndarray,
+    cache_dir: str | Path | None = None,
+    **kwargs,
+) -> dict[str, list[str]]:
+    """Negatives ``mine_hard_negatives`` picks on our vectors, ``{query_text: [negative texts]}``."""
+    tmp = None
+    if cache_dir is None:
+        tmp = tempfile.TemporaryDirectory()
+        cache_dir = tmp.name
     try:
-        out_ds = mine_hard_negatives(dataset, model, corpus=list(corpus_texts), cache_folder=str(cache),
-                                     output_format="labeled-pair", verbose=False, **kwargs)
+        dataset = st_prepare(model, query_texts, positive_texts, corpus_texts, query_vectors,
+                             doc_vectors, cache_dir)
+        return st_run(model, dataset, corpus_texts, cache_dir, **kwargs)
     finally:
         if tmp is not None:
             tmp.cleanup()
-    out: dict[str, list[str]] = {q: [] for q in uniq_queries}
-    for row in out_ds:
-        if row["label"] == 0:
-            out[row["query"]].append(row["positive"])
-    return out
