@@ -25,12 +25,14 @@ on SciFact).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import tempfile
 import time
 from array import array
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -136,13 +138,15 @@ class BM25Index:
     ) -> "BM25Index":
         # Term ids in order of first appearance: rank-bm25 sums idf for its
         # mean in that (dict insertion) order.
-        vocab: dict[str, int] = {}
+        # A missing term gets the next id on first lookup; map() with the
+        # C-level __getitem__ keeps the per-token work out of Python bytecode.
+        vocab: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        lookup = vocab.__getitem__
         term_ids = array("q")
         lengths = array("q")
         for toks in tokenized:
             lengths.append(len(toks))
-            get = vocab.setdefault
-            term_ids.extend([get(t, len(vocab)) for t in toks])
+            term_ids.extend(map(lookup, toks))
         progress.fraction(0.0, "BM25: computing weights")
 
         n_docs = len(lengths)
@@ -197,15 +201,14 @@ class BM25Index:
 
     def get_scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (float64, in ``doc_ids`` order)."""
-        scores = np.zeros(len(self.doc_ids), dtype=np.float64)
-        w = self.weights
-        # Ascending term ids: the order the sparse product in search_batch
-        # accumulates in, so both paths give bit-identical scores.
-        for term, count in sorted(self._query_counts(query).items()):
-            start, end = w.indptr[term], w.indptr[term + 1]
-            # Indices within one row are unique, so fancy-index += is safe.
-            scores[w.indices[start:end]] += count * w.data[start:end]
-        return scores
+        counts = sorted(self._query_counts(query).items())
+        if not counts:
+            return np.zeros(len(self.doc_ids), dtype=np.float64)
+        # (rows of W)ᵀ · counts: one pass in C over the query terms' postings,
+        # accumulated in ascending term order like the sparse product in
+        # search_batch, so both paths give bit-identical scores.
+        rows = self.weights[[t for t, _ in counts]]
+        return rows.T @ np.array([c for _, c in counts], dtype=np.float64)
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` best documents as ``(doc_id, score)``, best first.
@@ -216,7 +219,14 @@ class BM25Index:
         says nothing about its rank. Equal scores rank in ``doc_ids`` order.
         """
         scores = self.get_scores(query)
-        idx = np.flatnonzero(scores)
+        if k <= 0:
+            return []
+        threshold = _sample_threshold(scores, k)
+        if threshold is not None and threshold > 0:
+            # Every document scoring >= threshold is non-zero, and the top k are among them.
+            idx = np.flatnonzero(scores >= threshold)
+        else:
+            idx = np.flatnonzero(scores)
         return self._top_k(idx, scores[idx], k)
 
     def search_batch(self, queries: Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
@@ -261,22 +271,9 @@ class BM25Index:
         return out
 
     def _top_k(self, idx: np.ndarray, vals: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Best ``k`` of the (document index, score) pairs; ties by document index."""
-        if k <= 0 or len(idx) == 0:
-            return []
-        if len(vals) > k:
-            part = np.argpartition(-vals, k - 1)[:k]
-            kth = vals[part].min()
-            # argpartition picks arbitrary members of a tie at the cut; take
-            # the tied documents in document order instead.
-            above = np.flatnonzero(vals > kth)
-            tied = np.flatnonzero(vals == kth)
-            tied = tied[np.argsort(idx[tied], kind="stable")][: k - len(above)]
-            sel = np.concatenate([above, tied])
-            idx, vals = idx[sel], vals[sel]
-        order = np.lexsort((idx, -vals))
+        idx, vals = _select_top_k(idx, vals, k)
         ids = self.doc_ids
-        return [(ids[i], float(v)) for i, v in zip(idx[order].tolist(), vals[order].tolist())]
+        return [(ids[i], float(v)) for i, v in zip(idx.tolist(), vals.tolist())]
 
     # -- persistence ----------------------------------------------------------
     def params(self) -> dict:
@@ -320,6 +317,45 @@ class BM25Index:
             k1=params["k1"], b=params["b"], epsilon=params["epsilon"],
             stopwords=params["stopwords"], average_idf=meta["average_idf"], avgdl=meta["avgdl"],
         )
+
+
+def _sample_threshold(vals: np.ndarray, k: int) -> float | None:
+    """A value ≤ the k-th largest of ``vals``, found from a strided sample, or None
+    when ``vals`` is too short for sampling to pay.
+
+    The k-th largest of a subset can only be ≤ the k-th largest of the whole,
+    so ``vals >= threshold`` keeps every top-k member; with one value in
+    ``stride`` sampled, about ``k · stride`` values pass, instead of a
+    selection over all of them.
+    """
+    stride = min(32, len(vals) // (k * 100)) if k > 0 else 0
+    if stride < 2:
+        return None
+    sample = vals[::stride]
+    return float(np.partition(sample, len(sample) - k)[len(sample) - k])
+
+
+def _select_top_k(idx: np.ndarray, vals: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest of the (document index, score) pairs, sorted by score
+    descending then document index; a tie at the cut keeps the lowest indices."""
+    if k <= 0 or len(vals) == 0:
+        return idx[:0], vals[:0]
+    threshold = _sample_threshold(vals, k)
+    if threshold is not None:
+        keep = np.flatnonzero(vals >= threshold)
+        idx, vals = idx[keep], vals[keep]
+    if len(vals) > k:
+        part = np.argpartition(vals, len(vals) - k)[len(vals) - k:]
+        kth = vals[part].min()
+        # argpartition picks arbitrary members of a tie at the cut; take the
+        # tied documents in document order instead.
+        above = np.flatnonzero(vals > kth)
+        tied = np.flatnonzero(vals == kth)
+        tied = tied[np.argsort(idx[tied], kind="stable")][: k - len(above)]
+        sel = np.concatenate([above, tied])
+        idx, vals = idx[sel], vals[sel]
+    order = np.lexsort((idx, -vals))
+    return idx[order], vals[order]
 
 
 def _cache_key(corpus_revision: str, params: dict) -> str:

@@ -27,11 +27,14 @@ __all__ = ["ENGLISH_STOPWORDS", "TOKENIZER_VERSION", "tokenize"]
 # Bumped whenever the rule above changes: BM25 caches key on it.
 TOKENIZER_VERSION = 1
 
+# For lower-cased ASCII text this is exactly [^\W_]+, and faster.
+_TOKEN_ASCII = re.compile(r"[a-z0-9]+")
 _TOKEN = re.compile(r"[^\W_]+")
-# Non-ASCII text also keeps combining diacritical marks inside a token: the
-# few that survive NFKC (e.g. the dot of "İ".lower() == "i" + U+0307) would
-# otherwise split a word in two.
-_TOKEN_UNICODE = re.compile(r"[^\W_](?:[^\W_]|[\u0300-\u036f])*")
+# Combining diacritical marks that survive NFKC (e.g. the dot of
+# "İ".lower() == "i" + U+0307) stay inside their token instead of splitting
+# the word; the slower pattern only runs on text that has one.
+_MARK = re.compile(r"[\u0300-\u036f]")
+_TOKEN_WITH_MARKS = re.compile(r"[^\W_](?:[^\W_]|[\u0300-\u036f])*")
 
 # NLTK's classic English list (179 words). Its contracted forms ("don't",
 # "you're", ...) are left out because step 3 splits them at the apostrophe
@@ -56,9 +59,10 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset(
 def tokenize(text: str, stopwords: bool = False) -> list[str]:
     """Split ``text`` into lower-case letter/digit tokens (rule in the module docstring)."""
     if text.isascii():
-        tokens = _TOKEN.findall(text.lower())
+        tokens = _TOKEN_ASCII.findall(text.lower())
     else:
-        tokens = _TOKEN_UNICODE.findall(unicodedata.normalize("NFKC", text).lower())
+        text = unicodedata.normalize("NFKC", text).lower()
+        tokens = (_TOKEN_WITH_MARKS if _MARK.search(text) else _TOKEN).findall(text)
     if stopwords:
         return [t for t in tokens if t not in ENGLISH_STOPWORDS]
     return tokens
