@@ -102,6 +102,7 @@ class Retrieval:
         self._dense: "DenseIndex | None" = None
         self._bm25_lock = threading.Lock()
         self._dense_lock = threading.Lock()
+        self._revisions: dict[str, str] = {}  # index name -> corpus revision it was built from
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qcache_lock = threading.Lock()
 
@@ -139,6 +140,15 @@ class Retrieval:
             self._bm25 = None
             self._dense = None
             self._vectors = None
+            self._revisions.clear()
+
+    def is_stale(self) -> bool:
+        """True when a built index predates the project's current corpus (call :meth:`reset`)."""
+        if not self._revisions:
+            return False
+        with self._project() as project:
+            current = project.corpus_revision
+        return any(rev != current for rev in self._revisions.values())
 
     # -- lazy builds ------------------------------------------------------------
     def ensure_bm25(self, progress: Progress | None = None) -> "BM25Index":
@@ -150,7 +160,9 @@ class Retrieval:
                 from .bm25 import load_or_build
 
                 with self._project() as project:
+                    revision = project.corpus_revision
                     self._bm25 = load_or_build(project, progress)
+                    self._revisions["bm25"] = revision
         return self._bm25
 
     def ensure_dense(self, progress: Progress | None = None) -> "DenseIndex":
@@ -180,6 +192,7 @@ class Retrieval:
                         progress=progress.sub(0.95, 1.0), **self._index_args)
                 self._vectors = vectors
                 self._dense = index
+                self._revisions["dense"] = revision
         return self._dense
 
     @property

@@ -151,3 +151,17 @@ def test_evaluate_records_run_and_metrics(tiny_project):
         assert per_query == 2
         with pytest.raises(StudioError, match="no queries with relevant labels"):
             evaluate_retriever(project, r, "bm25", split="nosuchsplit")
+
+
+def test_stale_after_corpus_edit_and_reset(retrieval, tiny_project):
+    assert not retrieval.is_stale()
+    assert retrieval.search("microbiome", "bm25", k=1)[0].doc_id == "d12"
+    assert not retrieval.is_stale()
+    with Project.open(tiny_project) as project, project.transaction():
+        project.conn.execute("UPDATE documents SET text='Bacteria in the intestine.' WHERE id='d12'")
+        project.conn.execute("UPDATE documents SET text='Gut microbiome and caffeine.' WHERE id='d11'")
+        project.touch_corpus()
+    assert retrieval.is_stale()
+    retrieval.reset()
+    assert retrieval.search("microbiome", "bm25", k=1)[0].doc_id == "d11"
+    assert not retrieval.is_stale()
