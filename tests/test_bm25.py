@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from rank_bm25 import BM25Okapi
 
-import core.bm25 as bm25_module
-from core.bm25 import BM25Index, load_or_build
+from core.bm25 import BM25Index, _select_top_k, load_or_build
 from core.progress import Cancelled, Progress
 from core.project import Project
 from core.tokenize import tokenize
@@ -80,15 +80,35 @@ def test_zero_scores_are_not_results():
     assert [d for d, _ in index.search("x a", 5)] == ["d0"]
 
 
-def test_search_batch_equals_search_also_when_chunked(monkeypatch):
+def test_search_batch_equals_search_and_sparse_product():
     texts = random_corpus(120, seed=11)
     index = _build(texts)
     queries = QUERIES * 3 + [""]
-    single = [index.search(q, 7) for q in queries]
-    assert index.search_batch(queries, 7) == single
-    monkeypatch.setattr(bm25_module, "_BATCH_NNZ", 50)  # forces many small chunks
-    assert index.search_batch(queries, 7) == single
+    seen = []
+    batch = index.search_batch(queries, 7, progress=Progress(lambda f, m: seen.append(f)))
+    assert batch == [index.search(q, 7) for q in queries]
+    assert seen[-1] == 1.0
     assert index.search_batch([], 7) == []
+    # Scores are bit-identical to the sparse product C · W (C: query x term counts).
+    counts = np.zeros((len(QUERIES), len(index.vocabulary)))
+    for row, q in enumerate(QUERIES):
+        for term, c in index._query_counts(q).items():
+            counts[row, term] = c
+    product = (sp.csr_matrix(counts) @ index.weights).toarray()
+    for row, q in enumerate(QUERIES):
+        assert np.array_equal(product[row], index.get_scores(q))
+
+
+def test_top_k_selection_with_sampled_threshold():
+    # Enough values that the sampled lower bound is used; many exact ties.
+    rng = np.random.default_rng(0)
+    vals = rng.integers(1, 50, size=20000).astype(float)
+    idx = rng.permutation(20000)
+    for k in (1, 10, 100):
+        got_idx, got_vals = _select_top_k(idx, vals, k)
+        order = np.lexsort((idx, -vals))[:k]
+        assert got_idx.tolist() == idx[order].tolist()
+        assert got_vals.tolist() == vals[order].tolist()
 
 
 def test_save_load_round_trip(tmp_path):
