@@ -193,3 +193,39 @@ def test_config_validation(kwargs, message):
 def test_config_round_trips_through_json():
     c = MiningConfig(source="hybrid", relative_margin=0.05, sampling="simans", split=None)
     assert MiningConfig.from_dict(c.to_dict()) == c
+
+
+def test_dense_rows_score_in_bounded_blocks(monkeypatch):
+    import numpy as np
+
+    from core import mining_scores
+    from core.progress import Progress
+
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((50, 8)).astype(np.float32)
+    queries = rng.standard_normal((7, 8)).astype(np.float32)
+    monkeypatch.setattr(mining_scores, "BLOCK_ELEMENTS", 100)  # 2 queries x 50 documents
+    seen = []
+
+    def vectors(qids):
+        seen.append(len(qids))
+        return queries[[int(q) for q in qids]]
+
+    rows = mining_scores.DenseRows([str(i) for i in range(50)], docs, vectors)
+    out = dict(rows.rows([str(i) for i in range(7)], Progress()))
+    assert max(seen) == 2 and sum(seen) == 7
+    for i in range(7):
+        assert np.allclose(out[str(i)], docs @ queries[i], atol=1e-5)
+
+
+def test_pool_from_row_ties_and_labeled_outside():
+    import numpy as np
+
+    from core.mining_scores import pool_from_row
+
+    row = np.array([0.5, 0.9, 0.5, 0.1, 0.5, 0.3])
+    ids = ["a", "b", "c", "d", "e", "f"]
+    sq = pool_from_row("q", row, ids, {d: i for i, d in enumerate(ids)}, depth=3, labeled=["d", "b"])
+    # Ties at the cut go in corpus order: a, c (not e); d is labeled and added with its exact rank.
+    assert [(c.doc_id, c.rank, c.in_pool) for c in sq.candidates] == [
+        ("b", 1, True), ("a", 2, True), ("c", 3, True), ("d", 6, False)]
