@@ -135,10 +135,10 @@ class BM25Index:
         stopwords: bool,
         progress: Progress,
     ) -> "BM25Index":
-        # Term ids in order of first appearance: rank-bm25 sums idf for its
-        # mean in that (dict insertion) order.
-        # A missing term gets the next id on first lookup; map() with the
-        # C-level __getitem__ keeps the per-token work out of Python bytecode.
+        # Term ids in order of first appearance, because rank-bm25 sums idf
+        # for its mean in that (dict insertion) order. A missing term gets the
+        # next id on first lookup; map() with the C-level __getitem__ keeps the
+        # per-token work out of Python bytecode.
         vocab: defaultdict[str, int] = defaultdict(itertools.count().__next__)
         lookup = vocab.__getitem__
         term_ids = array("q")

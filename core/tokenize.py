@@ -13,8 +13,10 @@ Rule, in order:
    ``case``; "don't" gives ``don``, ``t``.
 4. With ``stopwords=True`` tokens in :data:`ENGLISH_STOPWORDS` are dropped.
 
-No stemming: BM25 here matches rank-bm25 fed with these tokens, and the
-scores must stay reproducible from this description alone.
+No stemming, and no word segmentation for scripts written without spaces (a
+run of CJK characters is one token): BM25 here matches rank-bm25 fed with
+these tokens, and the scores must stay reproducible from this description
+alone.
 """
 
 from __future__ import annotations

@@ -119,6 +119,9 @@ def test_agrees_with_pytrec_eval_on_random_runs_with_ties(seed):
             assert value == pytest.approx(expected, abs=1e-6), (qid, name)
 
 
+# Slow tier: ranx JIT-compiles its metrics (up to ~15 s on a cold cache); the
+# fast tier's parity check is pytrec_eval's.
+@pytest.mark.slow
 def test_agrees_with_ranx_on_random_runs():
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
