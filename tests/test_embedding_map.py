@@ -1,0 +1,207 @@
+"""Embedding map core: layouts for every size, the cache, alignment, overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import core.embedding_map as em
+from core.progress import Cancelled, Progress
+from core.project import Project
+
+
+def clustered(n: int, clusters: int = 6, dim: int = 32, seed: int = 0, noise: float = 0.35):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    labels = rng.integers(0, clusters, n)
+    return (centres[labels] + noise * rng.normal(size=(n, dim))).astype(np.float32), labels
+
+
+def cluster_agreement(xy: np.ndarray, labels: np.ndarray, rows: np.ndarray, ref_rows: np.ndarray) -> float:
+    """Share of ``rows`` whose nearest point among ``ref_rows`` (in 2-D) has the same cluster."""
+    d = ((xy[rows, None, :] - xy[None, ref_rows, :]) ** 2).sum(-1)
+    nearest = ref_rows[d.argmin(axis=1)]
+    return float((labels[rows] == labels[nearest]).mean())
+
+
+@pytest.mark.parametrize("n_docs,n_queries,method", [(0, 0, "empty"), (1, 0, "pca"), (3, 1, "pca"),
+                                                     (6, 1, "pca"), (12, 4, "umap")])
+def test_small_corpora_get_a_finite_layout(n_docs, n_queries, method):
+    rng = np.random.default_rng(n_docs)
+    doc_xy, query_xy, info = em.layout_points(rng.normal(size=(n_docs, 16)),
+                                              rng.normal(size=(n_queries, 16)))
+    assert doc_xy.shape == (n_docs, 2) and query_xy.shape == (n_queries, 2)
+    assert np.isfinite(doc_xy).all() and np.isfinite(query_xy).all()
+    assert info["method"] == method
+    if n_docs + n_queries >= 3:  # points are spread out, not collapsed
+        assert np.ptp(np.vstack([doc_xy, query_xy]), axis=0).min() > 0
+
+
+def test_umap_keeps_clusters_apart():
+    x, labels = clustered(240)
+    doc_xy, _, info = em.layout_points(x[:230], x[230:])
+    assert info["method"] == "umap" and info["fitted"] == 240
+    rows = np.arange(0, 230, 3)
+    others = np.setdiff1d(np.arange(230), rows)
+    assert cluster_agreement(doc_xy, labels[:230], rows, others) > 0.95
+
+
+def test_large_corpus_fits_a_sample_and_places_the_rest(monkeypatch):
+    # Lower the thresholds so the hnswlib + transform path runs on 400 points.
+    monkeypatch.setattr(em, "APPROXIMATE_FROM", 100)
+    monkeypatch.setattr(em, "TRANSFORM_CHUNK", 90)
+    x, labels = clustered(400, seed=1)
+    messages = []
+    progress = Progress(lambda f, m: messages.append((f, m)))
+    doc_xy, query_xy, info = em.layout_points(x[:390], x[390:], fit_limit=150, progress=progress)
+    assert info["method"] == "umap+transform" and info["fitted"] == 160
+    assert set(info["seconds"]) >= {"neighbours", "fit", "transform"}
+    assert np.isfinite(doc_xy).all() and np.isfinite(query_xy).all()
+    # The same seeded sample as layout_points draws.
+    fitted = np.sort(np.random.default_rng(0).choice(390, size=150, replace=False))
+    placed = np.setdiff1d(np.arange(390), fitted)
+    assert cluster_agreement(doc_xy, labels[:390], placed, fitted) > 0.9
+    fractions = [f for f, _ in messages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("Placing the other documents" in m for _, m in messages)
+
+
+def test_hnsw_neighbours_put_each_point_first_and_match_exact_search():
+    x, _ = clustered(300, seed=2)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    index = em.HnswNeighbours(unit, seed=0)
+    idx, dist = index.self_neighbours(10)
+    assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
+    assert (np.diff(dist, axis=1) >= -1e-6).all()
+    exact = np.argsort(-(unit @ unit.T), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact)])
+    assert recall > 0.95
+    np.testing.assert_allclose(dist[:, 1], 1 - (unit * unit[idx[:, 1]]).sum(1), atol=1e-4)
+
+
+def test_nearest_documents_are_exact_cosine_top_k():
+    rng = np.random.default_rng(3)
+    docs, queries = rng.normal(size=(50, 8)), rng.normal(size=(7, 8))
+    got = em.nearest_documents(docs, queries, k=5, chunk=3)
+    sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (
+        docs / np.linalg.norm(docs, axis=1, keepdims=True)).T
+    np.testing.assert_array_equal(got, np.argsort(-sims, axis=1)[:, :5])
+
+
+def test_procrustes_recovers_rotation_scale_and_shift():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(40, 2))
+    angle = 0.7
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    b = 2.5 * a @ rot + np.array([3.0, -1.0])
+    aligned = em.apply_alignment(a, em.procrustes_align(a, b))
+    np.testing.assert_allclose(aligned, b, atol=1e-4)
+
+
+# -- on a project -----------------------------------------------------------------------
+
+def test_layout_is_computed_once_and_then_read_from_the_cache(tiny_project, monkeypatch):
+    messages = []
+    layout = em.compute_layout(tiny_project, progress=Progress(lambda f, m: messages.append(m)))
+    with Project.open(tiny_project) as project:
+        assert layout.doc_ids == project.document_ids()
+        assert layout.query_ids == [q.id for q in project.queries()]
+        maps = project.data_dir / "maps"
+    assert layout.doc_xy.shape == (12, 2) and layout.query_xy.shape == (4, 2)
+    assert layout.method == "umap" and layout.model_id == "bundled"
+    assert any("Laying out" in m for m in messages)
+    assert (maps / f"{layout.key}.npy").is_file() and (maps / f"{layout.key}.json").is_file()
+    # q1 "vitamin D improves bone density": d1 is its nearest document.
+    assert layout.query_neighbors is not None
+    assert layout.doc_ids[layout.query_neighbors[layout.query_index["q1"], 0]] == "d1"
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the cached layout was recomputed")
+
+    monkeypatch.setattr(em, "layout_points", must_not_run)
+    monkeypatch.setattr(em, "import_umap", must_not_run)
+    again = em.compute_layout(tiny_project)
+    np.testing.assert_array_equal(again.doc_xy, layout.doc_xy)
+    np.testing.assert_array_equal(again.query_xy, layout.query_xy)
+    np.testing.assert_array_equal(again.query_neighbors, layout.query_neighbors)
+    assert em.cached_layout(tiny_project).key == layout.key
+
+    # Labels do not change the layout; a new query does.
+    with Project.open(tiny_project) as project:
+        project.set_label("q1", "d2", "negative")
+        assert em.cached_layout(project) is not None
+        with project.transaction():
+            project.db["queries"].insert({"id": "q5", "text": "statins and cholesterol", "split": "test"})
+        assert em.cached_layout(project) is None
+
+
+def test_cancel_between_stages_writes_no_cache(tiny_project):
+    progress = Progress()
+
+    def cancel_at_layout(fraction, message):
+        if "Loading UMAP" in message or "Laying out" in message:
+            progress.cancel()
+
+    progress._shared.callback = cancel_at_layout
+    with pytest.raises(Cancelled):
+        em.compute_layout(tiny_project, progress=progress)
+    assert em.cached_layout(tiny_project) is None
+
+
+def test_aligned_layout_starts_from_the_reference(tiny_project):
+    base = em.compute_layout(tiny_project)
+    aligned = em.compute_layout(tiny_project, reference=base)
+    assert aligned.aligned_to == base.key and aligned.key != base.key
+    # Same model, started from the same layout, aligned back onto it: the
+    # points stay where they were, relative to the map's size.
+    spread = np.ptp(np.vstack([base.doc_xy, base.query_xy]), axis=0).max()
+    moved = np.linalg.norm(aligned.doc_xy - base.doc_xy, axis=1)
+    assert np.median(moved) < 0.25 * spread
+    assert em.cached_layout(tiny_project, reference=base).key == aligned.key
+
+
+def test_query_overlay_labels_and_latest_kept_proposals(tiny_project):
+    with Project.open(tiny_project) as project:
+        project.set_label("q1", "d2", "negative")
+        with project.transaction():
+            for p in (1, 2):
+                project.db["mining_passes"].insert(
+                    {"pass": p, "created_at": "now", "source": "bm25", "config": "{}", "counts": "{}"})
+            project.db["candidates"].insert_all([
+                {"pass": 1, "query_id": "q1", "doc_id": "d5", "rank": 1, "score": 1.0,
+                 "status": "kept", "reason": "ok"},
+                {"pass": 2, "query_id": "q1", "doc_id": "d3", "rank": 1, "score": 1.0,
+                 "status": "kept", "reason": "ok"},
+                {"pass": 2, "query_id": "q1", "doc_id": "d2", "rank": 2, "score": 0.9,
+                 "status": "kept", "reason": "ok"},
+                {"pass": 2, "query_id": "q1", "doc_id": "d6", "rank": 3, "score": 0.8,
+                 "status": "dropped", "reason": "too close to positive"},
+            ])
+        overlay = em.query_overlay(project, "q1")
+        assert overlay.labels == {"d1": "positive", "d2": "negative"}
+        assert overlay.proposals == {"d3"}  # latest pass, kept, not yet labelled
+        assert em.query_overlay(project, "q4").proposals == frozenset()
+
+        project.set_label("q3", "d1", "negative")  # q3 is a test query, q1 a train query
+        splits = em.document_splits(project)
+        assert splits["d1"] == "mixed" and splits["d4"] == "train" and splits["d7"] == "test"
+        assert "d12" not in splits
+
+
+def test_pair_distances_are_relative_to_the_map_spread():
+    layout = em.MapLayout(["a", "b"], np.array([[0, 0], [2, 0]], np.float32), ["q"],
+                          np.array([[1, 0]], np.float32), "bundled")
+    scaled = em.MapLayout(["a", "b"], layout.doc_xy * 10, ["q"], layout.query_xy * 10, "bundled")
+    d = em.pair_distances(layout, [("q", "a"), ("q", "b"), ("q", "missing")])
+    assert len(d) == 2 and d[0] == pytest.approx(d[1])
+    np.testing.assert_allclose(em.pair_distances(scaled, [("q", "a"), ("q", "b")]), d)
+
+
+def test_warm_up_caches_umaps_own_kernels_on_disk():
+    # umap-learn does not ask numba to cache _optimize_layout_euclidean_single_epoch;
+    # finding it in the cache folder shows import_umap's switch took effect.
+    seconds = em.warm_up()
+    assert seconds >= 0
+    folder = em.numba_cache_dir()
+    assert any(folder.rglob("layouts._optimize_layout_euclidean_single_epoch-*.nbi"))
+    assert any(folder.rglob("*.nbc"))
