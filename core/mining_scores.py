@@ -196,7 +196,8 @@ def pool_from_row(
     else:
         top = np.arange(n)
     top = top[np.lexsort((top, -row[top]))]
-    out = [Candidate(doc_ids[i], r + 1, float(row[i]), True) for r, i in enumerate(top.tolist())]
+    out = [Candidate(doc_ids[i], r, s, True)
+           for r, (i, s) in enumerate(zip(top.tolist(), row[top].tolist()), start=1)]
     in_pool = {c.doc_id for c in out}
     for doc in labeled:
         if doc in in_pool:
