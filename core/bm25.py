@@ -198,21 +198,22 @@ class BM25Index:
                 counts[term] = counts.get(term, 0) + 1
         return counts
 
-    def get_scores(self, query: str) -> np.ndarray:
-        """BM25 score of every document for ``query`` (float64, in ``doc_ids`` order)."""
-        counts = sorted(self._query_counts(query).items())
-        n = len(self.doc_ids)
-        if not counts:
-            return np.zeros(n, dtype=np.float64)
+    def _postings(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(document index, count · weight) over the query terms' postings, in
+        ascending term order: summing per document in this order is what the
+        sparse product ``C · W`` does, so every path gives bit-identical scores."""
         w = self.weights
-        spans = [(w.indptr[t], w.indptr[t + 1], c) for t, c in counts]
-        # One bincount over the query terms' postings, concatenated in
-        # ascending term order: every document's sum is accumulated in the
-        # order the sparse product in search_batch uses, so both paths give
-        # bit-identical scores.
+        spans = [(w.indptr[t], w.indptr[t + 1], c) for t, c in sorted(self._query_counts(query).items())]
+        if not spans:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         docs = np.concatenate([w.indices[s:e] for s, e, _ in spans])
         parts = np.concatenate([c * w.data[s:e] for s, e, c in spans])
-        return np.bincount(docs, parts, minlength=n).astype(np.float64, copy=False)
+        return docs, parts
+
+    def get_scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for ``query`` (float64, in ``doc_ids`` order)."""
+        docs, parts = self._postings(query)
+        return np.bincount(docs, parts, minlength=len(self.doc_ids)).astype(np.float64, copy=False)
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` best documents as ``(doc_id, score)``, best first.
@@ -222,9 +223,17 @@ class BM25Index:
         idf exactly 0) ties a document with the whole unmatched corpus and
         says nothing about its rank. Equal scores rank in ``doc_ids`` order.
         """
-        scores = self.get_scores(query)
         if k <= 0:
             return []
+        docs, parts = self._postings(query)
+        if len(docs) * 8 < len(self.doc_ids):
+            # Few postings: sum per matched document only, without touching
+            # a corpus-sized array (bincount over the inverse keeps the order).
+            idx, inverse = np.unique(docs, return_inverse=True)
+            vals = np.bincount(inverse, parts, minlength=len(idx))
+            keep = vals != 0
+            return self._top_k(idx[keep], vals[keep], k)
+        scores = np.bincount(docs, parts, minlength=len(self.doc_ids))
         threshold = _sample_threshold(scores, k)
         if threshold is not None and threshold > 0:
             # Every document scoring >= threshold is non-zero, and the top k are among them.
