@@ -237,7 +237,7 @@ class DecisionModel(QAbstractTableModel):
             if col == 0:
                 return str(d.rank)
             if col == 1:
-                return f"{d.score:.4g}"
+                return format_score(d.score)
             if col == 2:
                 return REASON_TEXT.get(d.reason, d.reason)
             return self.titles.get(d.doc_id, d.doc_id)
@@ -273,6 +273,8 @@ class ScoreHistogram(pg.PlotWidget):
         plot = self.getPlotItem()
         plot.setLabel("bottom", "score")
         plot.setLabel("left", "candidates")
+        for axis in ("bottom", "left"):
+            plot.getAxis(axis).enableAutoSIPrefix(False)  # "score (x0.001)" reads badly
         plot.showGrid(x=False, y=True, alpha=0.15)
         self.legend = plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self.dropped_bars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=self.DROPPED,
@@ -324,6 +326,11 @@ class ScoreHistogram(pg.PlotWidget):
             self._lines.append(line)
         plot.setXRange(lo, hi, padding=0.04)
         plot.setYRange(0, max(1, int((kept + dropped).max())) * 1.15, padding=0)
+
+
+def format_score(score: float) -> str:
+    """Scores with a fixed number of decimals so a column lines up (cosine, BM25 and RRF alike)."""
+    return f"{score:.4f}" if abs(score) < 1 else f"{score:.3f}"
 
 
 def thresholds_for(decisions: Sequence[CandidateDecision], config: MiningConfig) -> list[tuple[float, str]]:
@@ -672,6 +679,13 @@ class MiningDialog(QDialog):
         self.absolute_margin.set_range(0.0, span, decimals)
         self.max_score.set_range(low, high, decimals)
         self.min_score.set_range(low, high, decimals)
+        # Rules not in use start from harmless values on the new scale, so
+        # ticking one does not drop everything at once.
+        for widget, value in ((self.absolute_margin, span * 0.025), (self.max_score, high),
+                              (self.min_score, low)):
+            if widget.value() is None:
+                widget.set_value(value)
+                widget.check.setChecked(False)
 
     def _source_changed(self, *_args) -> None:
         self._apply_scale()

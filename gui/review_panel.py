@@ -35,6 +35,7 @@ from core.schema import RELEVANT_LABELS
 
 from .context import AppContext, LabelsChanged
 from .highlight import highlight_html, query_terms
+from .mining_dialog import format_score
 from .style import LABEL_COLORS, LABEL_TINTS, LABEL_TITLES, label_icon
 from .workers import Latest
 
@@ -140,7 +141,7 @@ class ProposalModel(QAbstractTableModel):
             if col == 1:
                 return str(p.rank)
             if col == 2:
-                return f"{p.score:.4g}"
+                return format_score(p.score)
             if col == 3:
                 return self.status_text(p)
             if col == 4:
@@ -381,6 +382,10 @@ class ReviewPanel(QWidget):
         self._fill_queries(select=keep_query)
         if data.pass_number is None:
             self.query_label.setText("<i>No mining pass yet: open Tools → Mine hard negatives.</i>")
+        elif not data.queries:
+            self.query_label.setText(
+                f"<i>Pass {data.pass_number} proposed no negatives: the rules dropped every "
+                "candidate. Loosen the margins or widen the rank window in the mining dialog.</i>")
 
     def _pass_chosen(self, index: int) -> None:
         number = self.pass_box.itemData(index)
@@ -516,7 +521,7 @@ class ReviewPanel(QWidget):
         title, text = self.model.docs.get(p.doc_id, ("", ""))
         terms = query_terms(dict(self.data.queries).get(p.query_id, "")) if self.data else frozenset()
         self.document.setHtml(
-            f"<p style='color:#6b7280'>{html.escape(p.doc_id)} · rank {p.rank} · score {p.score:.4g} · "
+            f"<p style='color:#6b7280'>{html.escape(p.doc_id)} · rank {p.rank} · score {format_score(p.score)} · "
             f"{html.escape(ProposalModel.status_text(p))}</p>"
             f"<h3>{highlight_html(title, terms)}</h3><p>{highlight_html(text, terms)}</p>")
 
