@@ -702,3 +702,79 @@ def pair_distances(layout: MapLayout, pairs: Sequence[tuple[str, str]]) -> np.nd
         if qi is not None and di is not None:
             out.append(float(np.linalg.norm(layout.query_xy[qi] - layout.doc_xy[di])) / spread)
     return np.asarray(out)
+
+
+@dataclass(frozen=True)
+class BeforeAfter:
+    """Two models' maps, the second aligned onto the first, and how labelled pairs moved.
+
+    ``summary[label] = (median_before, median_after, pairs)``: median map
+    distance between each query and its documents with that label, in units
+    of the map's spread (:func:`pair_distances`). Fine-tuning that works
+    pulls positives in (after < before) and pushes negatives out.
+    """
+
+    before: MapLayout
+    after: MapLayout
+    summary: dict[str, tuple[float, float, int]]
+
+
+def before_after(project: "Project | str | Path", before_model: str | None, after_model: str | None,
+                 *, progress: Progress | None = None, **params: Any) -> BeforeAfter:
+    """Layouts of two models over the same corpus, ``after`` started from and aligned to ``before``."""
+    progress = progress or Progress()
+    project, owned = _open(project)
+    try:
+        before = compute_layout(project, before_model, progress=progress.sub(0.0, 0.5), **params)
+        after = compute_layout(project, after_model, reference=before,
+                               progress=progress.sub(0.5, 0.98), **params)
+        summary: dict[str, tuple[float, float, int]] = {}
+        by_label: dict[str, list[tuple[str, str]]] = {}
+        for lab in project.all_labels():
+            by_label.setdefault(lab.label, []).append((lab.query_id, lab.doc_id))
+        for label, pairs in by_label.items():
+            a, b = pair_distances(before, pairs), pair_distances(after, pairs)
+            if len(a):
+                summary[label] = (float(np.median(a)), float(np.median(b)), len(a))
+        progress.fraction(1.0, "Before/after maps ready")
+        return BeforeAfter(before, after, summary)
+    finally:
+        if owned:
+            project.close()
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str  # "document" or "query"
+    id: str
+    text: str  # title (or start of the text) of a document; text of a query
+
+
+def find_points(project: "Project", text: str, limit: int = 20) -> list[Found]:
+    """Documents and queries whose id matches ``text`` exactly, then whose title / text contains it."""
+    text = text.strip()
+    if not text:
+        return []
+    out: list[Found] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: str, ident: str, label: str) -> None:
+        if (kind, ident) not in seen and len(out) < limit:
+            seen.add((kind, ident))
+            out.append(Found(kind, ident, label))
+
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    for qid, qtext in project.conn.execute("SELECT id, text FROM queries WHERE id=?", (text,)):
+        add("query", qid, qtext)
+    for did, title, body in project.conn.execute(
+            "SELECT id, title, substr(text, 1, 120) FROM documents WHERE id=?", (text,)):
+        add("document", did, title or body)
+    for qid, qtext in project.conn.execute(
+            "SELECT id, text FROM queries WHERE text LIKE ? ESCAPE '\\' ORDER BY rowid LIMIT ?",
+            (pattern, limit)):
+        add("query", qid, qtext)
+    for did, title, body in project.conn.execute(
+            "SELECT id, title, substr(text, 1, 120) FROM documents WHERE title LIKE ? ESCAPE '\\' "
+            "ORDER BY rowid LIMIT ?", (pattern, limit)):
+        add("document", did, title or body)
+    return out

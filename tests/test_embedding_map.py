@@ -205,3 +205,21 @@ def test_warm_up_caches_umaps_own_kernels_on_disk():
     folder = em.numba_cache_dir()
     assert any(folder.rglob("layouts._optimize_layout_euclidean_single_epoch-*.nbi"))
     assert any(folder.rglob("*.nbc"))
+
+
+def test_find_points_matches_ids_first_then_words(tiny_project):
+    with Project.open(tiny_project) as project:
+        found = em.find_points(project, "q3")
+        assert [(f.kind, f.id) for f in found] == [("query", "q3")]
+        found = em.find_points(project, "lung")
+        assert ("query", "q3") in [(f.kind, f.id) for f in found]
+        assert {"d7"} <= {f.id for f in found if f.kind == "document"}
+        assert em.find_points(project, "100%") == []  # LIKE wildcards are literal
+        assert em.find_points(project, "   ") == []
+
+
+def test_before_after_summarises_how_labelled_pairs_moved(tiny_project):
+    pair = em.before_after(tiny_project, "bundled", "bundled")
+    assert pair.after.aligned_to == pair.before.key
+    before, after, n = pair.summary["positive"]
+    assert n == 5 and before > 0 and after > 0
