@@ -70,6 +70,12 @@ def resolve_model_ids(project: Project, model_ids: Sequence[str]) -> list[str]:
     return out
 
 
+def model_names(project: Project, model_ids: Sequence[str]) -> dict[str, str]:
+    """Display names: a version's name, ``bundled``, or a folder's last part."""
+    versions = {v["id"]: v["name"] for v in project.model_versions()}
+    return {mid: versions.get(mid) or (Path(mid).name if mid != BUNDLED else BUNDLED) for mid in model_ids}
+
+
 def systems_for(model_ids: Sequence[str], retrievers: Sequence[str] = RETRIEVERS) -> list[System]:
     """BM25 once, then each model's dense and hybrid retrievers, in the given order."""
     unknown = [r for r in retrievers if r not in RETRIEVERS]
@@ -154,6 +160,7 @@ def compare_models(
     if not systems:
         raise StudioError("nothing to compare: no retrievers selected")
     retrievals = {mid: Retrieval(project, mid) for mid in model_ids}
+    names = model_names(project, model_ids)
     out_systems, per_query = [], {}
     n = len(systems)
     evaluated = 0
@@ -168,7 +175,7 @@ def compare_models(
         label = RETRIEVER_LABELS[system.retriever]
         out_systems.append({
             "key": system.key, "retriever": system.retriever, "model": system.model,
-            "label": label if system.model is None else f"{label} · {system.model}",
+            "label": label if system.model is None else f"{label} · {names[system.model]}",
             "run_id": res["run_id"], "mean": {m: float(res[m]) for m in metrics},
         })
 

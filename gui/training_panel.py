@@ -19,8 +19,9 @@ import time
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.loop import training_preview
 from core.training import TrainingConfig
@@ -39,6 +40,13 @@ def _duration(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _short(model: str | None) -> str:
+    """A model reference as a person reads it: folders by their last part."""
+    if not model:
+        return "–"
+    return model.rstrip("/").rsplit("/", 1)[-1] if "/" in model else model
 
 
 class _StepRelay(QObject):
@@ -88,8 +96,10 @@ class TrainingPanel(QWidget):
         self.negatives.setRange(0, 16)
         self.negatives.setValue(_DEFAULTS.num_negatives)
         self.negatives.setToolTip("Hard negatives per training example")
-        self.use_proposed = QCheckBox("Also use negatives proposed by mining (not yet reviewed)")
-        self.remine = QCheckBox("Re-mine negatives with the new model after training")
+        self.use_proposed = QCheckBox("Use unreviewed mined negatives")
+        self.use_proposed.setToolTip("Also train on the negatives the latest mining pass proposed "
+                                     "that nobody has reviewed yet")
+        self.remine = QCheckBox("Re-mine after training")
         self.remine.setToolTip("Re-encode the corpus with the new model and run a new mining pass "
                                "with the current mining settings")
         self.split = QLineEdit(_DEFAULTS.split or "")
@@ -134,11 +144,21 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
 
+        self.versions = QTableWidget(0, 5)
+        self.versions.setObjectName("model-versions")
+        self.versions.setHorizontalHeaderLabels(["version", "base", "created", "steps", "test nDCG@10"])
+        self.versions.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.versions.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.versions.verticalHeader().setVisible(False)
+        self.versions.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.versions.horizontalHeader().setStretchLastSection(True)
+
         left = QVBoxLayout()
         left.addWidget(settings)
         left.addWidget(self.data_label)
         left.addLayout(buttons)
-        left.addStretch(1)
+        left.addWidget(QLabel("<b>Model versions</b>"))
+        left.addWidget(self.versions, 1)
 
         # -- live view ------------------------------------------------------------
         self.progress = QProgressBar()
@@ -153,6 +173,8 @@ class TrainingPanel(QWidget):
         self.plot.setObjectName("loss-plot")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "training loss")
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)  # "loss (x0.001)" reads badly
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(220)
@@ -196,13 +218,24 @@ class TrainingPanel(QWidget):
     # -- settings ---------------------------------------------------------------
     def reload_models(self) -> None:
         current = self.base_combo.currentData()
+        versions = self.context.project.model_versions()  # a few rows: cheap on the UI thread
         self.base_combo.clear()
         self.base_combo.addItem("bundled (all-MiniLM-L6-v2)", "bundled")
-        for v in self.context.project.model_versions():
+        for v in versions:
             label = v["id"] if v["name"] == v["id"] else f"{v['name']} ({v['id']})"
-            self.base_combo.addItem(f"{label} · from {v['base']}", v["id"])
+            self.base_combo.addItem(f"{label} · from {_short(v['base'])}", v["id"])
         index = self.base_combo.findData(current) if current else 0
         self.base_combo.setCurrentIndex(max(index, 0))
+        self.versions.setRowCount(len(versions))
+        for row, v in enumerate(reversed(versions)):
+            training = v["metrics"].get("training", {})
+            ndcg = v["metrics"].get("eval", {}).get("test", {}).get("dense", {}).get("ndcg@10")
+            cells = [v["name"], _short(v["base"]), v["created_at"][:16].replace("T", " "),
+                     str(training.get("steps", "")), "–" if ndcg is None else f"{ndcg:.4f}"]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{v['id']}: {v['path']}")
+                self.versions.setItem(row, col, item)
 
     def config(self) -> TrainingConfig:
         try:
