@@ -664,6 +664,28 @@ def query_overlay(project: "Project", query_id: str) -> QueryOverlay:
     return QueryOverlay(query_id, labels, proposals)
 
 
+def label_summary(project: "Project") -> dict[str, str]:
+    """One label per judged document over all queries, for a whole-map view.
+
+    A document is ``positive`` if any query judged it relevant as a
+    positive, else ``false_negative`` if any query marked it so, else
+    ``negative``; unjudged documents kept by the latest mining pass of some
+    query are ``proposal``.
+    """
+    rank = {"positive": 3, "false_negative": 2, "negative": 1}
+    out: dict[str, str] = {}
+    for doc_id, label in project.conn.execute("SELECT doc_id, label FROM labels"):
+        if rank[label] > rank.get(out.get(doc_id, ""), 0):
+            out[doc_id] = label
+    for (doc_id,) in project.conn.execute(
+        "SELECT DISTINCT c.doc_id FROM candidates c JOIN (SELECT query_id, max(pass) AS pass "
+        "FROM candidates GROUP BY query_id) latest ON latest.query_id = c.query_id "
+        "AND latest.pass = c.pass WHERE c.status = 'kept'"
+    ):
+        out.setdefault(doc_id, "proposal")
+    return out
+
+
 def document_splits(project: "Project") -> dict[str, str]:
     """Split of the queries that judged each document: a split name, ``"mixed"``, or absent.
 

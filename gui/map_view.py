@@ -44,7 +44,7 @@ from .workers import Job, Latest
 
 BACKGROUND = "#ffffff"
 DOC_GREY = (150, 156, 168)
-QUERY_COLOR = "#334155"
+QUERY_COLOR = "#475569"
 CURRENT_QUERY_COLOR = "#111827"
 NEIGHBOUR_COLOR = "#0ea5e9"
 SELECTION_COLOR = "#111827"
@@ -53,10 +53,10 @@ PROPOSAL_COLOR = "#f59e0b"
 
 # (key, legend title, brush colour or None for a ring, ring colour, size)
 LABEL_LAYERS = [
-    ("proposal", "Mined proposal (unreviewed)", None, PROPOSAL_COLOR, 9),
-    ("negative", LABEL_TITLES["negative"], LABEL_COLORS["negative"], "#ffffff", 9),
-    ("false_negative", LABEL_TITLES["false_negative"], LABEL_COLORS["false_negative"], "#ffffff", 9),
-    ("positive", LABEL_TITLES["positive"], LABEL_COLORS["positive"], "#ffffff", 10),
+    ("proposal", "Mined proposal (unreviewed)", None, PROPOSAL_COLOR, 12),
+    ("negative", LABEL_TITLES["negative"], LABEL_COLORS["negative"], "#ffffff", 12),
+    ("false_negative", LABEL_TITLES["false_negative"], LABEL_COLORS["false_negative"], "#ffffff", 12),
+    ("positive", LABEL_TITLES["positive"], LABEL_COLORS["positive"], "#ffffff", 13),
 ]
 SPLIT_COLORS = {"train": "#2563eb", "test": "#d97706", "dev": "#0d9488", "validation": "#0d9488",
                 "mixed": "#db2777"}
@@ -67,7 +67,8 @@ RANK_LAYERS = [  # (key, title, lowest rank, highest rank, colour)
     ("rank2", "Rank 2–10", 2, 10, "#1d4ed8"),
     ("rank1", "Rank 1", 1, 1, "#1e1b4b"),
 ]
-MODES = [("labels", "Labels of the current query"), ("split", "Split of the judging queries"),
+MODES = [("labels", "Labels of the current query"), ("all", "Labels of all queries"),
+         ("split", "Split of the judging queries"),
          ("rank", "Rank for the current query")]
 RETRIEVERS = [("dense", "Dense"), ("bm25", "BM25"), ("hybrid", "Hybrid")]
 HINT = ("Click: open a document or pick a query · Shift+drag: box select · "
@@ -241,6 +242,7 @@ class MapView(QWidget):
         self.selected = np.zeros(0, np.int64)
         self.overlay: em.QueryOverlay | None = None
         self.splits: dict[str, str] | None = None
+        self.all_labels: dict[str, str] | None = None
         self.ranks: dict[str, int] | None = None
         self._shown: _Shown | None = None
         self._tree = None
@@ -256,6 +258,7 @@ class MapView(QWidget):
         self._t = 1.0
         self._rank_lookup = Latest(context.jobs, "Map ranks", self)
         self._split_lookup = Latest(context.jobs, "Map splits", self)
+        self._all_lookup = Latest(context.jobs, "Map labels", self)
         self._search_lookup = Latest(context.jobs, "Map search", self)
         self._found_items: list[em.Found] = []
         self._build()
@@ -263,7 +266,7 @@ class MapView(QWidget):
         context.labelsChanged.connect(self._labels_changed)
         context.modelChanged.connect(self._model_changed)
         context.modelVersionsChanged.connect(self._fill_compare_models)
-        context.candidatesChanged.connect(lambda _pass: self._shown and self._refresh_overlay())
+        context.candidatesChanged.connect(lambda _pass: self._shown and self._load_overlays())
         context.jobs.jobProgress.connect(self._job_progress)
         self._fill_compare_models()
         # Interactive sessions load UMAP's compiled kernels while the user
@@ -307,6 +310,11 @@ class MapView(QWidget):
             w.setVisible(False)
             top.addWidget(w)
         top.addStretch(1)
+        self.zoom_button = QPushButton("Zoom to query")
+        self.zoom_button.setToolTip("Zoom to the current query and its documents (Z); "
+                                    "Home shows the whole map")
+        self.zoom_button.clicked.connect(self.zoom_to_query)
+        top.addWidget(self.zoom_button)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Find a document or query (id or words)…")
         self.search.setClearButtonEnabled(True)
@@ -370,7 +378,7 @@ class MapView(QWidget):
         self.lines: dict[str, pg.PlotDataItem] = {}
         for label in ("positive", "false_negative", "negative"):
             style = Qt.PenStyle.SolidLine if label != "negative" else Qt.PenStyle.DashLine
-            line = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(LABEL_COLORS[label], width=1.4,
+            line = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(LABEL_COLORS[label], width=2,
                                                                   style=style))
             line.setZValue(3)
             plot.addItem(line)
@@ -379,8 +387,8 @@ class MapView(QWidget):
                                                                      style=Qt.PenStyle.DotLine))
         self.trails.setZValue(2)
         plot.addItem(self.trails)
-        self.current_item = pg.ScatterPlotItem(symbol="star", size=24, pxMode=True,
-                                               pen=pg.mkPen("#ffffff", width=1.5),
+        self.current_item = pg.ScatterPlotItem(symbol="star", size=28, pxMode=True,
+                                               pen=pg.mkPen("#ffffff", width=2),
                                                brush=pg.mkBrush(CURRENT_QUERY_COLOR))
         self.current_item.setZValue(10)
         plot.addItem(self.current_item)
@@ -455,6 +463,8 @@ class MapView(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.hint)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.clear_selection)
+        QShortcut(QKeySequence(Qt.Key.Key_Z), self, activated=self.zoom_to_query)
+        QShortcut(QKeySequence(Qt.Key.Key_Home), self, activated=self.zoom_all)
 
         self._play_timer = QTimer(self)
         self._play_timer.setInterval(40)
@@ -627,6 +637,10 @@ class MapView(QWidget):
                 if doc_id in index:
                     groups[label].append(index[doc_id])
             groups["proposal"] = [index[d] for d in self.overlay.proposals if d in index]
+        elif self.mode == "all" and self.all_labels is not None:
+            for doc_id, label in self.all_labels.items():
+                if doc_id in index:
+                    groups[label].append(index[doc_id])
         elif self.mode == "split" and self.splits is not None:
             keys = self._split_keys()
             for doc_id, split in self.splits.items():
@@ -718,6 +732,8 @@ class MapView(QWidget):
                                 f"{em.NEIGHBOURS_K} nearest documents (embedding space)")
         if self.mode == "labels":
             entries = [(k, t) for k, t, *_ in reversed(LABEL_LAYERS)]
+        elif self.mode == "all":
+            entries = [(k, f"{t} for some query") for k, t, *_ in reversed(LABEL_LAYERS)]
         elif self.mode == "split":
             inverse = {v: k for k, v in self._split_keys().items()}
             entries = [(key, f"Judged for {inverse.get(key, key[6:])} queries")
@@ -738,6 +754,8 @@ class MapView(QWidget):
         self._refresh_overlay()
         if self.mode == "split":
             self._load_splits()
+        elif self.mode == "all":
+            self._load_all_labels()
         elif self.mode == "rank":
             self._load_ranks()
 
@@ -753,6 +771,17 @@ class MapView(QWidget):
 
     def _splits_loaded(self, splits: dict[str, str]) -> None:
         self.splits = splits
+        self._pending_overlay = False
+        self._draw_overlays()
+        self._maybe_ready()
+
+    def _load_all_labels(self) -> None:
+        self._pending_overlay = True
+        self._all_lookup.request(_label_summary, self.context.project_path,
+                                 on_result=self._all_labels_loaded, on_error=self._overlay_failed)
+
+    def _all_labels_loaded(self, labels: dict[str, str]) -> None:
+        self.all_labels = labels
         self._pending_overlay = False
         self._draw_overlays()
         self._maybe_ready()
@@ -814,6 +843,8 @@ class MapView(QWidget):
             self._refresh_overlay()
         if self.mode == "split":
             self._load_splits()
+        elif self.mode == "all":
+            self._load_all_labels()
 
     # -- before/after --------------------------------------------------------------------------
     def _fill_compare_models(self) -> None:
@@ -1055,6 +1086,37 @@ class MapView(QWidget):
         for b in self.label_buttons.values():
             b.setEnabled(bool(qid))
 
+    # -- zoom ----------------------------------------------------------------------------------
+    def zoom_all(self) -> None:
+        if self._shown is not None:
+            self.view_box.autoRange(padding=0.04)
+
+    def zoom_to_query(self) -> bool:
+        """Fit the view to the current query and most of its judged, proposed and nearest documents.
+
+        The square's half-side is twice the median of their distances to the
+        query, so a few documents UMAP placed far away do not zoom out the
+        whole view.
+        """
+        shown = self._shown
+        qid = self.context.current_query_id
+        if shown is None or not qid or qid not in shown.layout.query_index:
+            return False
+        layout = shown.layout
+        q = shown.query_xy[layout.query_index[qid]]
+        rows = set()
+        if self.overlay is not None:
+            rows |= {layout.doc_index[d] for d in self.overlay.labels if d in layout.doc_index}
+            rows |= {layout.doc_index[d] for d in self.overlay.proposals if d in layout.doc_index}
+        if layout.query_neighbors is not None:
+            rows |= set(layout.query_neighbors[layout.query_index[qid]].tolist())
+        all_xy = np.vstack([shown.doc_xy, shown.query_xy])
+        extent = float(np.ptp(all_xy, axis=0).max()) or 1.0
+        dist = np.linalg.norm(shown.doc_xy[sorted(rows)] - q, axis=1) if rows else np.zeros(0)
+        half = max(2.0 * float(np.median(dist)) if len(dist) else 0.0, extent / 30)
+        self.view_box.setRange(QRectF(q[0] - half, q[1] - half, 2 * half, 2 * half), padding=0)
+        return True
+
     # -- search ----------------------------------------------------------------------------------
     def _run_search(self) -> None:
         text = self.search.text().strip()
@@ -1116,6 +1178,11 @@ class MapView(QWidget):
 def _document_splits(path, *, progress) -> dict[str, str]:
     with Project.open(path) as project:
         return em.document_splits(project)
+
+
+def _label_summary(path, *, progress) -> dict[str, str]:
+    with Project.open(path) as project:
+        return em.label_summary(project)
 
 
 def _ranks(retrieval, text: str, retriever: str, *, progress) -> dict[str, int]:

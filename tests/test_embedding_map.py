@@ -182,6 +182,11 @@ def test_query_overlay_labels_and_latest_kept_proposals(tiny_project):
         assert overlay.proposals == {"d3"}  # latest pass, kept, not yet labelled
         assert em.query_overlay(project, "q4").proposals == frozenset()
 
+        summary = em.label_summary(project)
+        assert summary["d1"] == "positive" and summary["d2"] == "negative"
+        assert summary["d3"] == "proposal" and "d5" not in summary  # d5 only in an older pass
+        assert "d6" not in summary  # dropped
+
         project.set_label("q3", "d1", "negative")  # q3 is a test query, q1 a train query
         splits = em.document_splits(project)
         assert splits["d1"] == "mixed" and splits["d4"] == "train" and splits["d7"] == "test"

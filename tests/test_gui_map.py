@@ -165,7 +165,7 @@ def test_lasso_selects_the_points_inside_the_drawn_path(qtbot, map_view):
     assert len(map_view.selected) == 0 and not map_view.selection_bar.isVisibleTo(map_view)
 
 
-def test_colour_by_split_and_by_rank(qtbot, map_view):
+def test_colour_by_split_all_labels_and_rank(qtbot, map_view):
     view = map_view
     view.set_mode("split")
     qtbot.waitUntil(view.is_ready, timeout=10_000)
@@ -177,7 +177,17 @@ def test_colour_by_split_and_by_rank(qtbot, map_view):
     assert layer_ids("split:train") == ["d1", "d4"]
     assert layer_ids("split:test") == ["d10", "d7", "d9"]
 
+    view.context.project.set_label("q2", "d5", "negative")
+    view.set_mode("all")
+    qtbot.waitUntil(view.is_ready, timeout=10_000)
+    assert layer_ids("positive") == ["d1", "d10", "d4", "d7", "d9"]
+    assert layer_ids("negative") == ["d5"]
+
     view.context.set_current_query("q3")
+    assert view.zoom_to_query()
+    visible = view.view_box.viewRect()
+    for d in ("d7", "d9"):
+        assert visible.contains(view.view_position("document", d))
     view.set_mode("rank")
     view.retriever_box.setCurrentIndex(view.retriever_box.findData("bm25"))
     qtbot.waitUntil(lambda: view.ranks is not None and view.is_ready(), timeout=60_000)
