@@ -22,7 +22,8 @@ held-out query's text is left out (SciFact has two such pairs).
 A run writes into a hidden temporary folder under ``data_dir/models`` and is
 renamed into place and registered in ``model_versions`` only once the folder
 is complete (weights, tokenizer, model card); cancelling or failing removes
-the temporary folder and leaves the project as it was.
+the temporary folder and leaves the project as it was. The folder names its
+owner process, so the next run sweeps folders left by a killed one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -49,6 +51,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 LOSSES = ("mnrl", "cached_mnrl")
 MODELS_DIR = "models"
 _TMP_PREFIX = ".training-"
+_OWNER = "owner.json"
 
 StepCallback = Callable[[dict], None]
 
@@ -376,11 +379,15 @@ def train(
     base_id, base_folder = resolve_model(project, config.base)
 
     models = models_dir(project)
-    tmp = models / f"{_TMP_PREFIX}{uuid.uuid4().hex[:12]}"
-    work = models / f"{tmp.name}-trainer"
+    _sweep_abandoned(models)
+    scratch = models / f"{_TMP_PREFIX}{uuid.uuid4().hex[:12]}"
+    tmp = scratch / "model"  # renamed to models/<id> when complete
+    work = scratch / "trainer"
     history: list[dict] = []
     t0 = time.monotonic()
     try:
+        scratch.mkdir()
+        (scratch / _OWNER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
         tmp.mkdir()
         progress.fraction(0.01, f"Loading base model {base_id}")
         import torch
@@ -468,9 +475,34 @@ def train(
                          data.counts, summary, history, seconds, created_at, name_hint,
                          encode_length)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _sweep_abandoned(models: Path) -> None:
+    """Remove temporary folders of runs whose process is gone (killed, crashed)."""
+    host = socket.gethostname()
+    for folder in models.glob(f"{_TMP_PREFIX}*"):
+        try:
+            owner = json.loads((folder / _OWNER).read_text())
+        except (OSError, ValueError):
+            owner = None
+        if owner is not None and owner.get("host") == host and _alive(int(owner.get("pid", 0))):
+            continue
+        if owner is None and time.time() - folder.stat().st_mtime < 3600:
+            continue  # a run that has not written its owner file yet
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _register(project, models, tmp, base_id, base_folder, config, stored_config, counts,

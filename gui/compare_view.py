@@ -259,6 +259,25 @@ class CompareView(QWidget):
             if index >= 0:
                 combo.setCurrentIndex(index)
 
+    # -- screenshots (gui.screenshot calls these) ----------------------------------------
+    def prepare_screenshot(self) -> None:
+        """Compare the bundled model with the newest version and open the worst query."""
+        if self.result is None and self._job is None:
+            self.comparisonReady.connect(self._open_worst_query)
+            self.run_comparison()
+
+    def _open_worst_query(self, result: dict) -> None:
+        self.comparisonReady.disconnect(self._open_worst_query)
+        rows = getattr(self, "_rows", [])
+        if rows:
+            self.queries.selectRow(0)
+
+    def is_ready(self) -> bool:
+        """A result is shown and, when a query was opened, both of its rankings too."""
+        if self.result is None or self._job is not None:
+            return False
+        return self._selected_query is None or self.rank_b.count() > 0
+
     # -- running ----------------------------------------------------------------------
     def run_comparison(self) -> None:
         if self._job is not None:

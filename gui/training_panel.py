@@ -226,6 +226,8 @@ class TrainingPanel(QWidget):
             self.base_combo.addItem(f"{label} · from {_short(v['base'])}", v["id"])
         index = self.base_combo.findData(current) if current else 0
         self.base_combo.setCurrentIndex(max(index, 0))
+        if versions and self._job is None:
+            self._show_history(versions[-1])
         self.versions.setRowCount(len(versions))
         for row, v in enumerate(reversed(versions)):
             training = v["metrics"].get("training", {})
@@ -236,6 +238,14 @@ class TrainingPanel(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{v['id']}: {v['path']}")
                 self.versions.setItem(row, col, item)
+
+    def _show_history(self, version: dict) -> None:
+        """When idle, the curve shows the newest version's recorded loss."""
+        history = version["metrics"].get("training", {}).get("loss_history", [])
+        self._steps = [int(step) for step, _ in history]
+        self._losses = [float(loss) for _, loss in history]
+        self.curve.setData(self._steps, self._losses)
+        self.plot.setTitle(f"Training loss of {version['name']}", size="10pt")
 
     def config(self) -> TrainingConfig:
         try:
@@ -281,9 +291,10 @@ class TrainingPanel(QWidget):
         if self._job is not None:
             return
         config = self.config()
-        self._steps.clear()
-        self._losses.clear()
+        self._steps = []
+        self._losses = []
         self.curve.setData([], [])
+        self.plot.setTitle("Training loss", size="10pt")
         self._last_entry = None
         self._started_at = time.monotonic()
         self.result.setText("")

@@ -186,3 +186,17 @@ def test_child_process_run_matches_and_reports(project, tiny_model):
     # A user error in the child comes back as the same StudioError.
     with pytest.raises(StudioError, match="held-out"):
         run_training_subprocess(project.path, fast(tiny_model, split="test"), torch_threads=1)
+
+
+def test_folders_of_killed_runs_are_swept(project, tiny_model):
+    import os
+    import socket
+
+    models = project.data_dir / "models"
+    models.mkdir(exist_ok=True)
+    dead, live = models / ".training-dead", models / ".training-live"
+    for folder, pid in ((dead, 2 ** 22 + 12345), (live, os.getpid())):
+        (folder / "model").mkdir(parents=True)
+        (folder / "owner.json").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
+    version = train(project, fast(tiny_model))
+    assert sorted(p.name for p in models.iterdir()) == [".training-live", version.id]
