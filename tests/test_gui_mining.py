@@ -126,3 +126,26 @@ def test_accept_rest_and_walk_with_keys(context, qtbot):
     qtbot.keyClick(panel.table, "j")
     assert panel.current_query() == "q2"
     assert context.current_query_id == "q2"
+
+
+def test_mine_all_reports_progress_and_cancels(context, qtbot, monkeypatch):
+    import time
+
+    import gui.mining_dialog as md
+
+    def slow_mine(project, config, progress, retrieval):
+        for i in range(400):
+            time.sleep(0.01)
+            progress.update(i, 400, f"Scoring queries: {i}/400")
+        raise AssertionError("not cancelled")
+
+    monkeypatch.setattr(md, "mine", slow_mine)
+    dialog = open_dialog(context, qtbot)
+    dialog.mine_all()
+    assert not dialog.mine_button.isEnabled() and dialog.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=5000)
+    assert "Scoring queries" in dialog.status.text()
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: "cancelled" in dialog.status.text(), timeout=5000)
+    assert dialog.mine_button.isEnabled() and not dialog.progress.isVisible()
+    assert context.project.conn.execute("SELECT count(*) FROM mining_passes").fetchone()[0] == 0
