@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter,
+from PySide6.QtWidgets import (QGridLayout, QLabel, QPushButton, QSizePolicy, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 
 from core.project import HistoryEntry, Label
@@ -35,21 +35,21 @@ class DocumentPanel(QWidget):
         self.body.setObjectName("document-body")
         self.body.setOpenLinks(False)
 
-        buttons = QHBoxLayout()
+        buttons = QGridLayout()
         buttons.setSpacing(4)
         self.buttons: dict[str | None, QPushButton] = {}
-        for label, text in (("positive", "Positive"), ("negative", "Negative"),
-                            ("false_negative", "False neg."), (None, "Clear")):
+        for i, (label, text) in enumerate((("positive", "Positive"), ("negative", "Negative"),
+                                          ("false_negative", "False negative"), (None, "Clear"))):
             b = QPushButton(text)
             if label:
                 b.setIcon(label_icon(label))
             b.setToolTip(f"Mark this document {LABEL_TITLES[label].lower()} for the current query"
                          if label else "Remove this document's label for the current query")
             b.clicked.connect(lambda _=False, lab=label: self._request(lab))
-            b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
-            buttons.addWidget(b)
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            buttons.addWidget(b, i // 2, i % 2)
             self.buttons[label] = b
-        buttons.addStretch(1)
 
         self.label_info = QLabel()
         self.label_info.setWordWrap(True)

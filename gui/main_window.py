@@ -44,6 +44,7 @@ from core.project import PROJECT_SUFFIX, Project
 from .context import AppContext
 from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
 from .job_status import JobStatus
+from .workers import tune_interpreter_for_ui
 from .workspace import MAX_DEPTH, LabelingWorkspace, Totals, settings
 
 
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, project_path: str | Path | None = None) -> None:
         super().__init__()
+        tune_interpreter_for_ui()
         self.context: AppContext | None = None
         self.workspace: LabelingWorkspace | None = None
         self.views: dict[str, QWidget] = {}

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QPersistentModelIndex,
                             QSortFilterProxyModel, Qt)
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 
 from core.project import Label
 
@@ -86,6 +86,24 @@ class QueryListModel(QAbstractTableModel):
                 return QBrush(QColor(LABEL_COLORS[key]))
         return None
 
+    def multiData(self, index, span) -> None:
+        """All roles of a cell in one Python call.
+
+        Qt 6 views ask for a cell's ~8 roles through ``multiData``; the
+        default calls ``data()`` once per role, i.e. eight trips into Python
+        (eight GIL acquisitions while a worker may hold it) per painted cell.
+        """
+        if not index.isValid():
+            for rd in span:
+                rd.clearData()
+            return
+        for rd in span:
+            value = self.data(index, rd.role())
+            if value is None:
+                rd.clearData()
+            else:
+                rd.setData(value)
+
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
@@ -143,16 +161,24 @@ class QueryFilterProxy(QSortFilterProxyModel):
         self.setSortRole(SortRole)
 
     def set_text(self, text: str) -> None:
+        self.beginFilterChange()
         self._text = text.strip().lower()
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_split(self, split: str) -> None:
+        self.beginFilterChange()
         self._split = split
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_status(self, status: str) -> None:
+        self.beginFilterChange()
         self._status = status
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def refilter(self) -> None:
+        """Re-apply the filters after the underlying counts changed."""
+        self.beginFilterChange()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     @property
     def status(self) -> str:
@@ -177,33 +203,72 @@ class QueryFilterProxy(QSortFilterProxyModel):
         return True
 
 
-class CandidateModel(QAbstractTableModel):
+class CandidateModel(QStandardItemModel):
     """One retriever's ranked candidates for the current query.
 
     Columns: label badge, rank, score, document (title + highlighted
     snippet, painted by :class:`gui.delegates.HtmlDelegate`), and where the
     other panes rank the same document.
+
+    Unlike the query list, this model stores its cells as C++ items, filled
+    once per result and touched only where a label or a marker changes. The
+    reason is the GIL: a Python ``data()`` is called for every role of every
+    visible cell on each repaint (about a thousand calls for two panes), and
+    each call must win the GIL from workers that are encoding at that moment.
+    Items keep painting free of Python except the snippet delegate.
     """
 
     COL_LABEL, COL_RANK, COL_SCORE, COL_DOC, COL_OTHER = range(5)
     COLUMNS = ("", "#", "Score", "Document", "Also")
+    TIPS = ("Label for this query", "Rank", "Retrieval score",
+            "Title and best-matching passage (query terms highlighted)",
+            "Rank of this document in the other panes (B = BM25, D = dense, H = hybrid)")
 
     def __init__(self, retriever: str, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(self.COLUMNS), parent)
         self.retriever = retriever
         self.query_id: str | None = None
         self._rows: list[CandidateRow] = []
         self._row_of: dict[str, int] = {}
         self._labels: dict[str, Label] = {}
         self._others: dict[str, dict[str, int]] = {}
+        self.setHorizontalHeaderLabels(list(self.COLUMNS))
+        for col, tip in enumerate(self.TIPS):
+            self.horizontalHeaderItem(col).setToolTip(tip)
 
     # -- data in --------------------------------------------------------------
     def set_candidates(self, result: Candidates | None) -> None:
         self.beginResetModel()
-        self.query_id = result.query_id if result else None
-        self._rows = list(result.rows) if result else []
-        self._row_of = {r.doc_id: i for i, r in enumerate(self._rows)}
-        self.endResetModel()
+        self.blockSignals(True)  # one reset instead of a signal per cell
+        try:
+            self.query_id = result.query_id if result else None
+            self._rows = list(result.rows) if result else []
+            self._row_of = {r.doc_id: i for i, r in enumerate(self._rows)}
+            self.setRowCount(0)
+            self.setRowCount(len(self._rows))
+            center = Qt.AlignmentFlag.AlignCenter
+            for i, r in enumerate(self._rows):
+                rank = QStandardItem(str(r.rank))
+                rank.setTextAlignment(center)
+                score = QStandardItem(f"{r.score:.3f}" if abs(r.score) < 100 else f"{r.score:.1f}")
+                score.setTextAlignment(center)
+                doc = QStandardItem(r.doc_id)
+                doc.setData(f'<b>{r.title_html or "(untitled)"}</b> '
+                            f'<span style="color:#888">{r.doc_id}</span><br>{r.snippet_html}',
+                            HtmlRole)
+                other = QStandardItem()
+                other.setTextAlignment(center)
+                other.setForeground(QBrush(QColor("#1d4ed8")))
+                cells = (QStandardItem(), rank, score, doc, other)
+                for col, item in enumerate(cells):
+                    item.setEditable(False)
+                    item.setData(r.doc_id, IdRole)
+                    self.setItem(i, col, item)
+                self._paint_label(i)
+                self._paint_other(i)
+        finally:
+            self.blockSignals(False)
+            self.endResetModel()
 
     def set_labels(self, labels: Mapping[str, Label]) -> None:
         """Labels of the current query by document id; repaints only rows whose label changed."""
@@ -211,19 +276,41 @@ class CandidateModel(QAbstractTableModel):
         self._labels = dict(labels)
         for doc_id in set(old) | set(self._labels):
             if old.get(doc_id) != self._labels.get(doc_id):
-                self._row_changed(doc_id)
+                row = self._row_of.get(doc_id)
+                if row is not None:
+                    self._paint_label(row)
 
     def set_other_ranks(self, ranks: Mapping[str, Mapping[str, int]]) -> None:
         """``{retriever: {doc_id: rank}}`` of the *other* panes."""
-        self._others = {k: dict(v) for k, v in ranks.items() if k != self.retriever}
-        if self._rows:
-            self.dataChanged.emit(self.index(0, self.COL_OTHER),
-                                  self.index(len(self._rows) - 1, self.COL_OTHER))
+        others = {k: dict(v) for k, v in ranks.items() if k != self.retriever}
+        if others == self._others:
+            return
+        self._others = others
+        for row in range(len(self._rows)):
+            self._paint_other(row)
 
-    def _row_changed(self, doc_id: str) -> None:
-        row = self._row_of.get(doc_id)
-        if row is not None:
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+    def _paint_label(self, row: int) -> None:
+        doc_id = self._rows[row].doc_id
+        lab = self._labels.get(doc_id)
+        badge = self.item(row, self.COL_LABEL)
+        if lab is None:
+            badge.setData(None, Qt.ItemDataRole.DecorationRole)
+            badge.setToolTip("Not judged for this query")
+        else:
+            badge.setIcon(label_icon(lab.label, dashed=lab.source == "mined"))
+            badge.setToolTip(f"{LABEL_TITLES[lab.label]} (set by "
+                             f"{SOURCE_TITLES.get(lab.source, lab.source)}, pass {lab.pass_number})")
+        brush = QBrush(QColor(LABEL_TINTS[lab.label])) if lab else None
+        for col in range(len(self.COLUMNS)):
+            self.item(row, col).setData(brush, Qt.ItemDataRole.BackgroundRole)
+
+    def _paint_other(self, row: int) -> None:
+        doc_id = self._rows[row].doc_id
+        found = [(name, ranks[doc_id]) for name, ranks in self._others.items() if doc_id in ranks]
+        item = self.item(row, self.COL_OTHER)
+        item.setText(" ".join(f"{PANE_LETTERS[n]}{rank}" for n, rank in found))
+        item.setToolTip("; ".join(f"{PANE_TITLES[n]} rank {rank}" for n, rank in found)
+                        or "Not in the other panes' lists")
 
     # -- data out -------------------------------------------------------------
     def doc_id(self, row: int) -> str:
@@ -240,65 +327,3 @@ class CandidateModel(QAbstractTableModel):
 
     def rows(self) -> list[CandidateRow]:
         return list(self._rows)
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal:
-            if role == Qt.ItemDataRole.DisplayRole:
-                return self.COLUMNS[section]
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return ("Label for this query", "Rank", "Retrieval score",
-                        "Title and best-matching passage (query terms highlighted)",
-                        "Rank of this document in the other panes")[section]
-        return None
-
-    def _others_text(self, doc_id: str) -> str:
-        parts = [f"{PANE_LETTERS[name]}{ranks[doc_id]}"
-                 for name, ranks in self._others.items() if doc_id in ranks]
-        return " ".join(parts)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        r = self._rows[index.row()]
-        col = index.column()
-        lab = self._labels.get(r.doc_id)
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == self.COL_RANK:
-                return str(r.rank)
-            if col == self.COL_SCORE:
-                return f"{r.score:.3f}" if abs(r.score) < 100 else f"{r.score:.1f}"
-            if col == self.COL_DOC:
-                return r.doc_id
-            if col == self.COL_OTHER:
-                return self._others_text(r.doc_id)
-            return None
-        if role == HtmlRole and col == self.COL_DOC:
-            return (f'<b>{r.title_html or "(untitled)"}</b> '
-                    f'<span style="color:#888">{r.doc_id}</span><br>{r.snippet_html}')
-        if role == IdRole:
-            return r.doc_id
-        if role == Qt.ItemDataRole.DecorationRole and col == self.COL_LABEL and lab:
-            return label_icon(lab.label, dashed=lab.source == "mined")
-        if role == Qt.ItemDataRole.BackgroundRole and lab:
-            return QBrush(QColor(LABEL_TINTS[lab.label]))
-        if role == Qt.ItemDataRole.TextAlignmentRole and col != self.COL_DOC:
-            return Qt.AlignmentFlag.AlignCenter
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if col == self.COL_LABEL:
-                if not lab:
-                    return "Not judged for this query"
-                return (f"{LABEL_TITLES[lab.label]} (set by {SOURCE_TITLES.get(lab.source, lab.source)}, "
-                        f"pass {lab.pass_number})")
-            if col == self.COL_OTHER:
-                parts = [f"{PANE_TITLES[n]} rank {ranks[r.doc_id]}"
-                         for n, ranks in self._others.items() if r.doc_id in ranks]
-                return "; ".join(parts) or "Not in the other panes' lists"
-        if role == Qt.ItemDataRole.ForegroundRole and col == self.COL_OTHER:
-            return QBrush(QColor("#1d4ed8"))
-        return None

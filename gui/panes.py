@@ -7,7 +7,7 @@ readiness) and reports what the user selects. It never runs retrieval.
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMenu,
                                QProgressBar, QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
@@ -38,6 +38,12 @@ class CandidateView(QTableView):
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vh.setDefaultSectionSize(ROW_HEIGHT)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        # A light selection keeps highlighted terms and label badges readable.
+        pal = self.palette()
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            pal.setColor(group, QPalette.ColorRole.Highlight, QColor("#c7dcff"))
+            pal.setColor(group, QPalette.ColorRole.HighlightedText, QColor("#000000"))
+        self.setPalette(pal)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
@@ -100,7 +106,6 @@ class CandidatePane(QWidget):
                            (CandidateModel.COL_SCORE, 52), (CandidateModel.COL_OTHER, 52)):
             self.view.setColumnWidth(col, width)
         hh.setMinimumSectionSize(20)
-        self.view.setIconSize(self.view.iconSize().expandedTo(self.view.iconSize()))
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
         self.view.focused.connect(self.focused)
         self.view.customContextMenuRequested.connect(

@@ -38,25 +38,29 @@ class QueryPanel(QWidget):
         self.model = QueryListModel(self)
         self.proxy = QueryFilterProxy(self)
         self.proxy.setSourceModel(self.model)
+        self._current_id: str | None = None
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search queries (text or id)…  Ctrl+F")
+        self.search.setPlaceholderText("Search queries…  Ctrl+F")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self._filter_changed_text)
+        self.search.textChanged.connect(lambda text: self._filtered(self.proxy.set_text, text))
 
         self.split = QComboBox()
         self.split.setToolTip("Only queries of this split")
         self.split.addItem("All splits", "")
         self.split.currentIndexChanged.connect(
-            lambda _i: (self.proxy.set_split(self.split.currentData()), self._update_count()))
+            lambda _i: self._filtered(self.proxy.set_split, self.split.currentData()))
 
         self.status = QComboBox()
         self.status.setToolTip("Only queries with this label status")
         for key, title in QueryFilterProxy.STATUSES.items():
             self.status.addItem(title, key)
         self.status.currentIndexChanged.connect(
-            lambda _i: (self.proxy.set_status(self.status.currentData()), self._update_count()))
+            lambda _i: self._filtered(self.proxy.set_status, self.status.currentData()))
 
+        for box in (self.split, self.status):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(6)
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
         filters.addWidget(self.split, 1)
@@ -112,9 +116,14 @@ class QueryPanel(QWidget):
         if current:
             self.select_query(current)
 
-    def _filter_changed_text(self, text: str) -> None:
-        self.proxy.set_text(text)
+    def _filtered(self, setter, value) -> None:
+        setter(value)
         self._update_count()
+        # Filtering drops the view's current index when the current query is
+        # hidden; put it back when it is visible again, so next/previous
+        # still start from the query being labeled.
+        if self._current_id is not None:
+            self.select_query(self._current_id)
 
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
@@ -125,17 +134,20 @@ class QueryPanel(QWidget):
         self._update_count()
         # A status filter may now include or exclude a changed query.
         if self.proxy.status != "all":
-            self.proxy.invalidate()
+            self.proxy.refilter()
+            if self._current_id is not None:
+                self.select_query(self._current_id)
 
     # -- selection --------------------------------------------------------------
     def current_query_id(self) -> str | None:
-        idx = self.view.currentIndex()
-        return idx.data(IdRole) if idx.isValid() else None
+        """The query being labeled (kept while a filter hides it)."""
+        return self._current_id
 
     def select_query(self, query_id: str) -> bool:
         row = self.model.row_of(query_id)
         if row is None:
             return False
+        self._current_id = query_id
         idx = self.proxy.mapFromSource(self.model.index(row, 0))
         if not idx.isValid():
             return False
@@ -155,7 +167,17 @@ class QueryPanel(QWidget):
         if not n:
             return
         cur = self.view.currentIndex()
-        row = 0 if not cur.isValid() else min(max(cur.row() + delta, 0), n - 1)
+        if not cur.isValid() and self._current_id is not None:
+            # The current query is filtered out: continue from where it would sit.
+            source_row = self.model.row_of(self._current_id) or 0
+            after = [r for r in range(n)
+                     if self.proxy.mapToSource(self.proxy.index(r, 0)).row() > source_row]
+            row = (after[0] if after else n) - (1 if delta < 0 else 0)
+            row = min(max(row, 0), n - 1)
+        elif not cur.isValid():
+            row = 0
+        else:
+            row = min(max(cur.row() + delta, 0), n - 1)
         self.view.selectionModel().setCurrentIndex(
             self.proxy.index(row, 0),
             QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
@@ -163,4 +185,5 @@ class QueryPanel(QWidget):
 
     def _current_changed(self, current, _previous) -> None:
         if current.isValid():
-            self.querySelected.emit(current.data(IdRole))
+            self._current_id = current.data(IdRole)
+            self.querySelected.emit(self._current_id)

@@ -168,8 +168,6 @@ class LabelingWorkspace(QWidget):
         self.hybrid_box.setToolTip("Show a third pane with the fusion of BM25 and dense")
         self.hybrid_box.setChecked(str(store.value("labeling/hybrid", "false")).lower() == "true")
         self.hybrid_box.toggled.connect(self.set_hybrid_visible)
-        bar.addWidget(self.depth_box)
-        bar.addWidget(self.hybrid_box)
 
         self.panes: dict[str, CandidatePane] = {}
         pane_split = QSplitter(Qt.Orientation.Horizontal)
@@ -187,7 +185,11 @@ class LabelingWorkspace(QWidget):
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(2, 4, 2, 2)
-        centre_layout.addWidget(self.query_header)
+        top = QHBoxLayout()
+        top.addWidget(self.query_header, 1)
+        top.addWidget(self.depth_box, 0, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.hybrid_box, 0, Qt.AlignmentFlag.AlignTop)
+        centre_layout.addLayout(top)
         centre_layout.addLayout(bar)
         centre_layout.addWidget(pane_split, 1)
 
@@ -556,7 +558,7 @@ class LabelingWorkspace(QWidget):
     def _overlap_ready(self, overlaps: dict[str, float]) -> None:
         self.queries.model.set_overlaps(overlaps)
         self.queries.refresh_counts()
-        self.queries.proxy.invalidate()
+        self.queries.proxy.refilter()
 
     # -- closing ----------------------------------------------------------------
     def shutdown(self) -> None:

@@ -1,0 +1,80 @@
+"""`retriever-studio screenshot` / `open` and the registration point for other views."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtGui import QImage
+
+from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+
+
+def test_screenshot_command_renders_the_labeling_view(qtbot, tiny_project, tmp_path, capsys):
+    from gui.cli import main
+
+    out = tmp_path / "shots" / "labeling.png"
+    code = main(["screenshot", str(tiny_project), str(out), "--query", "q3", "--size", "1200x800"])
+    assert code == 0
+    assert out.stat().st_size > 30_000  # a real window, not a blank image
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1200, 800)
+    assert str(out) in capsys.readouterr().out
+
+
+def test_screenshot_errors_are_one_clear_line(qtbot, tiny_project, tmp_path, capsys):
+    from gui.cli import main
+
+    code = main(["screenshot", str(tiny_project), str(tmp_path / "x.png"), "--query", "nope"])
+    assert code == 2
+    assert "no query 'nope'" in capsys.readouterr().err
+    assert main(["screenshot", str(tmp_path / "missing.rsproj"), str(tmp_path / "x.png")]) == 2
+
+
+def test_gui_commands_join_the_core_commands():
+    from core.cli import build_parser
+    from gui.cli import register
+
+    parser = build_parser(extra=[register])
+    choices = parser._subparsers._group_actions[0].choices
+    assert {"open", "screenshot", "import", "info"} <= set(choices)
+    args = parser.parse_args(["screenshot", "p.rsproj", "o.png", "--view", "map", "--size", "800x600"])
+    assert (args.view, args.size) == ("map", (800, 600))
+    assert "PySide6.QtWidgets" in sys.modules  # (this test process has Qt; the CLI imports it lazily)
+
+
+FAKE_VIEW = '''
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+class FakeView(QWidget):
+    def __init__(self, context, parent=None):
+        super().__init__(parent)
+        self.context = context
+        self.seen = []
+        context.currentQueryChanged.connect(self.seen.append)
+        QVBoxLayout(self).addWidget(QLabel("fake view"))
+
+    def is_ready(self):
+        return bool(self.seen)
+'''
+
+
+def test_registered_views_become_tabs_and_missing_ones_are_skipped(qtbot, tiny_project, tmp_path,
+                                                                   monkeypatch):
+    import gui.main_window as mw
+
+    (tmp_path / "fake_view_mod.py").write_text(FAKE_VIEW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(mw, "VIEWS", [mw.ViewSpec("fake", "Fake", "fake_view_mod:FakeView"),
+                                      mw.ViewSpec("later", "Later", "gui.not_written_yet:Later")])
+    window = open_window(qtbot, tiny_project)
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Labeling", "Fake"]
+    view = window.show_view("fake")
+    assert window.tabs.currentWidget() is view
+    assert view.is_ready()  # it saw the workspace pick the first query through the context
+    try:
+        window.show_view("later")
+    except KeyError as exc:
+        assert "available: labeling, fake" in str(exc)
+    else:
+        raise AssertionError("a view that is not built must not exist")

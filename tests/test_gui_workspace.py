@@ -1,0 +1,261 @@
+"""The labeling workspace driven like a user: open, pick queries, label by mouse and keys, undo."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
+
+from core.project import Project
+from core.retrieval import Retrieval
+from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+
+
+def labels_in_file(path, query_id):
+    """Labels as a second, independent connection reads them from the project file."""
+    with Project.open(path) as other:
+        return {d: lab.label for d, lab in other.labels_for_query(query_id).items()}
+
+
+def select_query(qtbot, window, query_id):
+    ws = window.workspace
+    window.context.set_current_query(query_id)
+    qtbot.waitUntil(ws.is_ready, timeout=30000)
+    assert ws.queries.current_query_id() == query_id
+    return ws
+
+
+def click_row(qtbot, pane, row, modifier=Qt.KeyboardModifier.NoModifier):
+    view = pane.view
+    rect = view.visualRect(pane.model.index(row, pane.model.COL_DOC))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
+
+
+def test_open_project_shows_both_panes_with_the_retrievers_results(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = window.workspace
+    assert ws.queries.model.rowCount() == 4
+    ws = select_query(qtbot, window, "q3")
+    with Project.open(tiny_project) as project:
+        expected = Retrieval(project)
+        for retriever in ("bm25", "dense"):
+            hits = expected.search("what causes lung cancer", retriever, ws.depth)
+            assert ws.panes[retriever].model.doc_ids() == [h.doc_id for h in hits]
+            assert ws.panes[retriever].view.isVisible()
+    # Imported positives of q3 are shown as labels; the other pane's rank is marked.
+    bm25 = ws.panes["bm25"].model
+    assert bm25.label_of("d7").label == "positive"
+    dense_rank = ws.panes["dense"].model.row_of("d7") + 1
+    assert bm25.data(bm25.index(bm25.row_of("d7"), bm25.COL_OTHER)) == f"D{dense_rank}"
+    html = bm25.data(bm25.index(0, bm25.COL_DOC), Qt.ItemDataRole.UserRole + 1)
+    assert "lung</span>" in html and "cancer</span>" in html  # query terms highlighted
+    assert "5</b> positive" in window.counts_label.text()
+
+
+def test_label_with_keys_is_saved_at_once(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q2")
+    pane = ws.panes["dense"]
+    pane.view.setFocus()
+    pane.select_row(0)
+    first = pane.current_doc_id()
+    ws.set_advance(False)
+    qtbot.keyClick(pane.view, Qt.Key.Key_2)
+    assert labels_in_file(tiny_project, "q2")[first] == "negative"
+    qtbot.keyClick(pane.view, Qt.Key.Key_P)
+    assert labels_in_file(tiny_project, "q2")[first] == "positive"
+    qtbot.keyClick(pane.view, Qt.Key.Key_F)
+    assert labels_in_file(tiny_project, "q2")[first] == "false_negative"
+    qtbot.keyClick(pane.view, Qt.Key.Key_Backspace)
+    assert first not in labels_in_file(tiny_project, "q2")
+    # j moves down; with "advance" on, labeling moves to the next row by itself.
+    ws.set_advance(True)
+    qtbot.keyClick(pane.view, Qt.Key.Key_J)
+    second = pane.current_doc_id()
+    assert second == pane.model.doc_id(1)
+    qtbot.keyClick(pane.view, Qt.Key.Key_N)
+    assert labels_in_file(tiny_project, "q2")[second] == "negative"
+    assert pane.current_doc_id() == pane.model.doc_id(2)
+    # The views follow: the row badge, the query list counts and the document panel.
+    assert pane.model.label_of(second).label == "negative"
+    assert ws.queries.model.summary("q2").negatives == 1
+
+
+def test_label_with_mouse_buttons_and_context_menu(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q1")
+    pane = ws.panes["dense"]
+    click_row(qtbot, pane, 2)
+    doc = pane.model.doc_id(2)
+    assert ws.document.doc_id == doc  # the click shows the document
+    button = ws.findChild(type(ws.document.buttons["positive"]), "label-button-negative")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert labels_in_file(tiny_project, "q1")[doc] == "negative"
+    # Labeling one row moves on to the next one, and the document panel follows.
+    assert ws.document.doc_id == pane.model.doc_id(3)
+    click_row(qtbot, pane, 2)
+    # The document panel's own buttons label the shown document.
+    qtbot.mouseClick(ws.document.buttons["false_negative"], Qt.MouseButton.LeftButton)
+    assert labels_in_file(tiny_project, "q1")[doc] == "false_negative"
+    assert ws.document.doc_id == doc
+    assert "False negative" in ws.document.label_info.text()
+    assert "history" in ws.document.history.toPlainText().lower()
+    # Context menu on a row: its label actions act on the selection.
+    click_row(qtbot, pane, 3)
+    doc3 = pane.model.doc_id(3)
+    rect = pane.view.visualRect(pane.model.index(3, pane.model.COL_DOC))
+    pane.view.customContextMenuRequested.emit(rect.center())
+    menu = ws._menu
+    titles = [a.text() for a in menu.actions()]
+    assert "Mark positive" in titles
+    next(a for a in menu.actions() if a.text() == "Mark positive").trigger()
+    menu.close()
+    assert labels_in_file(tiny_project, "q1")[doc3] == "positive"
+
+
+def test_multi_select_labels_rows_at_once_and_undo_reverts_them_together(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q4")
+    pane = ws.panes["dense"]
+    pane.view.setFocus()
+    click_row(qtbot, pane, 1)
+    click_row(qtbot, pane, 3, Qt.KeyboardModifier.ShiftModifier)
+    chosen = pane.selected_doc_ids()
+    assert chosen == pane.model.doc_ids()[1:4]
+    qtbot.keyClick(pane.view, Qt.Key.Key_N)
+    stored = labels_in_file(tiny_project, "q4")
+    assert all(stored[d] == "negative" for d in chosen)
+    assert window.context.undo_stack.count() == 1  # one action, one undo step
+    window.undo_action.trigger()
+    stored = labels_in_file(tiny_project, "q4")
+    assert not any(d in stored for d in chosen)
+    assert stored == {"d10": "positive"}  # the imported label was never touched
+
+
+def test_undo_redo_across_queries_restores_the_file(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q1")
+    pane = ws.panes["bm25"]
+    pane.view.setFocus()
+    pane.select_row(0)
+    d1 = pane.current_doc_id()
+    assert d1 == "d1"  # the imported positive of q1
+    qtbot.keyClick(pane.view, Qt.Key.Key_2)  # positive -> negative
+    qtbot.keyClick(pane.view, Qt.Key.Key_BracketRight)  # next query
+    qtbot.waitUntil(lambda: window.context.current_query_id == "q2" and ws.is_ready(), timeout=30000)
+    pane.view.setFocus()
+    pane.select_row(1)
+    d2 = pane.current_doc_id()
+    qtbot.keyClick(pane.view, Qt.Key.Key_1)
+    assert labels_in_file(tiny_project, "q2")[d2] == "positive"
+
+    qtbot.keyClick(pane.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert d2 not in labels_in_file(tiny_project, "q2")
+    qtbot.keyClick(pane.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    with Project.open(tiny_project) as other:
+        restored = other.get_label("q1", "d1")
+    assert (restored.label, restored.source) == ("positive", "imported")
+    assert ws.queries.model.summary("q1").positives == 1
+    qtbot.keyClick(pane.view, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert labels_in_file(tiny_project, "q1")["d1"] == "negative"
+    qtbot.keyClick(pane.view, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert labels_in_file(tiny_project, "q2")[d2] == "positive"
+    assert ws.queries.model.summary("q2").positives == 2
+
+
+def test_query_filters_and_navigation(qtbot, tiny_project):
+    with Project.open(tiny_project) as project:
+        project.set_label("q1", "d1", None)  # q1 becomes unlabeled
+        project.set_label("q4", "d11", "negative", source="mined")
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    ws = window.workspace
+    qtbot.waitUntil(lambda: ws.queries.model.rowCount() == 4, timeout=10000)
+    panel = ws.queries
+
+    def shown():
+        return [panel.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2)
+                for r in range(panel.proxy.rowCount())]
+
+    panel.status.setCurrentIndex(panel.status.findData("unlabeled"))
+    assert shown() == ["q1"]
+    panel.status.setCurrentIndex(panel.status.findData("mined"))
+    assert shown() == ["q4"]
+    panel.status.setCurrentIndex(panel.status.findData("positive"))
+    assert shown() == ["q2", "q3", "q4"]
+    panel.status.setCurrentIndex(panel.status.findData("all"))
+    panel.split.setCurrentIndex(panel.split.findData("test"))
+    assert shown() == ["q3", "q4"]
+    panel.split.setCurrentIndex(0)
+    qtbot.keyClicks(panel.search, "aspirin")
+    assert shown() == ["q2"]
+    panel.search.clear()
+    assert "4 of 4" in panel.count.text()
+    # Keyboard: next/previous query shortcuts walk the visible list.
+    window.context.set_current_query("q1")
+    panel.view.setFocus()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Down, Qt.KeyboardModifier.ControlModifier)
+    assert window.context.current_query_id == "q2"
+    qtbot.keyClick(panel.view, Qt.Key.Key_J)
+    assert window.context.current_query_id == "q3"
+    qtbot.keyClick(panel.view, Qt.Key.Key_BracketLeft)
+    assert window.context.current_query_id == "q2"
+    qtbot.waitUntil(ws.is_ready, timeout=30000)
+
+
+def test_hybrid_pane_and_depth(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q1")
+    assert not ws.panes["hybrid"].isVisible()
+    ws.hybrid_box.setChecked(True)
+    qtbot.waitUntil(ws.is_ready, timeout=30000)
+    assert ws.panes["hybrid"].isVisible()
+    with Project.open(tiny_project) as project:
+        hits = Retrieval(project).search("vitamin D improves bone density", "hybrid", ws.depth)
+    assert ws.panes["hybrid"].model.doc_ids() == [h.doc_id for h in hits]
+    ws.depth_box.setValue(5)
+    qtbot.waitUntil(lambda: all(ws.panes[r].model.rowCount() == 5
+                                for r in ("bm25", "dense", "hybrid")) or
+                    ws.panes["bm25"].model.rowCount() < 5 and ws.panes["dense"].model.rowCount() == 5
+                    and ws.panes["hybrid"].model.rowCount() == 5, timeout=30000)
+
+
+def test_dense_pane_shows_progress_until_embeddings_exist(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    ws = window.workspace
+    # Right after opening, the dense index is still being prepared in the background.
+    dense = ws.panes["dense"]
+    assert not dense.showing_candidates
+    qtbot.waitUntil(lambda: ws.panes["bm25"].showing_candidates, timeout=30000)
+    qtbot.waitUntil(lambda: dense.showing_candidates, timeout=60000)
+    assert dense.model.rowCount() == 12
+
+
+def test_status_bar_follows_jobs_and_cancel_stops_them(qtbot, tiny_project):
+    import time
+
+    window = open_window(qtbot, tiny_project)
+
+    def slow(*, progress):
+        for i in range(500):
+            time.sleep(0.01)
+            progress.update(i, 500, f"step {i}")
+
+    cancelled = []
+    window.context.jobs.start("Slow job", slow, on_cancel=lambda: cancelled.append(True))
+    status = window.job_status
+    qtbot.waitUntil(lambda: status.isVisible() and status.bar.value() > 0, timeout=5000)
+    assert "step" in status.label.text()
+    qtbot.mouseClick(status.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: cancelled == [True], timeout=5000)
+    qtbot.waitUntil(lambda: not status.isVisible(), timeout=5000)
+
+
+def test_shortcut_sheet_lists_label_keys(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    rows = dict((what, keys) for keys, what in window.shortcut_rows())
+    assert rows["Mark positive"] == "1 or P"
+    assert rows["Clear label"] == "0 or Backspace"
+    assert "]" in rows["Next query"]
+    assert "Ctrl+Z" in rows["Undo"]
