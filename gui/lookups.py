@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from core.mining import Proposal, proposals
 from core.progress import Progress
 from core.project import Label, Project
 
@@ -51,7 +52,7 @@ class QuerySummary:
     positives: int = 0
     negatives: int = 0
     false_negatives: int = 0
-    mined: int = 0  # labels proposed by a mining pass and not yet reviewed by the user
+    mined: int = 0  # negatives the latest mining pass proposed that nobody reviewed yet
     overlap: float | None = None  # BM25 vs dense top-10 overlap (None: not computed)
 
     @property
@@ -72,8 +73,8 @@ class Overview:
     splits: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _count_into(summary: QuerySummary, labels: Iterable[Label]) -> QuerySummary:
-    pos = neg = fn = mined = 0
+def _count_into(summary: QuerySummary, labels: Iterable[Label], pending: int) -> QuerySummary:
+    pos = neg = fn = 0
     for lab in labels:
         if lab.label == "positive":
             pos += 1
@@ -81,9 +82,16 @@ def _count_into(summary: QuerySummary, labels: Iterable[Label]) -> QuerySummary:
             neg += 1
         elif lab.label == "false_negative":
             fn += 1
-        if lab.source == "mined":
-            mined += 1
-    return replace(summary, positives=pos, negatives=neg, false_negatives=fn, mined=mined)
+    return replace(summary, positives=pos, negatives=neg, false_negatives=fn, mined=pending)
+
+
+def pending_proposals(project: Project, query_ids: Sequence[str] | None = None) -> dict[str, dict[str, Proposal]]:
+    """Unreviewed negatives of the latest mining pass: ``{query_id: {doc_id: Proposal}}``."""
+    out: dict[str, dict[str, Proposal]] = {}
+    for p in proposals(project, query_ids=query_ids):
+        if p.state == "pending":
+            out.setdefault(p.query_id, {})[p.doc_id] = p
+    return out
 
 
 def load_overview(project_path: Path, *, progress: Progress) -> Overview:
@@ -91,13 +99,16 @@ def load_overview(project_path: Path, *, progress: Progress) -> Overview:
     with Project.open(project_path) as project:
         progress.fraction(0.0, "Reading queries")
         queries = project.queries()
-        progress.fraction(0.4, "Counting labels")
+        progress.fraction(0.3, "Counting labels")
         by_query: dict[str, list[Label]] = {}
         for lab in project.all_labels():
             by_query.setdefault(lab.query_id, []).append(lab)
-        progress.fraction(0.8, "Counting labels")
+        progress.fraction(0.6, "Counting mined proposals")
+        pending = pending_proposals(project)
+        progress.fraction(0.9, "Counting labels")
         summaries = tuple(
-            _count_into(QuerySummary(q.id, q.text, q.split or ""), by_query.get(q.id, ()))
+            _count_into(QuerySummary(q.id, q.text, q.split or ""), by_query.get(q.id, ()),
+                        len(pending.get(q.id, ())))
             for q in queries)
         documents = project.document_count()
         splits = tuple(s for s in project.splits())
@@ -106,8 +117,9 @@ def load_overview(project_path: Path, *, progress: Progress) -> Overview:
 
 
 def recount(project: Project, summary: QuerySummary) -> QuerySummary:
-    """Fresh label counts for one query (an indexed lookup; cheap on the UI thread)."""
-    return _count_into(summary, project.labels_for_query(summary.id).values())
+    """Fresh label counts for one query (indexed lookups; cheap on the UI thread)."""
+    pending = pending_proposals(project, [summary.id]).get(summary.id, {})
+    return _count_into(summary, project.labels_for_query(summary.id).values(), len(pending))
 
 
 def fetch_candidates(retrieval, project_path: Path, query_id: str, query_text: str,

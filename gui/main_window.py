@@ -34,7 +34,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
                                QMessageBox, QPushButton, QTabWidget, QToolBar, QVBoxLayout,
                                QWidget)
 
@@ -368,6 +368,10 @@ class MainWindow(QMainWindow):
         for win in self._tool_windows.values():
             win.close()
         self._tool_windows.clear()
+        for dialog in self.findChildren(QDialog):
+            if getattr(dialog, "context", None) is self.context:
+                dialog.reject()  # cancels its running job, if any
+                dialog.close()
         ctx = self.context
         ctx.jobs.cancel_all()
         ctx.jobs.wait_all(timeout=5.0)
@@ -451,6 +455,7 @@ class MainWindow(QMainWindow):
         from .import_dialog import ImportDialog
 
         dialog = ImportDialog(self.context, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(self._after_import)
         dialog.open()
 
@@ -467,7 +472,9 @@ class MainWindow(QMainWindow):
             return
         from .export_dialog import ExportDialog
 
-        ExportDialog(self.context, self).open()
+        dialog = ExportDialog(self.context, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def open_tool(self, key: str) -> QWidget | None:
         if self.context is None:

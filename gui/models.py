@@ -13,6 +13,7 @@ from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QPersistentModelIn
                             QSortFilterProxyModel, Qt)
 from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 
+from core.mining import Proposal
 from core.project import Label
 
 from .lookups import CandidateRow, Candidates, QuerySummary
@@ -231,6 +232,7 @@ class CandidateModel(QStandardItemModel):
         self._rows: list[CandidateRow] = []
         self._row_of: dict[str, int] = {}
         self._labels: dict[str, Label] = {}
+        self._proposed: dict[str, Proposal] = {}
         self._others: dict[str, dict[str, int]] = {}
         self.setHorizontalHeaderLabels(list(self.COLUMNS))
         for col, tip in enumerate(self.TIPS):
@@ -270,12 +272,18 @@ class CandidateModel(QStandardItemModel):
             self.blockSignals(False)
             self.endResetModel()
 
-    def set_labels(self, labels: Mapping[str, Label]) -> None:
-        """Labels of the current query by document id; repaints only rows whose label changed."""
-        old = self._labels
+    def set_labels(self, labels: Mapping[str, Label],
+                   proposed: Mapping[str, Proposal] | None = None) -> None:
+        """Labels (and unreviewed mined proposals) of the current query by document id.
+
+        Repaints only the rows whose label or proposal changed.
+        """
+        old, old_proposed = self._labels, self._proposed
         self._labels = dict(labels)
-        for doc_id in set(old) | set(self._labels):
-            if old.get(doc_id) != self._labels.get(doc_id):
+        self._proposed = dict(proposed or {})
+        for doc_id in set(old) | set(self._labels) | set(old_proposed) | set(self._proposed):
+            if (old.get(doc_id) != self._labels.get(doc_id)
+                    or old_proposed.get(doc_id) != self._proposed.get(doc_id)):
                 row = self._row_of.get(doc_id)
                 if row is not None:
                     self._paint_label(row)
@@ -293,7 +301,12 @@ class CandidateModel(QStandardItemModel):
         doc_id = self._rows[row].doc_id
         lab = self._labels.get(doc_id)
         badge = self.item(row, self.COL_LABEL)
-        if lab is None:
+        proposal = self._proposed.get(doc_id)
+        if lab is None and proposal is not None:
+            badge.setIcon(label_icon("negative", dashed=True))
+            badge.setToolTip(f"Proposed negative (mining pass {proposal.pass_number}, rank "
+                             f"{proposal.rank}, score {proposal.score:.3f}), not reviewed yet")
+        elif lab is None:
             badge.setData(None, Qt.ItemDataRole.DecorationRole)
             badge.setToolTip("Not judged for this query")
         else:
@@ -324,6 +337,9 @@ class CandidateModel(QStandardItemModel):
 
     def label_of(self, doc_id: str) -> Label | None:
         return self._labels.get(doc_id)
+
+    def proposal_of(self, doc_id: str) -> Proposal | None:
+        return self._proposed.get(doc_id)
 
     def rows(self) -> list[CandidateRow]:
         return list(self._rows)

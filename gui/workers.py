@@ -80,6 +80,15 @@ class Job:
         self.progress.cancel()
 
 
+def _emit(signal, *args) -> bool:
+    """Emit from a job thread; False when the runner was deleted meanwhile (window closed)."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted": nobody is left to tell
+        return False
+    return True
+
+
 class _Relay(QObject):
     """Carries a job's events from its thread to the UI thread."""
 
@@ -124,7 +133,8 @@ class JobRunner(QObject):
         job_ref: list[Job] = []
 
         def report(fraction: float, message: str) -> None:
-            relay.progressed.emit(job_ref[0], fraction, message)
+            if not _emit(relay.progressed, job_ref[0], fraction, message):
+                job_ref[0].progress.cancel()  # the runner is gone: stop at the next check
 
         job = Job(name, Progress(report), cancellable=cancellable)
         job_ref.append(job)
@@ -135,13 +145,13 @@ class JobRunner(QObject):
             try:
                 result = fn(*args, progress=job.progress, **kwargs)
             except Cancelled:
-                relay.cancelled.emit(job)
+                _emit(relay.cancelled, job)
             except StudioError as exc:
-                relay.failed.emit(job, str(exc), "")
+                _emit(relay.failed, job, str(exc), "")
             except Exception as exc:  # a bug: keep the trace for the log
-                relay.failed.emit(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                _emit(relay.failed, job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             else:
-                relay.succeeded.emit(job, result)
+                _emit(relay.succeeded, job, result)
 
         job.thread = threading.Thread(target=body, name=f"job:{name}", daemon=True)
         if announce:

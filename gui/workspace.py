@@ -29,7 +29,7 @@ from .context import AppContext, LabelsChanged
 from .document_panel import DocumentPanel
 from .highlight import query_terms
 from .lookups import (RETRIEVERS, Candidates, Overview, QuerySummary, fetch_candidates,
-                      load_overview, recount, top_overlap)
+                      load_overview, pending_proposals, recount, top_overlap)
 from .panes import CandidatePane
 from .query_panel import QueryPanel
 from .style import LABEL_TITLES, PANE_TITLES, label_icon
@@ -213,7 +213,7 @@ class LabelingWorkspace(QWidget):
         context.labelsChanged.connect(self._labels_changed)
         context.documentActivated.connect(self._show_document)
         context.modelChanged.connect(self._model_changed)
-        context.candidatesChanged.connect(lambda _pass: self.reload_overview())
+        context.candidatesChanged.connect(self._candidates_changed)
         context.jobs.jobProgress.connect(self._job_progress)
 
         for r in RETRIEVERS:
@@ -360,9 +360,7 @@ class LabelingWorkspace(QWidget):
         self._summary = summary
         self._terms = query_terms(summary.text)
         self._show_query_header()
-        labels = self.context.project.labels_for_query(query_id)
-        for pane in self.panes.values():
-            pane.model.set_labels(labels)
+        self._show_labels(query_id)
         self.document.clear()
         self._refresh_panes(RETRIEVERS)
 
@@ -462,15 +460,27 @@ class LabelingWorkspace(QWidget):
             self.queries.refresh_counts()
             self.totalsChanged.emit(self.totals)
         if qid in notice.query_ids:
-            labels = project.labels_for_query(qid)
-            for pane in self.panes.values():
-                pane.model.set_labels(labels)
+            self._show_labels(qid)
             self._summary = self.queries.model.summary(qid) or self._summary
             self._show_query_header()
             if self.document.doc_id and any(c.doc_id == self.document.doc_id and c.query_id == qid
                                             for c in notice.changes):
                 self.document.show_label(project.get_label(qid, self.document.doc_id),
                                          project.label_history(qid, self.document.doc_id))
+
+    def _candidates_changed(self, _pass: int) -> None:
+        """A mining pass was stored: new proposals for many queries."""
+        self.reload_overview()
+        if self.context.current_query_id:
+            self._show_labels(self.context.current_query_id)
+
+    def _show_labels(self, query_id: str) -> None:
+        """Read one query's labels and pending proposals (indexed lookups) into the panes."""
+        project = self.context.project
+        labels = project.labels_for_query(query_id)
+        proposed = pending_proposals(project, [query_id]).get(query_id, {})
+        for pane in self.panes.values():
+            pane.model.set_labels(labels, proposed)
 
     # -- document -----------------------------------------------------------------
     def _row_activated(self, retriever: str, doc_id: str) -> None:

@@ -166,9 +166,12 @@ def test_undo_redo_across_queries_restores_the_file(qtbot, tiny_project):
 
 
 def test_query_filters_and_navigation(qtbot, tiny_project):
+    from core.mining import MiningConfig, mine
+
     with Project.open(tiny_project) as project:
         project.set_label("q1", "d1", None)  # q1 becomes unlabeled
-        project.set_label("q4", "d11", "negative", source="mined")
+        # A BM25 mining pass over the test split proposes negatives for q3 and q4.
+        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test"))
     window = open_window(qtbot, tiny_project, wait_ready=False)
     ws = window.workspace
     qtbot.waitUntil(lambda: ws.queries.model.rowCount() == 4, timeout=10000)
@@ -181,7 +184,8 @@ def test_query_filters_and_navigation(qtbot, tiny_project):
     panel.status.setCurrentIndex(panel.status.findData("unlabeled"))
     assert shown() == ["q1"]
     panel.status.setCurrentIndex(panel.status.findData("mined"))
-    assert shown() == ["q4"]
+    mined = shown()
+    assert mined and set(mined) <= {"q3", "q4"}
     panel.status.setCurrentIndex(panel.status.findData("positive"))
     assert shown() == ["q2", "q3", "q4"]
     panel.status.setCurrentIndex(panel.status.findData("all"))
@@ -202,6 +206,29 @@ def test_query_filters_and_navigation(qtbot, tiny_project):
     qtbot.keyClick(panel.view, Qt.Key.Key_BracketLeft)
     assert window.context.current_query_id == "q2"
     qtbot.waitUntil(ws.is_ready, timeout=30000)
+
+
+def test_mined_proposals_are_marked_and_reviewing_one_updates_the_counts(qtbot, tiny_project):
+    from core.mining import MiningConfig, mine, proposals
+
+    with Project.open(tiny_project) as project:
+        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test"))
+        proposed = [p for p in proposals(project) if p.query_id == "q3"]
+    assert proposed
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q3")
+    pane = ws.panes["bm25"]
+    doc = proposed[0].doc_id
+    assert pane.model.proposal_of(doc) is not None
+    row = pane.model.row_of(doc)
+    assert "Proposed negative" in pane.model.item(row, pane.model.COL_LABEL).toolTip()
+    before = ws.queries.model.summary("q3").mined
+    pane.view.setFocus()
+    pane.select_row(row)
+    qtbot.keyClick(pane.view, Qt.Key.Key_N)  # accept the proposal
+    assert labels_in_file(tiny_project, "q3")[doc] == "negative"
+    assert pane.model.proposal_of(doc) is None
+    assert ws.queries.model.summary("q3").mined == before - 1
 
 
 def test_hybrid_pane_and_depth(qtbot, tiny_project):
