@@ -57,13 +57,31 @@ class HtmlDelegate(QStyledItemDelegate):
         doc = self._document(html, rect.width(), opt.font)
         painter.save()
         painter.translate(rect.topLeft())
-        painter.setClipRect(QRectF(0, 0, rect.width(), rect.height()))
+        painter.setClipRect(QRectF(0, 0, rect.width(), self._whole_lines(doc, rect.height())))
         ctx = QAbstractTextDocumentLayout.PaintContext()
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         color_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         ctx.palette.setColor(QPalette.ColorRole.Text, opt.palette.color(color_role))
         doc.documentLayout().draw(painter, ctx)
         painter.restore()
+
+    @staticmethod
+    def _whole_lines(doc: QTextDocument, height: int) -> float:
+        """The height of the lines that fit completely (no line is cut in half)."""
+        layout = doc.documentLayout()
+        block = doc.begin()
+        bottom = 0.0
+        while block.isValid():
+            top = layout.blockBoundingRect(block).top()
+            text_layout = block.layout()
+            for i in range(text_layout.lineCount()):
+                line = text_layout.lineAt(i)
+                end = top + line.y() + line.height()
+                if end > height:
+                    return bottom if bottom else height
+                bottom = end
+            block = block.next()
+        return max(bottom, float(height))
 
     def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:
         # Rows have a fixed height (set on the view); width follows the column.

@@ -82,7 +82,7 @@ def snippet_span(text: str, terms: frozenset[str], width: int = 220) -> tuple[in
             if not counts[tok]:
                 del counts[tok]
     # Start a little before the first hit so the sentence reads naturally.
-    start = max(0, best_start - width // 5) if hits else 0
+    start = max(0, best_start - min(24, width // 5)) if hits else 0
     start = min(start, len(text) - width)
     if start > 0:
         space = text.rfind(" ", 0, start + 1)

@@ -20,6 +20,8 @@ from core.project import Label, Project
 from .highlight import highlight_html, snippet_html
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
+TITLE_CHARS = 90  # a pane row shows about two lines of title, then the snippet
+SNIPPET_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,11 @@ def fetch_candidates(retrieval, project_path: Path, query_id: str, query_text: s
         doc = docs.get(hit.doc_id)
         title = doc.title if doc else ""
         text = doc.text if doc else ""
+        if len(title) > TITLE_CHARS:
+            title = title[:TITLE_CHARS].rsplit(" ", 1)[0] + " …"
         rows.append(CandidateRow(hit.doc_id, int(hit.rank), float(hit.score),
-                                 highlight_html(title, terms), snippet_html(text, terms)))
+                                 highlight_html(title, terms),
+                                 snippet_html(text, terms, SNIPPET_CHARS)))
     return Candidates(query_id, retriever, tuple(rows))
 
 

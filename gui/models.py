@@ -219,9 +219,9 @@ class CandidateModel(QStandardItemModel):
     Items keep painting free of Python except the snippet delegate.
     """
 
-    COL_LABEL, COL_RANK, COL_SCORE, COL_DOC, COL_OTHER = range(5)
-    COLUMNS = ("", "#", "Score", "Document", "Also")
-    TIPS = ("Label for this query", "Rank", "Retrieval score",
+    COL_LABEL, COL_RANK, COL_DOC, COL_OTHER = range(4)
+    COLUMNS = ("", "#", "Document", "Also")
+    TIPS = ("Label for this query", "Rank, and the retrieval score below it",
             "Title and best-matching passage (query terms highlighted)",
             "Rank of this document in the other panes (B = BM25, D = dense, H = hybrid)")
 
@@ -249,11 +249,13 @@ class CandidateModel(QStandardItemModel):
             self.setRowCount(0)
             self.setRowCount(len(self._rows))
             center = Qt.AlignmentFlag.AlignCenter
+            grey = QBrush(QColor("#333"))
             for i, r in enumerate(self._rows):
-                rank = QStandardItem(str(r.rank))
+                score = f"{r.score:.3f}" if abs(r.score) < 100 else f"{r.score:.1f}"
+                rank = QStandardItem(f"{r.rank}\n{score}")
                 rank.setTextAlignment(center)
-                score = QStandardItem(f"{r.score:.3f}" if abs(r.score) < 100 else f"{r.score:.1f}")
-                score.setTextAlignment(center)
+                rank.setForeground(grey)
+                rank.setToolTip(f"Rank {r.rank}, score {r.score:.4f}")
                 doc = QStandardItem(r.doc_id)
                 doc.setData(f'<b>{r.title_html or "(untitled)"}</b> '
                             f'<span style="color:#888">{r.doc_id}</span><br>{r.snippet_html}',
@@ -261,7 +263,7 @@ class CandidateModel(QStandardItemModel):
                 other = QStandardItem()
                 other.setTextAlignment(center)
                 other.setForeground(QBrush(QColor("#1d4ed8")))
-                cells = (QStandardItem(), rank, score, doc, other)
+                cells = (QStandardItem(), rank, doc, other)
                 for col, item in enumerate(cells):
                     item.setEditable(False)
                     item.setData(r.doc_id, IdRole)

@@ -16,7 +16,7 @@ from .lookups import Candidates
 from .models import CandidateModel
 from .style import PANE_TITLES
 
-ROW_HEIGHT = 62
+ROW_HEIGHT = 70
 
 
 class CandidateView(QTableView):
@@ -102,8 +102,8 @@ class CandidatePane(QWidget):
         hh.setStretchLastSection(False)
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         hh.setSectionResizeMode(CandidateModel.COL_DOC, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((CandidateModel.COL_LABEL, 28), (CandidateModel.COL_RANK, 32),
-                           (CandidateModel.COL_SCORE, 52), (CandidateModel.COL_OTHER, 52)):
+        for col, width in ((CandidateModel.COL_LABEL, 26), (CandidateModel.COL_RANK, 50),
+                           (CandidateModel.COL_OTHER, 44)):
             self.view.setColumnWidth(col, width)
         hh.setMinimumSectionSize(20)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)

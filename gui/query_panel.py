@@ -73,19 +73,20 @@ class QueryPanel(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setShowGrid(False)
-        self.view.setWordWrap(False)
+        self.view.setWordWrap(True)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # storage order until asked
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.view.verticalHeader().setDefaultSectionSize(24)
+        self.view.verticalHeader().setDefaultSectionSize(36)  # two lines of query text
         hh = self.view.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         hh.setMinimumSectionSize(20)
-        self.view.setColumnWidth(1, 44)
+        self.view.setColumnWidth(1, 40)
         for col in (2, 3, 4):
-            self.view.setColumnWidth(col, 28)
+            self.view.setColumnWidth(col, 24)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
 
         self.count = QLabel()
@@ -151,7 +152,7 @@ class QueryPanel(QWidget):
         idx = self.proxy.mapFromSource(self.model.index(row, 0))
         if not idx.isValid():
             return False
-        if self.current_query_id() != query_id:
+        if self.view.currentIndex().data(IdRole) != query_id:
             self.view.selectionModel().setCurrentIndex(
                 idx, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
         self.view.scrollTo(idx)
