@@ -41,7 +41,7 @@ def view(qtbot, tiny_project, tiny_model):
 
 def test_compare_button_fills_table_scatter_and_queries(qtbot, view, tiny_model):
     assert view.model_b.currentData() == "v1"
-    with qtbot.waitSignal(view.comparisonReady, timeout=60000):
+    with qtbot.waitSignal(view.comparisonReady, timeout=240000):
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     result = view.result
     assert view.table.rowCount() == 5
@@ -62,7 +62,7 @@ def test_compare_button_fills_table_scatter_and_queries(qtbot, view, tiny_model)
 
 
 def test_clicking_a_point_opens_both_rankings_with_labels(qtbot, view):
-    with qtbot.waitSignal(view.comparisonReady, timeout=60000):
+    with qtbot.waitSignal(view.comparisonReady, timeout=240000):
         view.run_comparison()
     view.axis_a.setCurrentIndex(view.axis_a.findData("bm25"))
     point = next(p for p in view.scatter.points() if p.data() == "q3")

@@ -45,7 +45,7 @@ def test_fine_tune_button_trains_with_live_curve_and_responsive_ui(qtbot, panel)
     context.jobs.jobProgress.connect(lambda job: fractions.append(job.fraction))
     meter = StallMeter()
     meter.start()
-    with qtbot.waitSignal(context.modelVersionsChanged, timeout=60000):
+    with qtbot.waitSignal(context.modelVersionsChanged, timeout=240000):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
         assert panel.running and not panel.train_button.isEnabled()
     meter.stop()
@@ -69,7 +69,7 @@ def test_cancel_button_stops_and_saves_nothing(qtbot, panel):
     steps = []
     panel._relay.stepLogged.connect(lambda e: (steps.append(e["step"]),
                                                panel.cancel() if e["step"] == 3 else None))
-    with qtbot.waitSignal(context.jobs.jobFinished, timeout=60000):
+    with qtbot.waitSignal(context.jobs.jobFinished, timeout=240000):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert 3 <= max(steps) < 300
     assert "Cancelled" in panel.status.text()
