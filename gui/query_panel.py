@@ -162,6 +162,16 @@ class QueryPanel(QWidget):
         if self.proxy.rowCount():
             self.view.setCurrentIndex(self.proxy.index(0, 0))
 
+    def neighbour(self, delta: int) -> str | None:
+        """Id of the visible query ``delta`` rows from the current one (None at the ends)."""
+        cur = self.view.currentIndex()
+        if not cur.isValid():
+            return None
+        row = cur.row() + delta
+        if not 0 <= row < self.proxy.rowCount():
+            return None
+        return self.proxy.index(row, 0).data(IdRole)
+
     def step(self, delta: int) -> None:
         """Move to the next (``delta=1``) or previous visible query."""
         n = self.proxy.rowCount()

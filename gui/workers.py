@@ -221,6 +221,12 @@ class Latest(QObject):
         self._serial = 0
         self._job: Job | None = None
 
+    def cancel(self) -> None:
+        """Drop the pending request (its result, if it still arrives, is ignored)."""
+        if self._job is not None and not self._job.done:
+            self._job.cancel()
+        self._serial += 1
+
     def request(self, fn: Callable[..., Any], *args: Any,
                 on_result: Callable[[Any], None], on_error: Callable[[str], None] | None = None,
                 **kwargs: Any) -> None:

@@ -17,6 +17,7 @@ Data flow (STYLE.md patterns 4, 6, 7, 8):
 from __future__ import annotations
 
 import html
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -29,13 +30,14 @@ from .context import AppContext, LabelsChanged
 from .document_panel import DocumentPanel
 from .highlight import query_terms
 from .lookups import (RETRIEVERS, Candidates, Overview, QuerySummary, fetch_candidates,
-                      load_overview, pending_proposals, recount, top_overlap)
+                      fetch_many, load_overview, pending_proposals, recount, top_overlap)
 from .panes import CandidatePane
 from .query_panel import QueryPanel
 from .style import LABEL_TITLES, PANE_TITLES, label_icon
 from .workers import Job, Latest
 
 DEFAULT_DEPTH = 20
+CACHE_SIZE = 256  # candidate lists kept per (query, retriever, depth, model)
 MAX_DEPTH = 100
 # Above this many queries in one notice (a mining pass, an import), recounting
 # is a scan: reload the overview on a worker instead of on the UI thread.
@@ -106,6 +108,8 @@ class LabelingWorkspace(QWidget):
         self.totals = Totals()
         self._overlap_job: Job | None = None
         self._latest = {r: Latest(context.jobs, f"candidates:{r}", self) for r in RETRIEVERS}
+        self._prefetch = Latest(context.jobs, "prefetch", self)
+        self._cache: OrderedDict[tuple, Candidates] = OrderedDict()
 
         # -- left: queries
         self.queries = QueryPanel(self)
@@ -393,14 +397,50 @@ class LabelingWorkspace(QWidget):
                 else:
                     pane.show_message("Waiting for the index…")
                 continue
+            key = self._cache_key(qid, r)
+            cached = self._cache.get(key)
+            if cached is not None:  # visited or prefetched: show it without a round trip
+                self._cache.move_to_end(key)
+                self._latest[r].cancel()  # an older request must not overwrite it
+                self._candidates_ready(cached)
+                continue
             if self._results.get(r) is None or self._results[r].query_id != qid:
                 pane.info.setText("searching…")
-            retrieval = self.context.retrieval(None if r == "bm25" else self.context.model_id)
             self._latest[r].request(
-                fetch_candidates, retrieval, self.context.project_path, qid, self._summary.text,
-                r, self.depth, self._terms,
-                on_result=self._candidates_ready,
+                fetch_candidates, self._retrieval_for(r), self.context.project_path, qid,
+                self._summary.text, r, self.depth, self._terms,
+                on_result=lambda res, key=key: (self._remember(key, res), self._candidates_ready(res)),
                 on_error=lambda msg, name=r: self.panes[name].show_message(f"Search failed: {msg}"))
+
+    def _retrieval_for(self, retriever: str):
+        return self.context.retrieval(None if retriever == "bm25" else self.context.model_id)
+
+    def _cache_key(self, query_id: str, retriever: str) -> tuple:
+        return (query_id, retriever, self.depth, "" if retriever == "bm25" else self.context.model_id)
+
+    def _remember(self, key: tuple, result: Candidates) -> None:
+        self._cache[key] = result
+        self._cache.move_to_end(key)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _prefetch_next(self) -> None:
+        """Fetch the next query's candidates while the user reads this one (``]`` is then instant)."""
+        nxt = self.queries.neighbour(1)
+        summary = self.queries.model.summary(nxt) if nxt else None
+        if summary is None:
+            return
+        wanted = [r for r in self.visible_retrievers()
+                  if self._is_ready(r) and self._cache_key(nxt, r) not in self._cache]
+        if not wanted:
+            return
+        retrievals = {r: self._retrieval_for(r) for r in wanted}
+        keys = {r: self._cache_key(nxt, r) for r in wanted}
+        self._prefetch.request(
+            fetch_many, retrievals, self.context.project_path, nxt, summary.text, self.depth,
+            query_terms(summary.text),
+            on_result=lambda results: [self._remember(keys[r], res) for r, res in results.items()
+                                       if keys[r] == self._cache_key(nxt, r)])
 
     def _candidates_ready(self, result: Candidates) -> None:
         if result.query_id != self.context.current_query_id:
@@ -417,6 +457,9 @@ class LabelingWorkspace(QWidget):
         if new_query and result.retriever == self._active and result.rows:
             pane.select_row(0)
         self.candidatesShown.emit(result.retriever, result.query_id)
+        if all(self._results.get(r) is not None and self._results[r].query_id == result.query_id
+               for r in self.visible_retrievers() if self._is_ready(r)):
+            self._prefetch_next()
 
     # -- labels -----------------------------------------------------------------
     def active_pane(self) -> CandidatePane:

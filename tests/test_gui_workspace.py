@@ -286,3 +286,18 @@ def test_shortcut_sheet_lists_label_keys(qtbot, tiny_project):
     assert rows["Clear label"] == "0 or Backspace"
     assert "]" in rows["Next query"]
     assert "Ctrl+Z" in rows["Undo"]
+
+
+def test_next_query_is_prefetched_so_switching_shows_it_at_once(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q1")
+    # While the user reads q1, the workspace fetches q2 for both panes in the background.
+    qtbot.waitUntil(lambda: all(ws._cache_key("q2", r) in ws._cache for r in ("bm25", "dense")),
+                    timeout=30000)
+    qtbot.keyClick(ws.panes["bm25"].view, Qt.Key.Key_BracketRight)
+    # No event loop turn needed: the rows are there as soon as the query changed.
+    assert window.context.current_query_id == "q2"
+    assert ws.is_ready()
+    with Project.open(tiny_project) as project:
+        hits = Retrieval(project).search("aspirin prevents heart attacks", "dense", ws.depth)
+    assert ws.panes["dense"].model.doc_ids() == [h.doc_id for h in hits]
