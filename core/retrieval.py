@@ -44,6 +44,7 @@ FUSIONS = ("rrf", "weighted")
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100")
 _QUERY_CACHE_SIZE = 1024
 _BATCH = 256  # queries per progress step in search_many
+_DISK_CACHED_BATCH = 8  # more query texts than this also go through the on-disk cache
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,12 @@ class Retrieval:
 
     # -- query vectors ----------------------------------------------------------
     def encode_queries(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """Unit query vectors, through a small LRU of recent query texts."""
+        """Unit query vectors, through a small LRU of recent query texts.
+
+        Batches of more than a few texts also use the project's on-disk query
+        store (:func:`core.embeddings.encode_texts_cached`), so re-running an
+        evaluation or a mining pass encodes nothing.
+        """
         encoder = self.encoder
         out = np.empty((len(texts), encoder.dimension), dtype=np.float32)
         todo: dict[str, list[int]] = {}
@@ -234,7 +240,16 @@ class Retrieval:
                     out[i] = vec
         if todo:
             keys = list(todo)
-            vecs = encoder.encode_queries(keys, progress)
+            if len(keys) > _DISK_CACHED_BATCH:
+                # Batches (evaluation, mining) recur across sessions: keep their
+                # vectors in the project's query-embedding store too.
+                from .embeddings import cache_folder, encode_texts_cached
+
+                with self._project() as project:
+                    folder = cache_folder(project, encoder) / "queries"
+                vecs = encode_texts_cached(folder, encoder, keys, progress)
+            else:
+                vecs = encoder.encode_queries(keys, progress)
             with self._qcache_lock:
                 for t, v in zip(keys, vecs):
                     out[todo[t]] = v

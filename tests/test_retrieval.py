@@ -165,3 +165,16 @@ def test_stale_after_corpus_edit_and_reset(retrieval, tiny_project):
     retrieval.reset()
     assert retrieval.search("microbiome", "bm25", k=1)[0].doc_id == "d11"
     assert not retrieval.is_stale()
+
+
+def test_query_batches_use_the_disk_cache(tiny_project, monkeypatch):
+    queries = {f"x{i}": f"question number {i} about bones" for i in range(12)}
+    with Project.open(tiny_project) as project:
+        first = Retrieval(project).run(queries, "dense", k=3)
+        fresh = Retrieval(project)  # new LRU: only the disk store can answer
+    calls = []
+    original = fresh.encoder.encode_queries
+    monkeypatch.setattr(fresh.encoder, "encode_queries",
+                        lambda texts, progress=None: calls.append(list(texts)) or original(texts, progress))
+    assert fresh.run(queries, "dense", k=3) == first
+    assert calls == []

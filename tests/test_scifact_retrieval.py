@@ -57,7 +57,7 @@ def test_hnsw_recall_on_real_embeddings(scifact, retrieval):
     ids, vectors = retrieval.document_embeddings()
     with Project.open(scifact) as project:
         texts = [q.text for q in project.queries()]
-    queries = retrieval.encode_queries(texts)
+    queries = retrieval.encode_queries(texts)  # 1,109 queries: cached on disk after the first run
     exact = DenseIndex.build(vectors, ids, backend="exact")
     hnsw = DenseIndex.build(vectors, ids, backend="hnsw")
     _, truth = exact.search(queries, 10)
