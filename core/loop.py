@@ -119,6 +119,14 @@ def run_training_job(project_path: str | Path, config: TrainingConfig, *, remine
         return retrain_and_remine(project, config, progress, remine=remine, on_step=on_step)
 
 
+def remine_job(project_path: str | Path, model_id: str, progress: Progress | None = None) -> dict:
+    """:func:`remine_with_model` on a project file; returns the pass summary as plain data."""
+    with Project.open(project_path) as project:
+        result, pass_number, encode_s, mine_s = remine_with_model(project, model_id, progress)
+    return {"pass": pass_number, "model": model_id, "encode_seconds": round(encode_s, 2),
+            "mine_seconds": round(mine_s, 2), "counts": dict(result.counts)}
+
+
 def training_preview(project_path: str | Path, config: TrainingConfig,
                      progress: Progress | None = None) -> dict:
     """Training-data counts for ``config`` plus ``steps_per_epoch`` (StudioError if it cannot train)."""

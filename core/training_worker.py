@@ -7,11 +7,12 @@ tests/test_gui_training.py), which freezes the window. A child process has
 its own interpreter; the parent's job thread only waits on a pipe.
 
 Protocol. stdin, first line: ``{"project": path, "config": {...TrainingConfig},
-"remine": bool}``; any later line (or end of input, e.g. the parent died) asks
+"remine": bool}`` (or ``{"project": path, "remine_model": id}`` to only re-mine); any later line (or end of input, e.g. the parent died) asks
 to cancel. stdout, one JSON object per line:
 ``{"type": "progress", "fraction", "message"}``, ``{"type": "step", ...entry}``,
 then exactly one of ``{"type": "result", "version_id", "mining_pass",
-"encode_seconds", "mine_seconds", "mining_counts"}``, ``{"type": "cancelled"}``,
+"encode_seconds", "mine_seconds", "mining_counts"}`` (re-mine only:
+``{"type": "result", "remine": {...}}``), ``{"type": "cancelled"}``,
 ``{"type": "error", "message", "user_error": bool}``. Everything else the
 libraries print goes to stderr.
 """
@@ -35,12 +36,16 @@ _MODULE = "core.training_worker"
 
 def _serve(request: dict, emit: Callable[[dict], None], progress: Progress) -> None:
     from .errors import StudioError
-    from .loop import run_training_job
+    from .loop import remine_job, run_training_job
 
     def on_step(entry: dict) -> None:
         emit({"type": "step", **entry})
 
     try:
+        if request.get("remine_model"):
+            summary = remine_job(request["project"], request["remine_model"], progress=progress)
+            emit({"type": "result", "remine": summary})
+            return
         outcome = run_training_job(request["project"], TrainingConfig.from_dict(request["config"]),
                                    remine=bool(request.get("remine")), progress=progress,
                                    on_step=on_step)
@@ -94,33 +99,18 @@ def main() -> int:
     return 0
 
 
-def run_training_subprocess(
-    project_path: str | Path,
-    config: TrainingConfig,
-    *,
-    remine: bool = False,
-    progress: Progress | None = None,
-    on_step: StepCallback | None = None,
-    torch_threads: int | None = None,
-    python: str | None = None,
-    poll_s: float = 0.1,
-):
-    """Run :func:`core.loop.run_training_job` in a child process; same result, same errors.
+def _run_child(request: dict, progress: Progress, on_step: StepCallback | None,
+               python: str | None, poll_s: float) -> tuple[dict, list[dict]]:
+    """Start the worker, relay its progress and steps, return (final message, step entries).
 
-    Progress and step entries are relayed as they arrive. Cancelling
-    ``progress`` asks the child to stop at its next step (it removes its
-    temporary folder itself) and raises :class:`Cancelled` once it has exited.
-    Returns a :class:`core.loop.LoopOutcome` read back from the project.
+    Raises :class:`Cancelled`, :class:`StudioError` (user errors, a dead
+    child) or RuntimeError (a bug in the child, with its stderr tail).
     """
     import queue
     import subprocess
 
     from .errors import StudioError
-    from .loop import LoopOutcome
-    from .project import Project
-    from .training import get_model_version
 
-    progress = progress or Progress()
     env = dict(os.environ)
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                 "PYTHONUNBUFFERED": "1"})
@@ -145,8 +135,6 @@ def run_training_subprocess(
 
     threading.Thread(target=pump_stdout, daemon=True).start()
     threading.Thread(target=pump_stderr, daemon=True).start()
-    request = {"project": str(project_path), "config": config.to_dict(), "remine": remine,
-               "torch_threads": torch_threads}
     child.stdin.write(json.dumps(request) + "\n")
     child.stdin.flush()
 
@@ -191,11 +179,10 @@ def run_training_subprocess(
         child.wait()
         raise
     finally:
-        for stream in (child.stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
 
     if final is None:
         tail = "".join(stderr_tail).strip().splitlines()[-1:] or ["no output"]
@@ -206,15 +193,53 @@ def run_training_subprocess(
         if final.get("user_error"):
             raise StudioError(final["message"])
         raise RuntimeError(final["message"] + "\n" + "".join(stderr_tail[-20:]))
+    return final, history
+
+
+def run_training_subprocess(
+    project_path: str | Path,
+    config: TrainingConfig,
+    *,
+    remine: bool = False,
+    progress: Progress | None = None,
+    on_step: StepCallback | None = None,
+    torch_threads: int | None = None,
+    python: str | None = None,
+    poll_s: float = 0.1,
+):
+    """Run :func:`core.loop.run_training_job` in a child process; same result, same errors.
+
+    Progress and step entries are relayed as they arrive. Cancelling
+    ``progress`` asks the child to stop at its next step (it removes its
+    temporary folder itself) and raises :class:`Cancelled` once it has exited.
+    Returns a :class:`core.loop.LoopOutcome` read back from the project.
+    """
+    from dataclasses import replace
+
+    from .errors import StudioError
+    from .loop import LoopOutcome
+    from .project import Project
+    from .training import get_model_version
+
+    request = {"project": str(project_path), "config": config.to_dict(), "remine": remine,
+               "torch_threads": torch_threads}
+    final, history = _run_child(request, progress or Progress(), on_step, python, poll_s)
     with Project.open(project_path) as project:
         version = get_model_version(project, final["version_id"])
     if version is None:
         raise StudioError(f"model version {final['version_id']} was not found after training")
-    from dataclasses import replace
-
     version = replace(version, loss_history=history)
     return LoopOutcome(version, final.get("mining_pass"), final.get("mining_counts"),
                        float(final.get("encode_seconds") or 0.0), float(final.get("mine_seconds") or 0.0))
+
+
+def run_remine_subprocess(project_path: str | Path, model_id: str, *, progress: Progress | None = None,
+                          torch_threads: int | None = None, python: str | None = None,
+                          poll_s: float = 0.1) -> dict:
+    """Run :func:`core.loop.remine_job` (encode, index, mine a pass with ``model_id``) in a child process."""
+    request = {"project": str(project_path), "remine_model": model_id, "torch_threads": torch_threads}
+    final, _ = _run_child(request, progress or Progress(), None, python, poll_s)
+    return final["remine"]
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLay
 
 from core.loop import training_preview
 from core.training import TrainingConfig
-from core.training_worker import run_training_subprocess
+from core.training_worker import run_remine_subprocess, run_training_subprocess
 
 from .context import AppContext
 from .workers import Job, Latest
@@ -159,6 +159,21 @@ class TrainingPanel(QWidget):
         left.addLayout(buttons)
         left.addWidget(QLabel("<b>Model versions</b>"))
         left.addWidget(self.versions, 1)
+        self.remine_button = QPushButton("Re-mine with selected")
+        self.remine_button.setObjectName("remine")
+        self.remine_button.setToolTip("Encode the corpus with the selected version and mine a new pass "
+                                      "with the current mining settings")
+        self.remine_button.clicked.connect(self.remine_selected)
+        self.use_button = QPushButton("Use in dense pane")
+        self.use_button.setObjectName("use-version")
+        self.use_button.clicked.connect(
+            lambda: self.selected_version() and self.context.set_model(self.selected_version()))
+        version_buttons = QHBoxLayout()
+        version_buttons.addWidget(self.remine_button)
+        version_buttons.addWidget(self.use_button)
+        version_buttons.addStretch(1)
+        left.addLayout(version_buttons)
+        self.versions.itemSelectionChanged.connect(self._update_version_buttons)
 
         # -- live view ------------------------------------------------------------
         self.progress = QProgressBar()
@@ -237,7 +252,40 @@ class TrainingPanel(QWidget):
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{v['id']}: {v['path']}")
+                item.setData(Qt.ItemDataRole.UserRole, v["id"])
                 self.versions.setItem(row, col, item)
+        self._update_version_buttons()
+
+    def selected_version(self) -> str | None:
+        rows = self.versions.selectionModel().selectedRows(0)
+        return rows[0].data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def _update_version_buttons(self) -> None:
+        chosen = self.selected_version() is not None
+        self.remine_button.setEnabled(chosen and self._job is None)
+        self.use_button.setEnabled(chosen)
+
+    def remine_selected(self) -> None:
+        """Encode the corpus with the selected version and mine a new pass, in the background."""
+        model_id = self.selected_version()
+        if model_id is None or self._job is not None:
+            return
+        self._begin(f"Re-mining with {model_id}…")
+        self._job = self.context.jobs.start(
+            f"Re-mining with {model_id}", run_remine_subprocess, self.context.project_path, model_id,
+            on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel)
+        self.context.jobs.jobProgress.connect(self._on_job_progress)
+
+    def _on_remined(self, summary: dict) -> None:
+        self._finish()
+        self.progress.setValue(1000)
+        counts = summary.get("counts") or {}
+        self.result.setText(
+            f"<b>Pass {summary['pass']}</b> mined with {summary['model']}: "
+            f"{counts.get('proposed', 0)} negatives proposed for {counts.get('queries_mined', 0)} queries "
+            f"(encoding {summary['encode_seconds']:.0f} s, mining {summary['mine_seconds']:.0f} s).")
+        self.status.setText("Done")
+        self.context.candidatesChanged.emit(int(summary["pass"]))
 
     def _show_history(self, version: dict) -> None:
         """When idle, the curve shows the newest version's recorded loss."""
@@ -295,19 +343,23 @@ class TrainingPanel(QWidget):
         self._losses = []
         self.curve.setData([], [])
         self.plot.setTitle("Training loss", size="10pt")
-        self._last_entry = None
-        self._started_at = time.monotonic()
-        self.result.setText("")
-        self.progress.setValue(0)
-        self.status.setText("Starting…")
-        self.train_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self._clock.start()
+        self._begin("Starting…")
         self._job = self.context.jobs.start(
             "Fine-tuning", run_training_subprocess, self.context.project_path, config,
             remine=self.remine.isChecked(), on_step=self._relay.stepLogged.emit,
             on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel)
         self.context.jobs.jobProgress.connect(self._on_job_progress)
+
+    def _begin(self, status: str) -> None:
+        self._last_entry = None
+        self._started_at = time.monotonic()
+        self.result.setText("")
+        self.progress.setValue(0)
+        self.status.setText(status)
+        self.train_button.setEnabled(False)
+        self.remine_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._clock.start()
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -353,6 +405,7 @@ class TrainingPanel(QWidget):
         self._started_at = None
         self.cancel_button.setEnabled(False)
         self.train_button.setEnabled(True)
+        self._update_version_buttons()
 
     def _on_result(self, outcome) -> None:
         self._finish()

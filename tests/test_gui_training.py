@@ -84,3 +84,22 @@ def test_heldout_split_refused_in_panel(qtbot, panel):
     panel.split.editingFinished.emit()
     qtbot.waitUntil(lambda: "held-out" in panel.data_label.text(), timeout=10000)
     assert not panel.train_button.isEnabled()
+
+
+def test_remine_button_mines_a_pass_with_the_selected_version(qtbot, panel, tiny_model):
+    from core.mining import mining_passes
+    from core.training import TrainingConfig, train
+
+    context = panel.context
+    train(context.project, TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32))
+    context.modelVersionsChanged.emit()
+    assert not panel.remine_button.isEnabled()  # nothing selected yet
+    panel.versions.selectRow(0)
+    assert panel.selected_version() == "v1" and panel.remine_button.isEnabled()
+    with qtbot.waitSignal(context.candidatesChanged, timeout=240000) as blocker:
+        qtbot.mouseClick(panel.remine_button, Qt.MouseButton.LeftButton)
+    passes = mining_passes(context.project)
+    assert [p.pass_number for p in passes] == [blocker.args[0]] and passes[0].model_version == "v1"
+    assert "Pass 1" in panel.result.text()
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    assert context.model_id == "v1"
