@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
         self.views: dict[str, QWidget] = {}
         self._tool_windows: dict[str, QWidget] = {}
         self._versions: list[dict] = []
+        self.last_warning: tuple[str, str] | None = None
         self.setWindowIcon(app_icon())
         self.resize(1400, 900)
 
@@ -285,7 +286,7 @@ class MainWindow(QMainWindow):
         try:
             project = Project.open(Path(path))
         except StudioError as exc:
-            QMessageBox.warning(self, "Cannot open project", str(exc))
+            self.warn("Cannot open project", str(exc))
             return False
         self.close_project()
         self.context = AppContext(project, self)
@@ -403,6 +404,13 @@ class MainWindow(QMainWindow):
             f"<span style='color:#c2410c'><b>{totals.negatives:,}</b> negative</span> · "
             f"<span style='color:#7c3aed'><b>{totals.false_negatives:,}</b> false negative</span>")
 
+    def warn(self, title: str, message: str) -> None:
+        """Tell the user something went wrong, without blocking the event loop (jobs keep running)."""
+        self.last_warning = (title, message)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
     def _job_failed(self, job, message: str) -> None:
         self.statusBar().showMessage(f"{job.name} failed: {message}", 15000)
 
@@ -424,12 +432,12 @@ class MainWindow(QMainWindow):
         if path.suffix != PROJECT_SUFFIX:
             path = path.with_suffix(PROJECT_SUFFIX)
         if path.exists():
-            QMessageBox.warning(self, "New project", f"{path} already exists; open it instead.")
+            self.warn("New project", f"{path} already exists; open it instead.")
             return
         try:
             Project.create(path).close()
         except StudioError as exc:
-            QMessageBox.warning(self, "New project", str(exc))
+            self.warn("New project", str(exc))
             return
         if self.open_project(path):
             self.import_data()
@@ -447,7 +455,7 @@ class MainWindow(QMainWindow):
         runner.start("Building the demo project",
                      lambda progress: ensure_demo_project(progress=progress),
                      on_result=self.open_project,
-                     on_error=lambda m: QMessageBox.warning(self, "Demo project", m))
+                     on_error=lambda m: self.warn("Demo project", m))
 
     def import_data(self) -> None:
         if self.context is None:
@@ -484,7 +492,7 @@ class MainWindow(QMainWindow):
             spec = next(t for t in TOOLS if t.key == key)
             cls = load_class(spec.target)
             if cls is None:
-                QMessageBox.warning(self, spec.title, f"{spec.target} could not be loaded; "
+                self.warn(spec.title, f"{spec.target} could not be loaded; "
                                     "see the terminal for the error.")
                 return None
             win = cls(self.context, self)
@@ -561,7 +569,7 @@ class MainWindow(QMainWindow):
                 # Reads a few small files; fails fast with a clear message.
                 check_model_folder(Path(model_id))
             except StudioError as exc:
-                QMessageBox.warning(self, "Cannot use this model", str(exc))
+                self.warn("Cannot use this model", str(exc))
                 self._fill_models()
                 return
             remember_model_folder(model_id)

@@ -105,6 +105,7 @@ class LabelingWorkspace(QWidget):
         self._errors: dict[str, str] = {}
         self._index_jobs: dict[str, Job] = {}
         self._overview_loaded = False
+        self._from_pane = False
         self.totals = Totals()
         self._overlap_job: Job | None = None
         self._latest = {r: Latest(context.jobs, f"candidates:{r}", self) for r in RETRIEVERS}
@@ -528,9 +529,22 @@ class LabelingWorkspace(QWidget):
     # -- document -----------------------------------------------------------------
     def _row_activated(self, retriever: str, doc_id: str) -> None:
         self._active = retriever
-        self.context.activate_document(doc_id)
+        self._from_pane = True
+        try:
+            self.context.activate_document(doc_id)
+        finally:
+            self._from_pane = False
 
     def _show_document(self, doc_id: str) -> None:
+        if not self._from_pane:
+            # Chosen elsewhere (map, compare, review): point at it in the panes too.
+            active = self._active
+            for pane in self.panes.values():
+                row = pane.model.row_of(doc_id)
+                if row is not None and pane.current_doc_id() != doc_id:
+                    pane.select_docs([doc_id], doc_id)
+                    pane.view.scrollTo(pane.model.index(row, 0))
+            self._active = active
         project = self.context.project
         doc = project.get_document(doc_id)
         if doc is None:

@@ -78,3 +78,51 @@ def test_registered_views_become_tabs_and_missing_ones_are_skipped(qtbot, tiny_p
         assert "available: labeling, fake" in str(exc)
     else:
         raise AssertionError("a view that is not built must not exist")
+
+
+def _run_open(monkeypatch, argv):
+    """`retriever-studio open ...` up to the event loop; returns the window it showed."""
+    from PySide6.QtWidgets import QApplication
+
+    import gui.app
+    from gui.cli import main
+    from gui.main_window import MainWindow
+
+    shown = []
+    monkeypatch.setattr(gui.app, "MainWindow",
+                        lambda project: shown.append(MainWindow(project)) or shown[-1])
+    monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    assert main(argv) == 0
+    return shown[0]
+
+
+def test_open_command_opens_the_project(qtbot, tiny_project, monkeypatch):
+    window = _run_open(monkeypatch, [str(tiny_project)])  # `open` is the default command
+    qtbot.addWidget(window)
+    assert window.isVisible()
+    assert window.context.project_path == tiny_project
+    assert window.windowTitle().startswith("tiny")
+
+
+def test_open_without_a_project_builds_and_opens_the_demo(qtbot, tmp_path, monkeypatch):
+    demo = tmp_path / "demo.rsproj"
+    monkeypatch.setenv("RS_DEMO_PROJECT", str(demo))
+    window = _run_open(monkeypatch, [])
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.context is not None, timeout=60000)
+    assert window.context.project_path == demo
+    qtbot.waitUntil(lambda: window.workspace.queries.model.rowCount() == 100, timeout=30000)
+
+
+def test_about_names_versions_and_settings_change_depth(qtbot, tiny_project):
+    from gui.dialogs import about_html
+
+    text = about_html()
+    for name in ("Retriever Studio", "PySide6", "torch", "sentence-transformers", "project schema"):
+        assert name in text
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    window.workspace.set_depth(7)
+    assert window.workspace.depth_box.value() == 7
+    from gui.workspace import settings
+
+    assert int(settings().value("labeling/depth")) == 7

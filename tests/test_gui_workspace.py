@@ -301,3 +301,35 @@ def test_next_query_is_prefetched_so_switching_shows_it_at_once(qtbot, tiny_proj
     with Project.open(tiny_project) as project:
         hits = Retrieval(project).search("aspirin prevents heart attacks", "dense", ws.depth)
     assert ws.panes["dense"].model.doc_ids() == [h.doc_id for h in hits]
+
+
+def test_a_document_chosen_in_another_view_is_shown_and_selected(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q3")
+    window.context.activate_document("d9")  # e.g. a click on the map
+    assert ws.document.doc_id == "d9"
+    assert "Radon" in ws.document.heading.text()
+    for retriever in ("bm25", "dense"):
+        pane = ws.panes[retriever]
+        if pane.model.row_of("d9") is not None:
+            assert pane.selected_doc_ids() == ["d9"]
+    qtbot.keyClick(ws.panes["dense"].view, Qt.Key.Key_3)  # and the label keys act on it
+    assert labels_in_file(tiny_project, "q3")["d9"] == "false_negative"
+
+
+def test_switching_the_dense_model_to_a_local_folder(qtbot, tiny_project):
+    from core.encoder import bundled_model_path
+
+    window = open_window(qtbot, tiny_project)
+    ws = select_query(qtbot, window, "q1")
+    folder = str(bundled_model_path())
+    window.set_model(folder)  # any local sentence-transformers folder
+    assert window.context.model_id == folder
+    assert window.model_box.currentData() == folder
+    assert bundled_model_path().name in window.model_label.text()
+    qtbot.waitUntil(ws.is_ready, timeout=60000)
+    assert ws.panes["dense"].model.rowCount() == 12
+    window.set_model("/no/such/model/folder")  # refused with a message, nothing changes
+    assert window.context.model_id == folder
+    assert window.last_warning[0] == "Cannot use this model"
+    assert "/no/such/model/folder" in window.last_warning[1]
