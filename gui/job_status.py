@@ -18,11 +18,11 @@ class JobStatus(QWidget):
         self._runner: JobRunner | None = None
         self._shown: Job | None = None
         self.label = QLabel()
-        self.label.setMinimumWidth(140)
-        self.label.setMaximumWidth(420)
+        self.label.setMinimumWidth(100)
+        self.label.setMaximumWidth(300)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
-        self.bar.setFixedWidth(160)
+        self.bar.setFixedWidth(130)
         self.bar.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancel-job")

@@ -400,9 +400,12 @@ class MainWindow(QMainWindow):
     def _show_totals(self, totals: Totals) -> None:
         self.counts_label.setText(
             f"{totals.documents:,} docs · {totals.labeled_queries:,}/{totals.queries:,} queries labeled · "
-            f"<span style='color:#1b7f3b'><b>{totals.positives:,}</b> positive</span> · "
-            f"<span style='color:#c2410c'><b>{totals.negatives:,}</b> negative</span> · "
-            f"<span style='color:#7c3aed'><b>{totals.false_negatives:,}</b> false negative</span>")
+            f"<span style='color:#1b7f3b'><b>{totals.positives:,}</b> pos.</span> · "
+            f"<span style='color:#c2410c'><b>{totals.negatives:,}</b> neg.</span> · "
+            f"<span style='color:#7c3aed'><b>{totals.false_negatives:,}</b> false neg.</span>")
+        self.counts_label.setToolTip(
+            f"{totals.positives:,} positive, {totals.negatives:,} negative and "
+            f"{totals.false_negatives:,} false negative labels over {totals.queries:,} queries")
 
     def warn(self, title: str, message: str) -> None:
         """Tell the user something went wrong, without blocking the event loop (jobs keep running)."""

@@ -308,10 +308,14 @@ class LabelingWorkspace(QWidget):
             self.queries.count.setText(f"Cannot compare BM25 and dense: {message}")
 
     def _show_dense_waiting(self, message: str, fraction: float | None) -> None:
+        if self.context.current_query_id is None:
+            return
         for r in ("dense", "hybrid"):
             self.panes[r].show_message(message, fraction)
 
     def _job_progress(self, job: Job) -> None:
+        if self.context.current_query_id is None:
+            return  # the panes show why there is nothing to search (the status bar shows the job)
         if job is self._index_jobs.get("dense") and not self._is_ready("dense"):
             self._show_dense_waiting(job.message or job.name, job.fraction)
         elif job is self._index_jobs.get("bm25") and not self._ready["bm25"]:

@@ -49,7 +49,8 @@ def test_open_project_shows_both_panes_with_the_retrievers_results(qtbot, tiny_p
     assert bm25.data(bm25.index(bm25.row_of("d7"), bm25.COL_OTHER)) == f"D{dense_rank}"
     html = bm25.data(bm25.index(0, bm25.COL_DOC), Qt.ItemDataRole.UserRole + 1)
     assert "lung</span>" in html and "cancer</span>" in html  # query terms highlighted
-    assert "5</b> positive" in window.counts_label.text()
+    assert "5</b> pos." in window.counts_label.text()
+    assert "4/4 queries labeled" in window.counts_label.text()
 
 
 def test_label_with_keys_is_saved_at_once(qtbot, tiny_project):
