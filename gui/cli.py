@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="labeling (default), or a registered view: review, map, training, compare")
     s.add_argument("--query", help="query id to select first")
     s.add_argument("--document", help="document id to show in the document panel")
+    s.add_argument("--hybrid", action="store_true", help="show the hybrid pane as well")
     s.add_argument("--size", type=_size, default=(1400, 900), help="WIDTHxHEIGHT (default 1400x900)")
     s.add_argument("--timeout", type=float, default=300.0,
                    help="seconds to wait for indexes and views (default 300)")
@@ -68,7 +69,8 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     from .screenshot import take_screenshot
 
     out = take_screenshot(args.project, args.out, view=args.view, query=args.query,
-                          size=args.size, timeout=args.timeout, document=args.document)
+                          size=args.size, timeout=args.timeout, document=args.document,
+                          hybrid=True if args.hybrid else None)
     if args.json:
         print_json({"screenshot": str(out), "bytes": out.stat().st_size, "view": args.view})
     else:

@@ -198,6 +198,9 @@ class MainWindow(QMainWindow):
         self.about_action = self._action("&About Retriever Studio", self.show_about)
         self.folder_model_action = self._action("Model from a &folder…", self.choose_model_folder,
                                                 tip="Use any local sentence-transformers folder")
+        self.indexes_action = self._action(
+            "&Build missing indexes", lambda: self.workspace and self.workspace.prepare_indexes(),
+            tip="Build the BM25 index and the dense embeddings if they are missing")
         self.undo_action = QAction("&Undo", self)
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo_action = QAction("&Redo", self)
@@ -544,6 +547,7 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _=False, mid=box.itemData(i): self.set_model(mid))
         self.model_menu.addSeparator()
         self.model_menu.addAction(self.folder_model_action)
+        self.model_menu.addAction(self.indexes_action)
 
     def _model_box_activated(self, index: int) -> None:
         data = self.model_box.itemData(index)

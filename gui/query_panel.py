@@ -155,7 +155,7 @@ class QueryPanel(QWidget):
         if self.view.currentIndex().data(IdRole) != query_id:
             self.view.selectionModel().setCurrentIndex(
                 idx, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
-        self.view.scrollTo(idx)
+        self.view.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
 
     def select_first(self) -> None:

@@ -34,13 +34,15 @@ def _wait(predicate, timeout: float, step_ms: int = 50) -> bool:
 
 def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
                     query: str | None = None, size: tuple[int, int] = (1400, 900),
-                    timeout: float = 300.0, document: str | None = None) -> Path:
+                    timeout: float = 300.0, document: str | None = None,
+                    hybrid: bool | None = None) -> Path:
     """Open ``project`` in a main window of ``size``, wait for ``view`` to be ready, save ``out``.
 
     The labeling view is ready when every visible pane shows its candidates
     (dense waits for the embeddings to exist); another view when its
     ``is_ready()`` returns True (or at once if it has none). ``query`` selects
-    a query id first; ``document`` shows that document in the right panel.
+    a query id first; ``document`` shows that document in the right panel;
+    ``hybrid`` shows (True) or hides (False) the hybrid pane for this shot.
     """
     ensure_display()
     project = Path(project)
@@ -54,7 +56,12 @@ def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
     window.show()
     ws = window.workspace
     assert ws is not None and window.context is not None
-    if not _wait(lambda: ws._overview_loaded, timeout):
+    if hybrid is not None:
+        ws.hybrid_box.blockSignals(True)  # for this window only, not the saved setting
+        ws.hybrid_box.setChecked(hybrid)
+        ws.hybrid_box.blockSignals(False)
+        ws.panes["hybrid"].setVisible(hybrid)
+    if not _wait(lambda: ws.overview_loaded, timeout):
         raise StudioError("timed out reading the project's queries")
     if query is not None:
         if window.context.project.get_query(query) is None:

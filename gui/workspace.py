@@ -260,7 +260,20 @@ class LabelingWorkspace(QWidget):
             "Building BM25 index", retrieval.ensure_bm25,
             on_result=lambda _r: self._index_ready("bm25"),
             on_error=lambda m: self._index_failed("bm25", m),
-            on_cancel=lambda: self._index_failed("bm25", "BM25 indexing was cancelled."))
+            on_cancel=lambda: self._index_failed(
+                "bm25", "indexing was cancelled (Model → Build missing indexes resumes)."))
+
+    def prepare_indexes(self) -> None:
+        """(Re)start building whatever index is missing, e.g. after a cancel or an error."""
+        bm25 = self._index_jobs.get("bm25")
+        if not self._ready["bm25"] and (bm25 is None or bm25.done):
+            self._errors.pop("bm25", None)
+            self._start_index_jobs()
+            return
+        dense = self._index_jobs.get("dense")
+        if self.context.model_id not in self._dense_ready and (dense is None or dense.done):
+            self._errors.pop("dense", None)
+            self._start_dense_job()
 
     def _start_dense_job(self) -> None:
         model_id = self.context.model_id
@@ -277,7 +290,8 @@ class LabelingWorkspace(QWidget):
             on_result=lambda _r, m=model_id: self._dense_done(m),
             on_error=lambda msg, m=model_id: self._dense_failed(m, msg),
             on_cancel=lambda m=model_id: self._dense_failed(
-                m, "Embedding was cancelled. Choose the model again (Model menu) to resume."))
+                m, "embedding was cancelled (Model → Build missing indexes resumes; "
+                   "finished chunks are kept)."))
 
     def _index_ready(self, which: str) -> None:
         self._ready[which] = True
@@ -332,6 +346,11 @@ class LabelingWorkspace(QWidget):
         self._start_dense_job()
 
     # -- readiness ----------------------------------------------------------------
+    @property
+    def overview_loaded(self) -> bool:
+        """The query list has been read (screenshots and tests wait for it)."""
+        return self._overview_loaded
+
     def _is_ready(self, retriever: str) -> bool:
         if retriever == "bm25":
             return self._ready["bm25"]
@@ -592,6 +611,11 @@ class LabelingWorkspace(QWidget):
         if self.hybrid_box.isChecked() != on:
             self.hybrid_box.setChecked(on)
         self.panes["hybrid"].setVisible(on)
+        sizes = self.splitter.sizes()
+        if on and sum(sizes) > 0:
+            # Three panes need the room: narrow the side panels (the user can drag them back).
+            left, right = min(sizes[0], 210), min(sizes[2], 270)
+            self.splitter.setSizes([left, sum(sizes) - left - right, right])
         if not on:
             self._results.pop("hybrid", None)
             if self._active == "hybrid":

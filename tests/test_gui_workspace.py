@@ -334,3 +334,31 @@ def test_switching_the_dense_model_to_a_local_folder(qtbot, tiny_project):
     assert window.context.model_id == folder
     assert window.last_warning[0] == "Cannot use this model"
     assert "/no/such/model/folder" in window.last_warning[1]
+
+
+def test_cancelled_embedding_shows_why_and_can_be_resumed(qtbot, tiny_project, monkeypatch):
+    import time
+
+    original = Retrieval.ensure_dense
+
+    def slow_start(self, progress=None):
+        for i in range(300):  # a long first step, so the cancel lands while it runs
+            time.sleep(0.01)
+            progress.update(i, 300, "Encoding documents")
+        return original(self, progress)
+
+    monkeypatch.setattr(Retrieval, "ensure_dense", slow_start)
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    ws = window.workspace
+    qtbot.waitUntil(lambda: "dense" in ws._index_jobs and ws._index_jobs["dense"].fraction > 0,
+                    timeout=30000)
+    dense = ws.panes["dense"]
+    assert not dense.showing_candidates and dense.progress.isVisible()  # progress, not rows
+    assert ws.panes["bm25"].showing_candidates  # BM25 works meanwhile
+    qtbot.waitUntil(lambda: window.job_status.isVisible(), timeout=5000)
+    qtbot.mouseClick(window.job_status.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "cancelled" in dense.message.text(), timeout=10000)
+    monkeypatch.setattr(Retrieval, "ensure_dense", original)
+    window.indexes_action.trigger()
+    qtbot.waitUntil(ws.is_ready, timeout=60000)
+    assert dense.model.rowCount() == 12
