@@ -254,7 +254,6 @@ class MapView(QWidget):
         self._stale = False
         self._error: str | None = None
         self._pending_overlay = False
-        self._titles: dict[str, str] = {}
         self._t = 1.0
         self._rank_lookup = Latest(context.jobs, "Map ranks", self)
         self._split_lookup = Latest(context.jobs, "Map splits", self)
@@ -304,11 +303,10 @@ class MapView(QWidget):
         self.slider.setFixedWidth(160)
         self.slider.valueChanged.connect(lambda v: self.set_blend(v / 100.0))
         self.play_button = QPushButton("Play")
+        self.play_button.setToolTip("Animate from the other model's map to the current model's")
         self.play_button.clicked.connect(self.play)
         self.slider_label = QLabel()
-        for w in (self.slider, self.play_button, self.slider_label):
-            w.setVisible(False)
-            top.addWidget(w)
+        self.after_label = QLabel()
         top.addStretch(1)
         self.zoom_button = QPushButton("Zoom to query")
         self.zoom_button.setToolTip("Zoom to the current query and its documents (Z); "
@@ -451,13 +449,20 @@ class MapView(QWidget):
         self.hint.setStyleSheet("color: #6b7280")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.summary.setVisible(False)
+        compare = QHBoxLayout()
+        compare.setContentsMargins(0, 0, 0, 0)
+        for w in (self.slider_label, self.slider, self.after_label, self.play_button):
+            compare.addWidget(w)
+        compare.addWidget(self.summary, 1)
+        self.compare_row = QWidget()
+        self.compare_row.setLayout(compare)
+        self.compare_row.setVisible(False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.busy_row)
-        layout.addWidget(self.summary)
+        layout.addWidget(self.compare_row)
         layout.addWidget(self.plot_widget, 1)
         layout.addWidget(self.selection_bar)
         layout.addWidget(self.status)
@@ -548,7 +553,7 @@ class MapView(QWidget):
         else:
             self.pair = None
             self.layout_data = result
-            self.summary.setVisible(False)
+            self.summary.setText("")
         self._show_layout(fit=True)
 
     def _failed(self, message: str) -> None:
@@ -592,9 +597,7 @@ class MapView(QWidget):
         self._draw_overlays()
         if fit and len(doc_xy) + len(query_xy):
             self.view_box.autoRange(padding=0.04)
-        compare = self.pair is not None
-        for w in (self.slider, self.play_button, self.slider_label):
-            w.setVisible(compare)
+        self.compare_row.setVisible(self.pair is not None)
         self._update_status()
         if fit:
             self._load_overlays()
@@ -877,8 +880,8 @@ class MapView(QWidget):
         self.slider.setValue(100)
         self.slider.blockSignals(False)
         if model_id is not None:
-            self.slider_label.setText(f"before: {self._model_title(model_id)} ◀ ▶ after: "
-                                      f"{self._model_title(self.context.model_id)}")
+            self.slider_label.setText(f"before: <b>{self._model_title(model_id)}</b>")
+            self.after_label.setText(f"after: <b>{self._model_title(self.context.model_id)}</b>")
         self.refresh()
 
     def set_blend(self, t: float) -> None:
@@ -906,13 +909,9 @@ class MapView(QWidget):
                 before, after, n = pair.summary[label]
                 verb = "closer" if after < before else "farther"
                 parts.append(f'<span style="color:{LABEL_COLORS[label]}">{LABEL_TITLES[label]}s</span> '
-                             f"{before:.2f} → {after:.2f} ({n} pairs, {verb})")
-        if parts:
-            self.summary.setText("Median distance from each query to its judged documents "
-                                 "(in map widths): " + " · ".join(parts))
-            self.summary.setVisible(True)
-        else:
-            self.summary.setVisible(False)
+                             f"{before:.3f} → {after:.3f} ({n} pair{'s' if n != 1 else ''}, {verb})")
+        self.summary.setText(("  Median query–document distance (relative to the map's spread): "
+                              + " · ".join(parts)) if parts else "")
 
     # -- hit testing, hover, click -----------------------------------------------------------
     def _kd(self):

@@ -219,7 +219,7 @@ def test_before_after_aligns_two_models_and_the_slider_moves_points(qtbot, map_v
     qtbot.waitUntil(lambda: view.pair is not None and view.is_ready(), timeout=READY_MS)
     pair = view.pair
     assert pair.after.aligned_to == pair.before.key
-    assert view.summary.isVisibleTo(view) and "Positives" in view.summary.text()
+    assert view.compare_row.isVisibleTo(view) and "Positives" in view.summary.text()
     view.slider.setValue(0)
     np.testing.assert_allclose(view._shown.doc_xy, pair.before.doc_xy, atol=1e-5)
     view.slider.setValue(100)
