@@ -28,9 +28,9 @@ import threading
 from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from core import embedding_map as em
@@ -73,7 +73,9 @@ MODES = [("labels", "Labels of the current query"), ("all", "Labels of all queri
 RETRIEVERS = [("dense", "Dense"), ("bm25", "BM25"), ("hybrid", "Hybrid")]
 HINT = ("Click: open a document or pick a query · Shift+drag: box select · "
         "Ctrl+drag: lasso · Esc: clear selection · wheel: zoom")
-SCATTER_LIMIT = 20_000  # above this many documents the background is a raster cloud
+SCATTER_LIMIT = 20_000
+INSET_SIZE = 280  # pixels
+INSET_MIN_DOCS = 50  # smaller maps are readable without magnification  # above this many documents the background is a raster cloud
 
 
 def _brush(color: str | None):
@@ -169,6 +171,68 @@ class DocumentCloud:
             self.cloud.hide()
             size = 7 if len(xy) <= 2000 else 5
             self.scatter.setData(x=xy[:, 0], y=xy[:, 1], size=size)
+
+
+class QueryLayers:
+    """The coloured layers and the current query's marks, on one plot.
+
+    The main map and the neighbourhood inset each own one; ``draw`` takes
+    the same groups and rows for both, the inset just sees a smaller window.
+    """
+
+    def __init__(self, plot: pg.PlotItem, scale: float = 1.0) -> None:
+        def add(item, z: float):
+            item.setZValue(z)
+            plot.addItem(item)
+            return item
+
+        def scatter(size: float, **kw) -> pg.ScatterPlotItem:
+            return pg.ScatterPlotItem(size=size * scale, pxMode=True, antialias=True, **kw)
+
+        self.layers: dict[str, pg.ScatterPlotItem] = {}
+        for key, _title, color, ring, size in LABEL_LAYERS:
+            pen = pg.mkPen(ring, width=2.2 if color is None else 1.0)
+            self.layers[key] = add(scatter(size, pen=pen, brush=_brush(color)), 5)
+        for key, _title, _lo, _hi, color in RANK_LAYERS:
+            self.layers[key] = add(scatter(8, pen=pg.mkPen("#ffffff", width=0.8),
+                                           brush=_brush(color)), 5)
+        for split in list(SPLIT_COLORS) + [f"other{i}" for i in range(len(SPLIT_FALLBACK))]:
+            color = SPLIT_COLORS.get(split) or SPLIT_FALLBACK[int(split[5:])]
+            self.layers[f"split:{split}"] = add(scatter(7, pen=pg.mkPen("#ffffff", width=0.6),
+                                                        brush=_brush(color)), 4)
+        self.neighbours = add(scatter(15, brush=None, pen=pg.mkPen(NEIGHBOUR_COLOR, width=1.8)), 6)
+        self.lines: dict[str, pg.PlotDataItem] = {}
+        for label in ("positive", "false_negative", "negative"):
+            style = Qt.PenStyle.SolidLine if label != "negative" else Qt.PenStyle.DashLine
+            self.lines[label] = add(pg.PlotDataItem(connect="pairs", pen=pg.mkPen(
+                LABEL_COLORS[label], width=2, style=style)), 3)
+        self.current = add(scatter(28, symbol="star", pen=pg.mkPen("#ffffff", width=2),
+                                   brush=pg.mkBrush(CURRENT_QUERY_COLOR)), 10)
+
+    def draw(self, doc_xy: np.ndarray, groups: dict[str, list[int]], query: np.ndarray | None,
+             neighbours: np.ndarray | None, judged: dict[str, list[int]]) -> None:
+        """Layers from ``groups`` (document rows per layer); the query's star, rings and lines."""
+        for key, item in self.layers.items():
+            rows = np.asarray(groups.get(key, ()), dtype=np.int64)
+            item.setData(x=doc_xy[rows, 0], y=doc_xy[rows, 1], data=rows)
+        for label, line in self.lines.items():
+            rows = judged.get(label, [])
+            if query is None or not rows:
+                line.setData([], [])
+                continue
+            pts = np.empty((2 * len(rows), 2), np.float32)
+            pts[0::2] = query
+            pts[1::2] = doc_xy[rows]
+            line.setData(pts[:, 0], pts[:, 1])
+        if query is None:
+            self.current.setData([], [])
+            self.neighbours.setData([], [])
+            return
+        self.current.setData(x=[query[0]], y=[query[1]])
+        if neighbours is not None:
+            self.neighbours.setData(x=doc_xy[neighbours, 0], y=doc_xy[neighbours, 1])
+        else:
+            self.neighbours.setData([], [])
 
 
 # -- selection gestures -------------------------------------------------------------
@@ -293,6 +357,9 @@ class MapView(QWidget):
         top.addSpacing(16)
         top.addWidget(QLabel("Before/after:"))
         self.compare_box = QComboBox()
+        self.compare_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.compare_box.setMinimumContentsLength(18)
         self.compare_box.setToolTip("Lay out another model's map from this one and move between them")
         self.compare_box.activated.connect(
             lambda _i: self.set_compare_model(self.compare_box.currentData()))
@@ -308,6 +375,11 @@ class MapView(QWidget):
         self.slider_label = QLabel()
         self.after_label = QLabel()
         top.addStretch(1)
+        self.inset_box = QCheckBox("Inset")
+        self.inset_box.setToolTip("Show the current query's neighbourhood magnified in a corner")
+        self.inset_box.setChecked(True)
+        self.inset_box.toggled.connect(lambda _on: self._draw_overlays())
+        top.addWidget(self.inset_box)
         self.zoom_button = QPushButton("Zoom to query")
         self.zoom_button.setToolTip("Zoom to the current query and its documents (Z); "
                                     "Home shows the whole map")
@@ -355,41 +427,20 @@ class MapView(QWidget):
         plot.setMenuEnabled(False)
         self.plot = plot
         self.docs = DocumentCloud(plot)
-        self.layers: dict[str, pg.ScatterPlotItem] = {}
-        for key, _title, color, ring, size in LABEL_LAYERS:
-            pen = pg.mkPen(ring, width=2.2 if color is None else 1.0)
-            self._add_layer(key, size, pen, _brush(color), z=5)
-        for key, _title, _lo, _hi, color in RANK_LAYERS:
-            self._add_layer(key, 8, pg.mkPen("#ffffff", width=0.8), _brush(color), z=5)
-        for split in list(SPLIT_COLORS) + [f"other{i}" for i in range(len(SPLIT_FALLBACK))]:
-            color = SPLIT_COLORS.get(split) or SPLIT_FALLBACK[int(split[5:])]
-            self._add_layer(f"split:{split}", 7, pg.mkPen("#ffffff", width=0.6), _brush(color), z=4)
+        self.marks = QueryLayers(plot)
+        self.layers = self.marks.layers
+        self.lines = self.marks.lines
+        self.current_item = self.marks.current
+        self.neighbours_item = self.marks.neighbours
         self.queries_item = pg.ScatterPlotItem(symbol="star", size=11, pxMode=True,
                                                pen=pg.mkPen("#ffffff", width=0.7),
                                                brush=pg.mkBrush(QUERY_COLOR))
         self.queries_item.setZValue(8)
         plot.addItem(self.queries_item)
-        self.neighbours_item = pg.ScatterPlotItem(size=15, pxMode=True, brush=None,
-                                                  pen=pg.mkPen(NEIGHBOUR_COLOR, width=1.8))
-        self.neighbours_item.setZValue(6)
-        plot.addItem(self.neighbours_item)
-        self.lines: dict[str, pg.PlotDataItem] = {}
-        for label in ("positive", "false_negative", "negative"):
-            style = Qt.PenStyle.SolidLine if label != "negative" else Qt.PenStyle.DashLine
-            line = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(LABEL_COLORS[label], width=2,
-                                                                  style=style))
-            line.setZValue(3)
-            plot.addItem(line)
-            self.lines[label] = line
         self.trails = pg.PlotDataItem(connect="pairs", pen=pg.mkPen("#6b7280", width=1,
                                                                      style=Qt.PenStyle.DotLine))
         self.trails.setZValue(2)
         plot.addItem(self.trails)
-        self.current_item = pg.ScatterPlotItem(symbol="star", size=28, pxMode=True,
-                                               pen=pg.mkPen("#ffffff", width=2),
-                                               brush=pg.mkBrush(CURRENT_QUERY_COLOR))
-        self.current_item.setZValue(10)
-        plot.addItem(self.current_item)
         self.selection_item = pg.ScatterPlotItem(symbol="s", size=11, pxMode=True, brush=None,
                                                  pen=pg.mkPen(SELECTION_COLOR, width=1.4))
         self.selection_item.setZValue(9)
@@ -418,6 +469,7 @@ class MapView(QWidget):
             "neighbour": pg.ScatterPlotItem(size=12, brush=None, pen=pg.mkPen(NEIGHBOUR_COLOR, width=1.8)),
         }
 
+        self._build_inset()
         scene = self.plot_widget.scene()
         scene.sigMouseMoved.connect(self._mouse_moved)
         scene.sigMouseClicked.connect(self._mouse_clicked)
@@ -475,11 +527,73 @@ class MapView(QWidget):
         self._play_timer.setInterval(40)
         self._play_timer.timeout.connect(self._play_step)
 
-    def _add_layer(self, key: str, size: int, pen, brush, z: float) -> None:
-        item = pg.ScatterPlotItem(size=size, pen=pen, brush=brush, pxMode=True, antialias=True)
-        item.setZValue(z)
-        self.plot.addItem(item)
-        self.layers[key] = item
+    def _build_inset(self) -> None:
+        """A small plot in the map's lower right corner: the current query's neighbourhood."""
+        inset = pg.PlotWidget(parent=self.plot_widget, background=BACKGROUND)
+        inset.setFixedSize(INSET_SIZE, INSET_SIZE)
+        inset.setStyleSheet("border: 1px solid #9ca3af;")
+        plot = inset.getPlotItem()
+        plot.hideAxis("left")
+        plot.hideAxis("bottom")
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(False, False)
+        plot.vb.setAspectLocked(True)
+        self.inset_title = pg.TextItem(anchor=(0, 0), color="#111827",
+                                       fill=pg.mkBrush(255, 255, 255, 200))
+        self.inset_title.setParentItem(plot.vb)
+        self.inset_title.setPos(4, 2)
+        self.inset_docs = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(*DOC_GREY, 170),
+                                             pxMode=True, antialias=True)
+        self.inset_queries = pg.ScatterPlotItem(symbol="star", size=12, pxMode=True,
+                                                pen=pg.mkPen("#ffffff", width=0.7),
+                                                brush=pg.mkBrush(QUERY_COLOR))
+        plot.addItem(self.inset_docs)
+        self.inset_queries.setZValue(8)
+        plot.addItem(self.inset_queries)
+        self.inset_marks = QueryLayers(plot, scale=0.9)
+        inset.scene().sigMouseClicked.connect(lambda _ev: self.zoom_to_query())
+        inset.setToolTip("Click to zoom the map here")
+        inset.hide()
+        self.inset = inset
+        self._inset_range: QRectF | None = None
+        self.plot_widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.plot_widget and event.type() == QEvent.Type.Resize:
+            self._place_inset()
+        return super().eventFilter(obj, event)
+
+    def _place_inset(self) -> None:
+        margin = 8
+        self.inset.move(self.plot_widget.width() - INSET_SIZE - margin,
+                        self.plot_widget.height() - INSET_SIZE - margin)
+
+    def _draw_inset(self, qi: int | None, groups, neighbours, judged) -> None:
+        shown = self._shown
+        if (shown is None or qi is None or not self.inset_box.isChecked()
+                or len(shown.doc_xy) < INSET_MIN_DOCS):
+            self.inset.hide()
+            return
+        cx, cy, half = self._query_window(qi)
+        doc_xy, query_xy = shown.doc_xy, shown.query_xy
+        near = ((np.abs(doc_xy[:, 0] - cx) <= half) & (np.abs(doc_xy[:, 1] - cy) <= half))
+        self.inset_docs.setData(x=doc_xy[near, 0], y=doc_xy[near, 1])
+        qnear = ((np.abs(query_xy[:, 0] - cx) <= half) & (np.abs(query_xy[:, 1] - cy) <= half))
+        self.inset_queries.setData(x=query_xy[qnear, 0], y=query_xy[qnear, 1])
+        self.inset_marks.draw(doc_xy, groups, query_xy[qi], neighbours, judged)
+        self.inset_title.setText(f"Query {shown.layout.query_ids[qi]}: neighbourhood")
+        self._place_inset()
+        self.inset.show()
+        self.inset.raise_()
+        # The view box learns its pixel size once shown; the range goes in after that.
+        self._inset_range = QRectF(cx - half, cy - half, 2 * half, 2 * half)
+        self._apply_inset_range()
+        QTimer.singleShot(0, self._apply_inset_range)
+
+    def _apply_inset_range(self) -> None:
+        if self._inset_range is not None:
+            self.inset.getPlotItem().vb.setRange(self._inset_range, padding=0)
 
     # -- hooks for the main window / screenshot ------------------------------------------
     def is_ready(self) -> bool:
@@ -654,35 +768,23 @@ class MapView(QWidget):
                 if doc_id in index:
                     key = next(k for k, _t, lo, hi, _c in RANK_LAYERS if lo <= rank <= hi)
                     groups[key].append(index[doc_id])
-        for key, item in self.layers.items():
-            rows = np.asarray(groups[key], dtype=np.int64)
-            item.setData(x=doc_xy[rows, 0], y=doc_xy[rows, 1], data=rows)
-
         # The current query: star, lines to judged documents, embedding-space neighbours.
         qid = self.context.current_query_id
         qi = layout.query_index.get(qid) if qid else None
-        for label, line in self.lines.items():
-            line.setData([], [])
+        query = query_xy[qi] if qi is not None else None
+        neighbours = (layout.query_neighbors[qi]
+                      if qi is not None and layout.query_neighbors is not None else None)
+        judged: dict[str, list[int]] = {}
+        if self.overlay is not None and qi is not None:
+            for d, lab in self.overlay.labels.items():
+                if d in index:
+                    judged.setdefault(lab, []).append(index[d])
+        self.marks.draw(doc_xy, groups, query, neighbours, judged)
         if qi is None:
-            self.current_item.setData([], [])
-            self.neighbours_item.setData([], [])
             self.trails.setData([], [])
         else:
-            q = query_xy[qi]
-            self.current_item.setData(x=[q[0]], y=[q[1]])
-            if layout.query_neighbors is not None:
-                rows = layout.query_neighbors[qi]
-                self.neighbours_item.setData(x=doc_xy[rows, 0], y=doc_xy[rows, 1])
-            if self.overlay is not None:
-                for label, line in self.lines.items():
-                    rows = [index[d] for d, lab in self.overlay.labels.items()
-                            if lab == label and d in index]
-                    if rows:
-                        pts = np.empty((2 * len(rows), 2), np.float32)
-                        pts[0::2] = q
-                        pts[1::2] = doc_xy[rows]
-                        line.setData(pts[:, 0], pts[:, 1])
             self._draw_trails(qi)
+        self._draw_inset(qi, groups, neighbours, judged)
         sel = self.selected
         self.selection_item.setData(x=doc_xy[sel, 0], y=doc_xy[sel, 1])
         self._draw_marker(self.hover_item, self._hover)
@@ -1091,30 +1193,37 @@ class MapView(QWidget):
             self.view_box.autoRange(padding=0.04)
 
     def zoom_to_query(self) -> bool:
-        """Fit the view to the current query and most of its judged, proposed and nearest documents.
-
-        The square's half-side is twice the median of their distances to the
-        query, so a few documents UMAP placed far away do not zoom out the
-        whole view.
-        """
+        """Fit the view to the current query and most of its judged, proposed and nearest documents."""
         shown = self._shown
         qid = self.context.current_query_id
         if shown is None or not qid or qid not in shown.layout.query_index:
             return False
+        cx, cy, half = self._query_window(shown.layout.query_index[qid])
+        self.view_box.setRange(QRectF(cx - half, cy - half, 2 * half, 2 * half), padding=0)
+        return True
+
+    def _query_window(self, qi: int) -> tuple[float, float, float]:
+        """Centre and half-side of a square around query ``qi`` holding most of its documents.
+
+        The half-side is twice the median distance from the query to its
+        judged, proposed and ten nearest documents, so a few documents UMAP
+        placed far away do not zoom out the whole view.
+        """
+        shown = self._shown
+        assert shown is not None
         layout = shown.layout
-        q = shown.query_xy[layout.query_index[qid]]
+        q = shown.query_xy[qi]
         rows = set()
-        if self.overlay is not None:
+        if self.overlay is not None and self.overlay.query_id == layout.query_ids[qi]:
             rows |= {layout.doc_index[d] for d in self.overlay.labels if d in layout.doc_index}
             rows |= {layout.doc_index[d] for d in self.overlay.proposals if d in layout.doc_index}
         if layout.query_neighbors is not None:
-            rows |= set(layout.query_neighbors[layout.query_index[qid]].tolist())
+            rows |= set(layout.query_neighbors[qi].tolist())
         all_xy = np.vstack([shown.doc_xy, shown.query_xy])
         extent = float(np.ptp(all_xy, axis=0).max()) or 1.0
         dist = np.linalg.norm(shown.doc_xy[sorted(rows)] - q, axis=1) if rows else np.zeros(0)
         half = max(2.0 * float(np.median(dist)) if len(dist) else 0.0, extent / 30)
-        self.view_box.setRange(QRectF(q[0] - half, q[1] - half, 2 * half, 2 * half), padding=0)
-        return True
+        return float(q[0]), float(q[1]), half
 
     # -- search ----------------------------------------------------------------------------------
     def _run_search(self) -> None:

@@ -165,7 +165,7 @@ def test_lasso_selects_the_points_inside_the_drawn_path(qtbot, map_view):
     assert len(map_view.selected) == 0 and not map_view.selection_bar.isVisibleTo(map_view)
 
 
-def test_colour_by_split_all_labels_and_rank(qtbot, map_view):
+def test_colour_by_split_all_labels_and_rank(qtbot, map_view, monkeypatch):
     view = map_view
     view.set_mode("split")
     qtbot.waitUntil(view.is_ready, timeout=10_000)
@@ -183,7 +183,13 @@ def test_colour_by_split_all_labels_and_rank(qtbot, map_view):
     assert layer_ids("positive") == ["d1", "d10", "d4", "d7", "d9"]
     assert layer_ids("negative") == ["d5"]
 
+    assert not view.inset.isVisibleTo(view)  # 12 documents: no magnifier needed
+    import gui.map_view
+
+    monkeypatch.setattr(gui.map_view, "INSET_MIN_DOCS", 0)
     view.context.set_current_query("q3")
+    assert view.inset.isVisibleTo(view)
+    assert view.inset_marks.current.data["x"][0] == pytest.approx(view.view_position("query", "q3").x())
     assert view.zoom_to_query()
     visible = view.view_box.viewRect()
     for d in ("d7", "d9"):
