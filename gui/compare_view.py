@@ -153,7 +153,9 @@ class CompareView(QWidget):
         pair.addWidget(self.metric_combo)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("compare-scatter")
-        self.plot.setAspectLocked(True)
+        # Both axes hold the same metric in [0, 1]; fixed ranges keep the
+        # diagonal meaningful without locking the aspect (which wasted width).
+        self.plot.setLimits(xMin=-0.1, xMax=1.1, yMin=-0.1, yMax=1.1)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setXRange(-0.05, 1.05, padding=0)
         self.plot.setYRange(-0.05, 1.05, padding=0)

@@ -262,6 +262,10 @@ class TrainingPanel(QWidget):
 
     def _update_version_buttons(self) -> None:
         chosen = self.selected_version() is not None
+        if chosen and self._job is None:
+            rows = {v["id"]: v for v in self.context.project.model_versions()}
+            if self.selected_version() in rows:
+                self._show_history(rows[self.selected_version()])
         self.remine_button.setEnabled(chosen and self._job is None)
         self.use_button.setEnabled(chosen)
 
