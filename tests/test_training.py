@@ -176,7 +176,7 @@ def test_child_process_run_matches_and_reports(project, tiny_model):
     from core.training_worker import run_training_subprocess
 
     steps, fractions = [], []
-    outcome = run_training_subprocess(project.path, fast(tiny_model), torch_threads=1,
+    outcome = run_training_subprocess(project.path, fast(tiny_model, epochs=1), torch_threads=1,
                                       progress=Progress(lambda f, m: fractions.append(f)),
                                       on_step=steps.append)
     assert outcome.version.id == "v1" and [s["step"] for s in steps] == [1, 2, 3]
