@@ -19,6 +19,22 @@ def ensure_display() -> None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def collect_garbage_on_ui_thread(app: QApplication) -> None:
+    """Run Python's cycle collector only on the UI thread, on a timer.
+
+    Left automatic, the collector runs in whichever thread happens to
+    allocate: a worker thread can then destroy a Qt object from the UI's
+    reference cycles, whose destructor takes Qt's connection lock while the
+    UI thread holds the GIL and waits for that lock -- a deadlock seen here in
+    the test suite. pyqtgraph's GarbageCollector disables automatic
+    collection and collects on a UI-thread timer instead.
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    if getattr(app, "_ui_thread_gc", None) is None:
+        app._ui_thread_gc = GarbageCollector(interval=1.0)
+
+
 def create_app(argv: list[str] | None = None) -> QApplication:
     """The process's QApplication (created once), named and styled for the app."""
     app = QApplication.instance()
@@ -29,6 +45,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
         # Fusion looks the same on every platform and offscreen, so screenshots
         # show what users see.
         app.setStyle("Fusion")
+        collect_garbage_on_ui_thread(app)
     app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 

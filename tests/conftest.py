@@ -72,3 +72,25 @@ def make_tiny_project(path: Path) -> Path:
 @pytest.fixture
 def tiny_project(tmp_path) -> Path:
     return make_tiny_project(tmp_path / "tiny.rsproj")
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_test_thread(request):
+    """For Qt tests, run the cycle collector only on the main thread.
+
+    Automatic collection triggered inside a worker thread can destroy an
+    earlier test's widgets there and deadlock against the UI thread (the
+    app does the same through gui.app.collect_garbage_on_ui_thread).
+    """
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
