@@ -12,7 +12,7 @@ training and re-mining as one job with one progress bar.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +129,15 @@ def remine_job(project_path: str | Path, model_id: str, progress: Progress | Non
 
 def training_preview(project_path: str | Path, config: TrainingConfig,
                      progress: Progress | None = None) -> dict:
-    """Training-data counts for ``config`` plus ``steps_per_epoch`` (StudioError if it cannot train)."""
+    """Training-data counts for ``config`` plus ``steps_per_epoch`` and, when proposals are
+    not used, ``proposals_available`` (StudioError if it cannot train)."""
     with Project.open(project_path) as project:
         data = build_training_examples(project, config)
-    counts = dict(data.counts)
+        counts = dict(data.counts)
+        if not config.use_proposed:
+            # What ticking "use proposed" would add: shown as a hint.
+            counts["proposals_available"] = build_training_examples(
+                project, replace(config, use_proposed=True)).counts["proposed_negatives"]
     steps = 0
     for rows in (data.rows, data.pair_rows):
         if rows:

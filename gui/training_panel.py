@@ -327,6 +327,8 @@ class TrainingPanel(QWidget):
                if c["queries_without_negatives"] else "")
             + (f" · {c['excluded_heldout_duplicates']} left out (same text as a held-out query)"
                if c["excluded_heldout_duplicates"] else "")
+            + (f"<br>{c['proposals_available']} unreviewed mined negatives are not used "
+               "(tick “Use unreviewed mined negatives”)" if c.get("proposals_available") else "")
             + (f"<br>≈ {steps} steps per epoch" if steps else ""))
         self.train_button.setEnabled(self._job is None)
 

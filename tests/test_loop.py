@@ -56,3 +56,12 @@ def test_training_preview_counts_steps(tiny_project):
     add_training_queries(tiny_project)
     counts = training_preview(tiny_project, TrainingConfig(batch_size=5))
     assert counts["rows"] == 12 and counts["steps_per_epoch"] == 3
+
+
+def test_training_preview_mentions_unused_proposals(tiny_project):
+    add_training_queries(tiny_project)
+    with Project.open(tiny_project) as p:
+        mine(p, MiningConfig(source="bm25", num_negatives=1, range_max=3))
+    counts = training_preview(tiny_project, TrainingConfig())
+    assert counts["proposed_negatives"] == 0 and counts["proposals_available"] == 12
+    assert "proposals_available" not in training_preview(tiny_project, TrainingConfig(use_proposed=True))
