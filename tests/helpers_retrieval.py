@@ -53,22 +53,44 @@ def load_beir(project_path: Path, folder: Path) -> Path:
     return project_path
 
 
-def scifact_project(tmp_path: Path) -> Path:
-    """A SciFact project; reuses (copies) the encoded one at $RS_SCIFACT_CACHE if set.
+_session_scifact: Path | None = None
 
-    ``RS_SCIFACT_CACHE`` names a ``.rsproj`` whose ``.data`` folder already
-    holds the bundled model's embeddings, so a test run need not re-encode
-    5,183 abstracts.
+
+def _encoded_scifact() -> Path:
+    """SciFact imported and encoded with the bundled model once per test session.
+
+    ``RS_SCIFACT_CACHE`` may name such a ``.rsproj`` (with its ``.data``
+    folder) made earlier; otherwise the first caller builds one in a
+    session temp folder (about 5 minutes of encoding on 2 cores) and every
+    later caller copies it, so the slow tests encode SciFact once in all.
     """
+    global _session_scifact
     cached = os.environ.get("RS_SCIFACT_CACHE")
-    target = tmp_path / "scifact.rsproj"
     if cached and Path(cached).is_file():
-        shutil.copy2(cached, target)
-        data = Path(cached + ".data")
-        if data.is_dir():
-            shutil.copytree(data, Path(str(target) + ".data"))
-        return target
-    return load_beir(target, SCIFACT)
+        return Path(cached)
+    if _session_scifact is None:
+        import tempfile
+
+        from core.embeddings import document_embeddings
+        from core.encoder import shared_encoder
+        from core.project import Project
+
+        path = load_beir(Path(tempfile.mkdtemp(prefix="rs-scifact-")) / "scifact.rsproj", SCIFACT)
+        with Project.open(path) as project:
+            document_embeddings(project, shared_encoder())
+        _session_scifact = path
+    return _session_scifact
+
+
+def scifact_project(tmp_path: Path) -> Path:
+    """A private copy of the encoded SciFact project (see :func:`_encoded_scifact`)."""
+    source = _encoded_scifact()
+    target = tmp_path / "scifact.rsproj"
+    shutil.copy2(source, target)
+    data = Path(str(source) + ".data")
+    if data.is_dir():
+        shutil.copytree(data, Path(str(target) + ".data"))
+    return target
 
 
 def linked_model_copy(target: Path, *, copy: tuple[str, ...] = ()) -> Path:
