@@ -342,4 +342,10 @@ class ImportDialog(QDialog):
             self._job.cancel()
             self.status.setText("Cancelling…")
             return
+        self._debounce.stop()
+        self._latest.cancel()
         super().reject()
+
+    def done(self, result: int) -> None:
+        self._debounce.stop()
+        super().done(result)

@@ -44,7 +44,7 @@ from core.project import PROJECT_SUFFIX, Project
 from .context import AppContext
 from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
 from .job_status import JobStatus
-from .workers import tune_interpreter_for_ui
+from .workers import UIGarbageCollector, tune_interpreter_for_ui
 from .workspace import MAX_DEPTH, LabelingWorkspace, Totals, settings
 
 
@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
     def __init__(self, project_path: str | Path | None = None) -> None:
         super().__init__()
         tune_interpreter_for_ui()
+        UIGarbageCollector.acquire()
+        self._gc_released = False
         self.context: AppContext | None = None
         self.workspace: LabelingWorkspace | None = None
         self.views: dict[str, QWidget] = {}
@@ -377,7 +379,7 @@ class MainWindow(QMainWindow):
                 dialog.reject()  # cancels its running job, if any
                 dialog.close()
         ctx = self.context
-        ctx.jobs.cancel_all()
+        ctx.jobs.close()
         ctx.jobs.wait_all(timeout=5.0)
         self.job_status.set_runner(None)
         self.context = None
@@ -645,6 +647,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.close_project()
         super().closeEvent(event)
+        if not self._gc_released:
+            self._gc_released = True
+            UIGarbageCollector.release()
 
 
 # -- remembered paths (QSettings) ---------------------------------------------------------

@@ -2,10 +2,14 @@
 
 A job is any core function that takes ``progress: Progress`` as a keyword
 argument. :class:`JobRunner` runs it on a Python thread (torch, numpy, hnswlib
-and SQLite release the GIL while they work) and reports back through Qt
-signals, which Qt queues onto the UI thread because the emitting thread is not
-the receiver's. Widgets never touch a job's data while it runs; they get the
-result in ``on_result`` on the UI thread.
+and SQLite release the GIL while they work). Job threads never call Qt: they
+append their events (progress, result, failure, cancel) to a thread-safe
+inbox, and a timer on the UI thread, running only while jobs are active,
+drains it every few milliseconds and emits the runner's signals there.
+Keeping Qt out of worker threads avoids the GIL/Qt lock-order deadlocks that
+PySide can hit when foreign threads emit signals (seen here as a rare hang
+while a pyqtgraph widget was being built). Widgets never touch a job's data
+while it runs; they get the result in ``on_result`` on the UI thread.
 
 ``Latest`` implements "the latest request wins" for interactive lookups: a new
 request cancels the previous one, and a stale result is dropped.
@@ -13,14 +17,17 @@ request cancels the previous one, and a stale result is dropped.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
+import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import StudioError
 from core.progress import Cancelled, Progress
@@ -64,6 +71,68 @@ def tune_interpreter_for_ui() -> None:
         sys.setswitchinterval(UI_SWITCH_INTERVAL)
 
 
+class UIGarbageCollector(QObject):
+    """Run Python's cyclic garbage collector on the UI thread only, while windows are open.
+
+    Automatic collection runs in whichever thread happens to allocate. When
+    that is a job thread and the garbage holds Qt wrappers (a closed view's
+    widgets, parented or not), ``~QObject`` runs in the job thread: it takes
+    Qt's connection lock and then waits for the GIL, while the UI thread holds
+    the GIL and waits for that lock. A deadlock, caught here with gdb during
+    the GUI tests. So automatic collection is switched off while a window
+    lives and the same generational thresholds are checked by a UI-thread
+    timer instead (the recipe PyQt applications use for this).
+    """
+
+    _instance: "UIGarbageCollector | None" = None
+    _users = 0
+
+    def __init__(self, interval_ms: int = 200) -> None:
+        super().__init__()
+        self.threshold = gc.get_threshold()
+        self._last_full = time.monotonic()
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+
+    # CPython also waits until a quarter of the old generation is new before a
+    # full collection (not visible from Python); a time floor plays that role.
+    FULL_EVERY_S = 30.0
+
+    def check(self) -> None:
+        c0, c1, c2 = gc.get_count()
+        if c0 > self.threshold[0]:
+            generation = 0
+            if c1 > self.threshold[1]:
+                generation = 1
+                now = time.monotonic()
+                if c2 > self.threshold[2] and now - self._last_full > self.FULL_EVERY_S:
+                    generation = 2
+                    self._last_full = now
+            gc.collect(generation)
+
+    @classmethod
+    def acquire(cls) -> None:
+        """A window opened: collect on the UI thread from now on (call on the UI thread)."""
+        if cls._instance is None:
+            cls._instance = UIGarbageCollector()
+        cls._users += 1
+        if cls._users == 1:
+            gc.disable()
+            cls._instance.timer.start()
+
+    @classmethod
+    def release(cls) -> None:
+        """A window closed; with none left, collect once here and restore automatic collection."""
+        if cls._users == 0:
+            return
+        cls._users -= 1
+        if cls._users == 0 and cls._instance is not None:
+            cls._instance.timer.stop()
+            gc.collect()
+            gc.enable()
+
+
 @dataclass(eq=False)
 class Job:
     """One running (or finished) background job."""
@@ -80,22 +149,9 @@ class Job:
         self.progress.cancel()
 
 
-def _emit(signal, *args) -> bool:
-    """Emit from a job thread; False when the runner was deleted meanwhile (window closed)."""
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # "Signal source has been deleted": nobody is left to tell
-        return False
-    return True
-
-
-class _Relay(QObject):
-    """Carries a job's events from its thread to the UI thread."""
-
-    progressed = Signal(object, float, str)
-    succeeded = Signal(object, object)
-    failed = Signal(object, str, str)
-    cancelled = Signal(object)
+# How often the UI thread collects job events while jobs run (ms): well under
+# a frame, so results and progress look immediate.
+POLL_MS = 8
 
 
 class JobRunner(QObject):
@@ -108,13 +164,16 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._relay = _Relay(self)
-        self._relay.progressed.connect(self._on_progress)
-        self._relay.succeeded.connect(self._on_success)
-        self._relay.failed.connect(self._on_failure)
-        self._relay.cancelled.connect(self._on_cancel)
+        # Worker threads only ever append to this deque (atomic in CPython).
+        self._inbox: deque[tuple[str, Job, tuple]] = deque()
+        self._pump = QTimer(self)
+        self._pump.setInterval(POLL_MS)
+        self._pump.timeout.connect(self._drain)
+        self._running = 0
         self._callbacks: dict[Job, tuple] = {}
+        self._keep: dict[Job, tuple] = {}
         self.jobs: list[Job] = []
+        self._closed = False
 
     def start(
         self,
@@ -129,36 +188,57 @@ class JobRunner(QObject):
         **kwargs: Any,
     ) -> Job:
         """Run ``fn(*args, progress=..., **kwargs)`` on a worker thread."""
-        relay = self._relay
+        inbox = self._inbox
         job_ref: list[Job] = []
 
         def report(fraction: float, message: str) -> None:
-            if not _emit(relay.progressed, job_ref[0], fraction, message):
-                job_ref[0].progress.cancel()  # the runner is gone: stop at the next check
+            inbox.append(("progress", job_ref[0], (fraction, message)))
 
         job = Job(name, Progress(report), cancellable=cancellable)
         job_ref.append(job)
+        if self._closed:  # a late request (e.g. a debounce timer) after the project closed
+            job.progress.cancel()
+            job.done = True
+            return job
         self._callbacks[job] = (on_result, on_error, on_cancel, announce)
+        # The function and its arguments stay referenced from the UI thread until
+        # the job is finished there, so the job thread never drops the last
+        # reference to them (if they hold Qt objects, ~QObject must not run in it).
+        self._keep[job] = (fn, args, kwargs)
 
         def body() -> None:
             lower_thread_priority()
             try:
                 result = fn(*args, progress=job.progress, **kwargs)
             except Cancelled:
-                _emit(relay.cancelled, job)
+                inbox.append(("cancelled", job, ()))
             except StudioError as exc:
-                _emit(relay.failed, job, str(exc), "")
+                inbox.append(("failed", job, (str(exc), "")))
             except Exception as exc:  # a bug: keep the trace for the log
-                _emit(relay.failed, job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                inbox.append(("failed", job, (f"{type(exc).__name__}: {exc}",
+                                              traceback.format_exc())))
             else:
-                _emit(relay.succeeded, job, result)
+                inbox.append(("succeeded", job, (result,)))
 
         job.thread = threading.Thread(target=body, name=f"job:{name}", daemon=True)
         if announce:
             self.jobs.append(job)
             self.jobStarted.emit(job)
+        self._running += 1
+        if not self._pump.isActive():
+            self._pump.start()
         job.thread.start()
         return job
+
+    def close(self) -> None:
+        """Cancel every job and ignore whatever they still report (the project is closing).
+
+        Results already queued for the UI thread are dropped too, so no
+        callback runs against a closed project.
+        """
+        self._closed = True
+        for job in list(self._callbacks):
+            job.cancel()
 
     def cancel_all(self) -> None:
         for job in list(self.jobs):
@@ -171,8 +251,45 @@ class JobRunner(QObject):
                 job.thread.join(timeout)
 
     # -- UI-thread side -------------------------------------------------------
+    def _drain(self) -> None:
+        """Deliver what the job threads reported since the last tick, in order.
+
+        Only the newest progress of each job in a batch is delivered: a bar
+        needs the latest value, not every intermediate one.
+        """
+        batch = []
+        while self._inbox:
+            batch.append(self._inbox.popleft())
+        last_progress = {id(job): i for i, (kind, job, _) in enumerate(batch) if kind == "progress"}
+        for i, (kind, job, payload) in enumerate(batch):
+            try:
+                if kind == "progress":
+                    if last_progress[id(job)] == i:
+                        self._on_progress(job, *payload)
+                    continue
+                self._running -= 1
+                if kind == "succeeded":
+                    self._on_success(job, *payload)
+                elif kind == "failed":
+                    self._on_failure(job, *payload)
+                else:
+                    self._on_cancel(job)
+            except BaseException:
+                # A callback raised (a bug, reported by Qt/pytest-qt): keep the rest for the next tick.
+                self._inbox.extendleft(reversed(batch[i + 1:]))
+                raise
+        if self._running <= 0 and not self._inbox:
+            self._running = 0
+            self._pump.stop()
+
     def _finish(self, job: Job) -> tuple:
         job.done = True
+        self._keep.pop(job, None)
+        if self._closed:
+            self._callbacks.pop(job, None)
+            if job in self.jobs:
+                self.jobs.remove(job)
+            return (None, None, None, False)
         callbacks = self._callbacks.pop(job, (None, None, None, False))
         if job in self.jobs:
             self.jobs.remove(job)
@@ -180,7 +297,7 @@ class JobRunner(QObject):
         return callbacks
 
     def _on_progress(self, job: Job, fraction: float, message: str) -> None:
-        if job.done:
+        if job.done or self._closed:
             return
         job.fraction, job.message = fraction, message
         if job in self.jobs:
@@ -192,7 +309,7 @@ class JobRunner(QObject):
             on_result(result)
 
     def _on_failure(self, job: Job, message: str, trace: str) -> None:
-        announced = job in self.jobs
+        announced = job in self.jobs and not self._closed
         _, on_error, _, _ = self._finish(job)
         if trace:
             print(trace, flush=True)

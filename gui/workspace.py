@@ -106,6 +106,7 @@ class LabelingWorkspace(QWidget):
         self._index_jobs: dict[str, Job] = {}
         self._overview_loaded = False
         self._from_pane = False
+        self._closed = False
         self.totals = Totals()
         self._overlap_job: Job | None = None
         self._latest = {r: Latest(context.jobs, f"candidates:{r}", self) for r in RETRIEVERS}
@@ -559,6 +560,8 @@ class LabelingWorkspace(QWidget):
             self._from_pane = False
 
     def _show_document(self, doc_id: str) -> None:
+        if self._closed:
+            return
         if not self._from_pane:
             # Chosen elsewhere (map, compare, review): point at it in the panes too.
             active = self._active
@@ -657,9 +660,22 @@ class LabelingWorkspace(QWidget):
 
     # -- closing ----------------------------------------------------------------
     def shutdown(self) -> None:
+        """The project is closing: stop jobs and stop listening (nothing may read it now)."""
+        self._closed = True
         for job in self._index_jobs.values():
             if not job.done:
                 job.cancel()
+        ctx = self.context
+        for signal, slot in ((ctx.currentQueryChanged, self._query_changed),
+                             (ctx.labelsChanged, self._labels_changed),
+                             (ctx.documentActivated, self._show_document),
+                             (ctx.modelChanged, self._model_changed),
+                             (ctx.candidatesChanged, self._candidates_changed),
+                             (ctx.jobs.jobProgress, self._job_progress)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
 
 
 def _model_name(model_id: str) -> str:
