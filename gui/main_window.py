@@ -44,7 +44,7 @@ from core.project import PROJECT_SUFFIX, Project
 from .context import AppContext
 from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
 from .job_status import JobStatus
-from .workers import UIGarbageCollector, tune_interpreter_for_ui
+from .workers import tune_interpreter_for_ui
 from .workspace import MAX_DEPTH, LabelingWorkspace, Totals, settings
 
 
@@ -146,8 +146,6 @@ class MainWindow(QMainWindow):
     def __init__(self, project_path: str | Path | None = None) -> None:
         super().__init__()
         tune_interpreter_for_ui()
-        UIGarbageCollector.acquire()
-        self._gc_released = False
         self.context: AppContext | None = None
         self.workspace: LabelingWorkspace | None = None
         self.views: dict[str, QWidget] = {}
@@ -647,9 +645,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.close_project()
         super().closeEvent(event)
-        if not self._gc_released:
-            self._gc_released = True
-            UIGarbageCollector.release()
 
 
 # -- remembered paths (QSettings) ---------------------------------------------------------

@@ -17,11 +17,9 @@ request cancels the previous one, and a stale result is dropped.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import threading
-import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -69,68 +67,6 @@ def tune_interpreter_for_ui() -> None:
     """Shorten the GIL switch interval for a process with a UI thread (idempotent)."""
     if sys.getswitchinterval() > UI_SWITCH_INTERVAL:
         sys.setswitchinterval(UI_SWITCH_INTERVAL)
-
-
-class UIGarbageCollector(QObject):
-    """Run Python's cyclic garbage collector on the UI thread only, while windows are open.
-
-    Automatic collection runs in whichever thread happens to allocate. When
-    that is a job thread and the garbage holds Qt wrappers (a closed view's
-    widgets, parented or not), ``~QObject`` runs in the job thread: it takes
-    Qt's connection lock and then waits for the GIL, while the UI thread holds
-    the GIL and waits for that lock. A deadlock, caught here with gdb during
-    the GUI tests. So automatic collection is switched off while a window
-    lives and the same generational thresholds are checked by a UI-thread
-    timer instead (the recipe PyQt applications use for this).
-    """
-
-    _instance: "UIGarbageCollector | None" = None
-    _users = 0
-
-    def __init__(self, interval_ms: int = 200) -> None:
-        super().__init__()
-        self.threshold = gc.get_threshold()
-        self._last_full = time.monotonic()
-        self.timer = QTimer(self)
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self.check)
-
-    # CPython also waits until a quarter of the old generation is new before a
-    # full collection (not visible from Python); a time floor plays that role.
-    FULL_EVERY_S = 30.0
-
-    def check(self) -> None:
-        c0, c1, c2 = gc.get_count()
-        if c0 > self.threshold[0]:
-            generation = 0
-            if c1 > self.threshold[1]:
-                generation = 1
-                now = time.monotonic()
-                if c2 > self.threshold[2] and now - self._last_full > self.FULL_EVERY_S:
-                    generation = 2
-                    self._last_full = now
-            gc.collect(generation)
-
-    @classmethod
-    def acquire(cls) -> None:
-        """A window opened: collect on the UI thread from now on (call on the UI thread)."""
-        if cls._instance is None:
-            cls._instance = UIGarbageCollector()
-        cls._users += 1
-        if cls._users == 1:
-            gc.disable()
-            cls._instance.timer.start()
-
-    @classmethod
-    def release(cls) -> None:
-        """A window closed; with none left, collect once here and restore automatic collection."""
-        if cls._users == 0:
-            return
-        cls._users -= 1
-        if cls._users == 0 and cls._instance is not None:
-            cls._instance.timer.stop()
-            gc.collect()
-            gc.enable()
 
 
 @dataclass(eq=False)
