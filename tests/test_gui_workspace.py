@@ -362,3 +362,22 @@ def test_cancelled_embedding_shows_why_and_can_be_resumed(qtbot, tiny_project, m
     window.indexes_action.trigger()
     qtbot.waitUntil(ws.is_ready, timeout=60000)
     assert dense.model.rowCount() == 12
+
+
+def test_disagreement_filter_compares_bm25_and_dense_top_10(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    panel = window.workspace.queries
+    panel.status.setCurrentIndex(panel.status.findData("disagree"))
+    qtbot.waitUntil(lambda: all(q.overlap is not None for q in panel.model.summaries()),
+                    timeout=30000)
+    with Project.open(tiny_project) as project:
+        retrieval = Retrieval(project)
+        expected = {}
+        for q in project.queries():
+            bm25 = {h.doc_id for h in retrieval.search(q.text, "bm25", 10)}
+            dense = {h.doc_id for h in retrieval.search(q.text, "dense", 10)}
+            expected[q.id] = len(bm25 & dense) / 10
+    assert {q.id: q.overlap for q in panel.model.summaries()} == expected
+    shown = {panel.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2)
+             for r in range(panel.proxy.rowCount())}
+    assert shown == {qid for qid, overlap in expected.items() if overlap < 0.5}
