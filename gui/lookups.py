@@ -149,18 +149,6 @@ def fetch_candidates(retrieval, project_path: Path, query_id: str, query_text: s
     return Candidates(query_id, retriever, tuple(rows))
 
 
-def fetch_many(retrievals: Mapping[str, object], project_path: Path, query_id: str,
-               query_text: str, k: int, terms: frozenset[str], *,
-               progress: Progress) -> dict[str, Candidates]:
-    """:func:`fetch_candidates` for several retrievers of one query (used to prefetch)."""
-    out = {}
-    for name, retrieval in retrievals.items():
-        progress.check()
-        out[name] = fetch_candidates(retrieval, project_path, query_id, query_text, name, k, terms,
-                                     progress=progress)
-    return out
-
-
 def top_overlap(retrieval, queries: Mapping[str, str], k: int = 10, *,
                 progress: Progress) -> dict[str, float]:
     """Per query, the share of BM25's top-``k`` that dense also ranks in its top ``k``.

@@ -30,7 +30,7 @@ from .context import AppContext, LabelsChanged
 from .document_panel import DocumentPanel
 from .highlight import query_terms
 from .lookups import (RETRIEVERS, Candidates, Overview, QuerySummary, fetch_candidates,
-                      fetch_many, load_overview, pending_proposals, recount, top_overlap)
+                      load_overview, pending_proposals, recount, top_overlap)
 from .panes import CandidatePane
 from .query_panel import QueryPanel
 from .style import LABEL_TITLES, PANE_TITLES, label_icon
@@ -110,7 +110,8 @@ class LabelingWorkspace(QWidget):
         self.totals = Totals()
         self._overlap_job: Job | None = None
         self._latest = {r: Latest(context.jobs, f"candidates:{r}", self) for r in RETRIEVERS}
-        self._prefetch = Latest(context.jobs, "prefetch", self)
+        self._prefetch = {r: Latest(context.jobs, f"prefetch:{r}", self) for r in RETRIEVERS}
+        self._prefetching: set[tuple] = set()  # cache keys the running prefetch will fill
         self._cache: OrderedDict[tuple, Candidates] = OrderedDict()
 
         # -- left: queries
@@ -431,6 +432,10 @@ class LabelingWorkspace(QWidget):
                 continue
             if self._results.get(r) is None or self._results[r].query_id != qid:
                 pane.info.setText("searching…")
+            if key in self._prefetching:
+                # The prefetch of this very query is running: use it rather than search twice.
+                self._latest[r].cancel()
+                continue
             self._latest[r].request(
                 fetch_candidates, self._retrieval_for(r), self.context.project_path, qid,
                 self._summary.text, r, self.depth, self._terms,
@@ -459,13 +464,24 @@ class LabelingWorkspace(QWidget):
                   if self._is_ready(r) and self._cache_key(nxt, r) not in self._cache]
         if not wanted:
             return
-        retrievals = {r: self._retrieval_for(r) for r in wanted}
-        keys = {r: self._cache_key(nxt, r) for r in wanted}
-        self._prefetch.request(
-            fetch_many, retrievals, self.context.project_path, nxt, summary.text, self.depth,
-            query_terms(summary.text),
-            on_result=lambda results: [self._remember(keys[r], res) for r, res in results.items()
-                                       if keys[r] == self._cache_key(nxt, r)])
+        self._prefetching = {self._cache_key(nxt, r) for r in wanted}
+        terms = query_terms(summary.text)
+        for r in wanted:
+            key = self._cache_key(nxt, r)
+            self._prefetch[r].request(
+                fetch_candidates, self._retrieval_for(r), self.context.project_path, nxt,
+                summary.text, r, self.depth, terms,
+                on_result=lambda res, key=key: self._prefetched(key, res),
+                on_error=lambda _msg, key=key: self._prefetched(key, None))
+
+    def _prefetched(self, key: tuple, result: Candidates | None) -> None:
+        """A prefetch finished (``None``: it failed); show it if the user is already there."""
+        self._prefetching.discard(key)
+        query_id, retriever = key[0], key[1]
+        if result is not None and key == self._cache_key(query_id, retriever):
+            self._remember(key, result)
+        if query_id == self.context.current_query_id:
+            self._refresh_panes((retriever,))  # from the cache, or a normal search if it failed
 
     def _candidates_ready(self, result: Candidates) -> None:
         if result.query_id != self.context.current_query_id:
