@@ -126,3 +126,14 @@ def test_about_names_versions_and_settings_change_depth(qtbot, tiny_project):
     from gui.workspace import settings
 
     assert int(settings().value("labeling/depth")) == 7
+
+
+def test_headless_commands_do_not_import_qt(tiny_project):
+    import subprocess
+
+    code = ("import sys; from gui.cli import main; rc = main(['info', sys.argv[1], '--json']); "
+            "sys.exit(rc or (3 if any(m.startswith('PySide6') for m in sys.modules) else 0))")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_project)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"documents": 12' in done.stdout
