@@ -58,11 +58,12 @@ def ms(seconds: float) -> str:
 
 # -- 1. BM25 -----------------------------------------------------------------------
 def bench_bm25_section(sizes: list[int], n_queries: int) -> None:
-    print("\n[1] BM25: ours (sparse matrix) vs rank-bm25 (synthetic Zipf corpus, bm25_bench.py)", flush=True)
+    print("\n[1] BM25: ours (sparse matrix) vs rank-bm25 (bm25_bench.py)", flush=True)
     from bm25_bench import bench_bm25
 
     for n in sizes:
         r = bench_bm25(n, n_queries=n_queries)
+        row("bm25", f"{n:,} docs: corpus", r["corpus"])
         row("bm25", f"{n:,} docs: rank-bm25 get_scores per query", f"{r['rank_bm25_ms_per_query']:.2f} ms")
         row("bm25", f"{n:,} docs: ours search top-10 per query", f"{r['ours_search_ms_per_query']:.3f} ms",
             f"{r['speedup_search']:.0f}x faster (target >= 100x)")
