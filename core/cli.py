@@ -38,6 +38,14 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     return parser
 
 
+ALL_SPLITS = ("all", "*", "")
+
+
+def split_arg(value: str | None) -> str | None:
+    """A ``--split`` value as the core expects it: None (every query) for all/*/empty."""
+    return None if value is None or value in ALL_SPLITS else value
+
+
 def print_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")

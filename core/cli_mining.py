@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from .cli import print_json, split_arg
     from .mining import MiningConfig, mine
     from .project import Project
 
@@ -58,7 +58,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         absolute_margin=args.absolute_margin, relative_margin=args.relative_margin,
         max_score=args.max_score, min_score=args.min_score, sampling=args.sampling,
         simans_a=args.simans_a, simans_b=args.simans_b, seed=args.seed,
-        split=None if args.split in ("all", "*", "") else args.split,
+        split=split_arg(args.split),
         only_unlabeled=args.only_unlabeled, only_changed=args.only_changed,
     )
     with Project.open(args.project) as project:

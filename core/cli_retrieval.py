@@ -87,12 +87,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from .cli import print_json, split_arg
     from .project import Project
     from .retrieval import evaluate_retriever
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    split = None if args.split == "all" else args.split
+    split = split_arg(args.split)
     with Project.open(args.project) as project:
         retrieval = _retrieval(project, args)
         result = evaluate_retriever(project, retrieval, args.retriever, split=split,

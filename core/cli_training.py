@@ -63,10 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def _split(value: str | None) -> str | None:
-    return None if value in (None, "", "all") else value
-
-
 def loss_summary(history: list[dict]) -> dict:
     """First, last, minimum and mean-of-last-10% loss of a training run."""
     losses = [h["loss"] for h in history]
@@ -78,13 +74,13 @@ def loss_summary(history: list[dict]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from .cli import print_json, split_arg
     from .project import Project
 
     config = TrainingConfig(
         base=args.base, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         warmup_ratio=args.warmup_ratio, max_seq_length=args.max_seq_length,
-        split=_split(args.split), heldout_split=args.heldout_split,
+        split=split_arg(args.split), heldout_split=args.heldout_split,
         use_proposed=args.use_proposed, num_negatives=args.negatives, loss=args.loss,
         seed=args.seed, name=args.name)
     progress = stderr_progress()
@@ -122,14 +118,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from .cli import print_json, split_arg
     from .compare import compare_models
     from .project import Project
 
     models = [m for m in args.models.split(",") if m.strip()]
     retrievers = [r.strip() for r in args.retrievers.split(",") if r.strip()]
     with Project.open(args.project) as project:
-        result = compare_models(project, models, split=_split(args.split), retrievers=retrievers,
+        result = compare_models(project, models, split=split_arg(args.split), retrievers=retrievers,
                                 progress=stderr_progress())
     if args.json:
         if not args.per_query:
