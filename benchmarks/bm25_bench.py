@@ -11,7 +11,7 @@ Corpus (reproducible, seeded):
   documents of 20–180 tokens, queries of 4–12 words drawn from the same law
   minus its 100 most frequent words (as stopword removal would).
 
-Both indexes get the same tokens (core.tokenize, with stopword removal as the
+Both indexes get the same tokens (core.retrieval.tokenize, with stopword removal as the
 project index uses). Measured per corpus size:
 
 - build time (ours includes tokenizing; rank-bm25 gets pre-tokenized lists);
@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.bm25 import BM25Index  # noqa: E402
-from core.tokenize import tokenize  # noqa: E402
+from core.retrieval.bm25 import BM25Index  # noqa: E402
+from core.retrieval.tokenize import tokenize  # noqa: E402
 
 VOCAB = 50_000
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"

@@ -56,7 +56,7 @@ def _child(method: str, source: Path, db: Path) -> None:
     sys.path.insert(0, str(ROOT))
     import sqlite_utils  # noqa: F401  (loaded before the baseline, as the importer loads it)
 
-    from core.importers import import_source
+    from core.io.importers import import_source
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()

@@ -11,9 +11,9 @@ Steps (each timed):
    ../shared/data/scifact when there is none;
 2. mine: one pass over the train split with the bundled model (dense), the
    settings of ``--mine-*`` (NV-Retriever's 95 % margin by default);
-3. fine-tune: :func:`core.training.train` on the train split with the
+3. fine-tune: :func:`core.training.trainer.train` on the train split with the
    pass's proposals as hard negatives (nobody reviews them here);
-4. compare: :func:`core.compare.compare_models` on the test split: BM25, the
+4. compare: :func:`core.evaluation.compare.compare_models` on the test split: BM25, the
    bundled and the fine-tuned model, dense and hybrid (BM25 + dense, RRF).
    The fine-tuned model encodes the corpus once (cached per model).
 
@@ -72,7 +72,7 @@ def prepare_project(source: Path, work: Path, fresh: bool) -> tuple[Path, float]
             shutil.copytree(data, Path(str(target) + ".data"),
                             ignore=shutil.ignore_patterns("models", "*.lock"))
     else:
-        from core.importers import import_source
+        from core.io.importers import import_source
 
         import_source(target, SCIFACT, format="beir")
     return target, time.perf_counter() - t0
@@ -109,11 +109,12 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from core.compare import compare_models
-    from core.mining import MiningConfig, mine
+    from core.evaluation.compare import compare_models
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
     from core.progress import stderr_progress
-    from core.project import Project
-    from core.training import TrainingConfig, train, with_overrides
+    from core.project.file import Project
+    from core.training.trainer import TrainingConfig, train, with_overrides
 
     timings: dict[str, float] = {}
     path, timings["project_s"] = prepare_project(args.source, args.work, args.fresh)

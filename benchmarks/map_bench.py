@@ -77,12 +77,12 @@ def data_file(n: int) -> Path:
 
 def child_layout(path: str, fit_limit: int) -> dict:
     t0 = time.perf_counter()
-    from core import embedding_map as em
+    from core.map.layout import layout_points
 
     with np.load(path) as z:
         docs, queries = z["docs"], z["queries"]
     t1 = time.perf_counter()
-    _, _, info = em.layout_points(docs, queries, fit_limit=fit_limit)
+    _, _, info = layout_points(docs, queries, fit_limit=fit_limit)
     return {"import_s": t1 - t0, "layout_s": time.perf_counter() - t1, "method": info["method"],
             "fitted": info["fitted"], "stages": info["seconds"]}
 
@@ -105,9 +105,9 @@ def child_plain_umap(path: str) -> dict:
 
 def child_scifact(path: str) -> dict:
     t0 = time.perf_counter()
-    from core import embedding_map as em
+    from core.map.jobs import compute_layout
 
-    layout = em.compute_layout(path, "bundled", use_cache=False)
+    layout = compute_layout(path, "bundled", use_cache=False)
     return {"total_s": time.perf_counter() - t0, "stages": layout.seconds,
             "documents": len(layout.doc_ids), "queries": len(layout.query_ids),
             "method": layout.method}
@@ -132,7 +132,7 @@ def gui_setup():
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    from core.project import Project
+    from core.project.file import Project
     from gui.context import AppContext
     from gui.map_view import MapView
 
@@ -149,7 +149,7 @@ def gui_setup():
 
 
 def synthetic_layout(doc_xy: np.ndarray, query_xy: np.ndarray):
-    from core.embedding_map import MapLayout
+    from core.map.layout import MapLayout
 
     return MapLayout([f"d{i}" for i in range(len(doc_xy))], doc_xy.astype(np.float32),
                      [f"q{i}" for i in range(len(query_xy))], query_xy.astype(np.float32),
@@ -237,22 +237,23 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     sizes = [5000] if args.quick else [5000, 20000, 50000, 100000]
     results: dict = {"load_average": os.getloadavg(), "sizes": {}}
-    from core import embedding_map as em
+    from core.map.jobs import warm_up
+    from core.map.layout import DEFAULT_FIT_LIMIT, layout_points
 
     # Fill the numba cache (and measure what warm-up costs with it filled).
     t0 = time.perf_counter()
-    em.warm_up()
+    warm_up()
     results["warm_up_s"] = time.perf_counter() - t0
     app, view = gui_setup()
 
     for n in sizes:
         path = data_file(n)
         row: dict = {}
-        cold = run_child(["layout", str(path), str(em.DEFAULT_FIT_LIMIT)])
+        cold = run_child(["layout", str(path), str(DEFAULT_FIT_LIMIT)])
         with np.load(path) as z:
             docs, queries = z["docs"], z["queries"]
         t0 = time.perf_counter()
-        doc_xy, query_xy, info = em.layout_points(docs, queries)
+        doc_xy, query_xy, info = layout_points(docs, queries)
         warm_layout = time.perf_counter() - t0
         draw = draw_seconds(app, view, doc_xy, query_xy)
         row.update(points=n + len(queries), method=info["method"], fitted=info["fitted"],
@@ -271,7 +272,7 @@ def main() -> None:
         with np.load(path) as z:
             docs, queries = z["docs"], z["queries"]
         t0 = time.perf_counter()
-        _, _, info = em.layout_points(docs, queries, fit_limit=60000)
+        _, _, info = layout_points(docs, queries, fit_limit=60000)
         results["full_fit_50k"] = {"seconds": time.perf_counter() - t0, "stages": info["seconds"]}
         print(f"50k full fit: {results['full_fit_50k']['seconds']:.1f} s", flush=True)
 
@@ -279,10 +280,10 @@ def main() -> None:
         jit: dict = {}
         jit["plain_umap_learn"] = run_child(["plain", str(small)])
         fresh = Path(tempfile.mkdtemp(prefix="numba-empty-", dir=WORK))
-        jit["ours_empty_cache"] = run_child(["layout", str(small), str(em.DEFAULT_FIT_LIMIT)],
+        jit["ours_empty_cache"] = run_child(["layout", str(small), str(DEFAULT_FIT_LIMIT)],
                                             env={"NUMBA_CACHE_DIR": str(fresh)})
         shutil.rmtree(fresh, ignore_errors=True)
-        jit["ours_filled_cache"] = run_child(["layout", str(small), str(em.DEFAULT_FIT_LIMIT)])
+        jit["ours_filled_cache"] = run_child(["layout", str(small), str(DEFAULT_FIT_LIMIT)])
         results["jit_5k"] = jit
         print("JIT (5k, fresh process):", {k: round(v["import_s"] + v["layout_s"], 1)
                                            for k, v in jit.items()}, flush=True)

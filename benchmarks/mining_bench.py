@@ -1,4 +1,4 @@
-"""Hard-negative mining: ours (core.mining.mine) vs sentence-transformers' mine_hard_negatives.
+"""Hard-negative mining: ours (core.mining.miner.mine) vs sentence-transformers' mine_hard_negatives.
 
 Two datasets, same settings for both (NV-Retriever's TopK-PercPos:
 relative_margin=0.05, top sampling, num_negatives=5, range_max=100):
@@ -65,10 +65,11 @@ def _status() -> dict[str, int]:
 
 def prepare_scifact(work: Path) -> Path:
     """A SciFact project with cached document and query embeddings, plus texts for the reference."""
-    from core.embeddings import query_embeddings
-    from core.project import Project
-    from core.retrieval import Retrieval
     from helpers_retrieval import SCIFACT, load_beir
+
+    from core.project.file import Project
+    from core.retrieval.embeddings import query_embeddings
+    from core.retrieval.service import Retrieval
 
     target = work / "scifact.rsproj"
     if not target.exists():
@@ -100,7 +101,6 @@ def prepare_scifact(work: Path) -> Path:
 
 def prepare_synthetic(work: Path) -> Path:
     import numpy as np
-
     from helpers_mining import make_array_project, synthetic_embeddings
 
     target = work / "synthetic.rsproj"
@@ -133,10 +133,12 @@ def child(method: str, dataset: str, work: Path, out: Path) -> None:
     meta = json.loads((work / f"{dataset}.json").read_text())
     text_to_id = dict(zip(meta["corpus"], meta["doc_ids"]))
     if method == "ours":
-        from core.mining import MiningConfig, mine, proposals
-        from core.mining_scores import DenseRows
-        from core.project import Project
-        from core.retrieval import Retrieval
+        from core.mining.config import MiningConfig
+        from core.mining.miner import mine
+        from core.mining.scores import DenseRows
+        from core.mining.store import proposals
+        from core.project.file import Project
+        from core.retrieval.service import Retrieval
 
         project = Project.open(work / f"{dataset}.rsproj")
         config = MiningConfig(source="dense", sampling="top", **SETTINGS)
@@ -164,7 +166,7 @@ def child(method: str, dataset: str, work: Path, out: Path) -> None:
         from helpers_mining import st_prepare, st_run
         from sentence_transformers import SentenceTransformer
 
-        from core.encoder import bundled_model_path
+        from core.retrieval.encoder import bundled_model_path
 
         model = SentenceTransformer(str(bundled_model_path()), device="cpu", local_files_only=True)
         cache = work / f"st-cache-{dataset}"
@@ -248,7 +250,7 @@ def main() -> None:
     print("|---|---|--:|--:|--:|--:|--:|")
     for dataset, best, same, total in rows:
         ref = best["st"]
-        for method, title in (("ours", "core.mining.mine"), ("st", "mine_hard_negatives")):
+        for method, title in (("ours", "core.mining.miner.mine"), ("st", "mine_hard_negatives")):
             r = best[method]
             print(f"| {dataset} | {title} | {r['seconds']:.2f} | {r['peak_growth'] / 2**20:.0f} | "
                   f"{r['seconds'] / ref['seconds']:.2f} | "

@@ -41,8 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from core.dense_index import DenseIndex, exact_top_k  # noqa: E402
-from core.project import Project  # noqa: E402
+from core.project.file import Project  # noqa: E402
+from core.retrieval.dense_index import DenseIndex, exact_top_k  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []  # (section, what, ours/value, reference/ratio)
 
@@ -86,7 +86,7 @@ def scifact_texts(project_path: Path, n: int) -> list[str]:
 
 
 def bench_encode(texts: list[str], repeats: int) -> None:
-    from core.encoder import Encoder
+    from core.retrieval.encoder import Encoder
 
     print(f"\n[2] Encoding {len(texts)} SciFact texts: ours vs bare SentenceTransformer.encode", flush=True)
     enc = Encoder()
@@ -185,8 +185,8 @@ def random_unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
 
 # -- 4. Second open ----------------------------------------------------------------
 def bench_second_open(project_path: Path) -> None:
-    from core.encoder import Encoder, shared_encoder
-    from core.retrieval import Retrieval
+    from core.retrieval.encoder import Encoder, shared_encoder
+    from core.retrieval.service import Retrieval
 
     print(f"\n[4] Second open of {project_path.name}", flush=True)
     t0 = time.perf_counter()
@@ -242,7 +242,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from core.dense_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_M
+    from core.retrieval.dense_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_M
 
     torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
@@ -263,8 +263,8 @@ def main(argv=None) -> int:
     if "dense" not in skip:
         base = None
         if have_scifact:
-            from core.embeddings import document_embeddings, query_embeddings
-            from core.encoder import shared_encoder
+            from core.retrieval.embeddings import document_embeddings, query_embeddings
+            from core.retrieval.encoder import shared_encoder
 
             enc = shared_encoder()
             with Project.open(args.scifact_project) as project:

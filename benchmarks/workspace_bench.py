@@ -34,13 +34,18 @@ TARGET_MS = 100.0
 
 def build_project(n_docs: int) -> Path:
     import numpy as np
-
-    from core.bm25 import load_or_build
-    from core.embeddings import SegmentStore, cache_folder, document_embeddings, text_hash
-    from core.encoder import shared_encoder
-    from core.importers import import_source
-    from core.project import Project
     from import_bench import generate
+
+    from core.io.importers import import_source
+    from core.project.file import Project
+    from core.retrieval.bm25 import load_or_build
+    from core.retrieval.embeddings import (
+        SegmentStore,
+        cache_folder,
+        document_embeddings,
+        text_hash,
+    )
+    from core.retrieval.encoder import shared_encoder
 
     path = WORK / f"corpus-{n_docs}.rsproj"
     if path.exists():

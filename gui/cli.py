@@ -1,4 +1,4 @@
-"""``retriever-studio``: the headless commands of ``core.cli`` plus ``open`` and ``screenshot``.
+"""``retriever-studio``: the headless commands of ``core.cli.main`` plus ``open`` and ``screenshot``.
 
 Qt is imported only inside the two GUI command handlers, so every other
 command runs on machines without a display or Qt libraries.
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from core.cli import build_parser, print_json, run
+from core.cli.main import build_parser, print_json, run
 
 GUI_COMMANDS = ("open", "screenshot")
 
@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from .app import ensure_display, run as run_app
+    from .app import ensure_display
+    from .app import run as run_app
 
     ensure_display()
     project = args.project

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from PySide6.QtGui import QUndoCommand
 
-from core.project import LabelChange
+from core.project.file import LabelChange
 
 if TYPE_CHECKING:
     from .context import AppContext

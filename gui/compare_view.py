@@ -1,6 +1,6 @@
 """Compare view: metrics per retriever, a per-query scatter, worse queries first, rankings side by side.
 
-The comparison itself is :func:`core.compare.compare_project_file`, run as a
+The comparison itself is :func:`core.evaluation.compare.compare_project_file`, run as a
 background job; this view only lays out its plain-data result:
 
 * a table of mean metrics per retriever (BM25, each model's dense and hybrid
@@ -22,11 +22,29 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.compare import compare_project_file, query_deltas, rankings_for_file
+from core.evaluation.compare import (
+    compare_project_file,
+    query_deltas,
+    rankings_for_file,
+)
 
 from .context import AppContext
 from .style import LABEL_TINTS, LABEL_TITLES, label_icon
@@ -323,7 +341,7 @@ class CompareView(QWidget):
 
     # -- showing a result -------------------------------------------------------------------
     def set_result(self, result: dict) -> None:
-        """Show a :func:`core.compare.compare_models` result (also usable without running one)."""
+        """Show a :func:`core.evaluation.compare.compare_models` result (also usable without running one)."""
         if self._job is not None:
             self._done()
         self.result = result

@@ -16,7 +16,7 @@ from typing import Sequence
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from core.project import LabelChange, Project
+from core.project.file import LabelChange, Project
 
 from .commands import SetLabelsCommand
 from .workers import JobRunner
@@ -78,8 +78,8 @@ class AppContext(QObject):
 
     # -- retrieval ------------------------------------------------------------------
     def retrieval(self, model_id: str | None = None):
-        """The shared :class:`core.retrieval.Retrieval` for a model (thread-safe, cached)."""
-        from core.retrieval import Retrieval
+        """The shared :class:`core.retrieval.service.Retrieval` for a model (thread-safe, cached)."""
+        from core.retrieval.service import Retrieval
 
         key = model_id or self.model_id
         with self._retrieval_lock:

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QAbstractTextDocumentLayout, QPalette, QTextDocument, QTextOption
-from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtCore import QRectF, QSize
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QPalette,
+    QTextDocument,
+    QTextOption,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
 
 from .models import HtmlRole
 

@@ -8,10 +8,19 @@ from importlib import metadata
 
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
-                               QSpinBox, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.schema import SCHEMA_VERSION
+from core.project.schema import SCHEMA_VERSION
 
 VERSIONED_PACKAGES = ("retriever-studio", "PySide6", "torch", "sentence-transformers",
                       "transformers", "numpy", "rank-bm25", "hnswlib", "umap-learn",

@@ -5,10 +5,18 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QGridLayout, QLabel, QPushButton, QSizePolicy, QSplitter,
-                               QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.project import HistoryEntry, Label
+from core.project.file import HistoryEntry, Label
 
 from .highlight import highlight_html
 from .style import LABEL_TITLES, SOURCE_TITLES, label_html, label_icon

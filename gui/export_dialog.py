@@ -1,16 +1,29 @@
-"""Export dialog over ``core.export``: a BEIR folder or sentence-transformers training data."""
+"""Export dialog over ``core.io.export``: a BEIR folder or sentence-transformers training data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.export import EXPORT_FORMATS, export
+from core.io.export import EXPORT_FORMATS, export
 from core.progress import Progress
-from core.project import Project
+from core.project.file import Project
 
 from .context import AppContext
 from .workers import Job
@@ -25,7 +38,7 @@ FORMAT_TITLES = {
 
 
 def run_export(project_path: Path, out: Path, *, progress: Progress, **options) -> dict:
-    """Worker side: ``core.export.export`` with the worker's own project connection."""
+    """Worker side: ``core.io.export.export`` with the worker's own project connection."""
     with Project.open(project_path) as project:
         return export(project, out, progress=progress, **options)
 

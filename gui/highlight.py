@@ -1,6 +1,6 @@
 """Query-term highlighting and snippets as small HTML fragments (no Qt).
 
-A word is highlighted when one of its tokens (``core.tokenize.tokenize``, the
+A word is highlighted when one of its tokens (``core.retrieval.tokenize.tokenize``, the
 tokenizer BM25 uses) is a query token, so what lights up is exactly what BM25
 matched. Stopwords are left out of the query terms: "what causes lung cancer"
 should light up *causes*, *lung* and *cancer*, not every *what*.
@@ -17,7 +17,7 @@ import html
 import re
 from functools import lru_cache
 
-from core.tokenize import tokenize
+from core.retrieval.tokenize import tokenize
 
 # Words as the reader sees them; each is tokenized to decide whether it matches.
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")

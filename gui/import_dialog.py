@@ -1,7 +1,7 @@
-"""Import dialog over ``core.importers``: pick a source, see its first rows, map columns, import.
+"""Import dialog over ``core.io.importers``: pick a source, see its first rows, map columns, import.
 
-The preview is ``core.importers.preview`` run on a worker (latest request
-wins, debounced while typing); the import is ``core.importers.import_source``
+The preview is ``core.io.importers.preview`` run on a worker (latest request
+wins, debounced while typing); the import is ``core.io.importers.import_source``
 as an announced job, so the status bar shows its progress and a Cancel
 button. The import is all-or-nothing in core: a failure or a cancel leaves
 the project as it was.
@@ -13,12 +13,33 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.importers import FORMATS, ImportOptions, import_source, parse_grade_map, preview
+from core.io.importers import (
+    FORMATS,
+    ImportOptions,
+    import_source,
+    parse_grade_map,
+    preview,
+)
 
 from .context import AppContext
 from .workers import Job, Latest
@@ -64,7 +85,7 @@ def _fill_table(table: QTableWidget, rows: list[dict]) -> None:
 
 
 def run_preview(source: str, fmt: str, options: ImportOptions, *, progress) -> dict:
-    """Worker side: the first rows an import would read (``core.importers.preview``)."""
+    """Worker side: the first rows an import would read (``core.io.importers.preview``)."""
     progress.check()
     return preview(source, fmt, options, limit=20)
 

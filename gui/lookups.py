@@ -1,9 +1,9 @@
 """Worker-side reads for the labeling workspace (plain Python, no Qt).
 
 Every function here runs on a job thread through :class:`gui.workers.JobRunner`
-and therefore opens its own :class:`core.project.Project` connection (one
+and therefore opens its own :class:`core.project.file.Project` connection (one
 connection per owner, STYLE.md pattern 5). They only *call* core: retrieval
-is ``core.retrieval.Retrieval.search``; document and label reads go through
+is ``core.retrieval.service.Retrieval.search``; document and label reads go through
 the Project API. Results are plain dataclasses the Qt models adapt.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from core.mining import Proposal, proposals
+from core.mining.store import Proposal, proposals
 from core.progress import Progress
-from core.project import Label, Project
+from core.project.file import Label, Project
 
 from .highlight import highlight_html, snippet_html
 

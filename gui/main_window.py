@@ -32,14 +32,25 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
-                               QMessageBox, QPushButton, QTabWidget, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.errors import StudioError
-from core.project import PROJECT_SUFFIX, Project
+from core.project.file import PROJECT_SUFFIX, Project
 
 from .context import AppContext
 from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
@@ -184,7 +195,7 @@ class MainWindow(QMainWindow):
                                         QKeySequence.StandardKey.Open, "Open a project file")
         self.demo_action = self._action("Open the &demo project", self.open_demo,
                                         tip="A small SciFact sample with labels")
-        self.demo_action.setEnabled(importlib.util.find_spec("core.demo") is not None)
+        self.demo_action.setEnabled(importlib.util.find_spec("core.io.demo") is not None)
         self.import_action = self._action("&Import…", self.import_data, "Ctrl+I",
                                           "Import documents, queries and judgements")
         self.export_action = self._action("&Export…", self.export_data, "Ctrl+E",
@@ -449,7 +460,7 @@ class MainWindow(QMainWindow):
             self.import_data()
 
     def open_demo(self) -> None:
-        from core.demo import ensure_demo_project
+        from core.io.demo import ensure_demo_project
 
         self.statusBar().showMessage("Preparing the demo project…")
         runner = self.context.jobs if self.context is not None else None
@@ -569,7 +580,7 @@ class MainWindow(QMainWindow):
         """Use ``model_id`` ("bundled", a version id or a folder) for dense retrieval."""
         if self.context is None:
             return
-        from core.encoder import check_model_folder
+        from core.retrieval.encoder import check_model_folder
 
         if model_id != "bundled" and not any(m["id"] == model_id for m in self._versions):
             try:

@@ -1,6 +1,6 @@
 """The Map tab: documents and queries in a 2-D UMAP of one model's embeddings.
 
-What it shows comes from :mod:`core.embedding_map` (plain arrays computed in
+What it shows comes from :mod:`core.map` (plain arrays computed in
 a background job); this module only draws and routes user actions:
 
 * documents are one raster point cloud (:class:`PointCloudItem`, darker
@@ -26,15 +26,42 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core import embedding_map as em
-from core.project import Project
+from core.map.jobs import (
+    BeforeAfter,
+    before_after,
+    compute_layout,
+    ranks_for_query,
+    warm_up,
+)
+from core.map.layout import NEIGHBOURS_K, MapLayout
+from core.project.file import Project
+from core.project.queries import (
+    Found,
+    QueryOverlay,
+    document_splits,
+    find_points,
+    label_summary,
+    query_overlay,
+)
 
 from .context import AppContext, LabelsChanged
 from .style import LABEL_COLORS, LABEL_TITLES
@@ -284,7 +311,7 @@ class MapViewBox(pg.ViewBox):
 class _Shown:
     """What the plot currently shows (positions depend on the before/after slider)."""
 
-    layout: em.MapLayout
+    layout: MapLayout
     doc_xy: np.ndarray
     query_xy: np.ndarray
 
@@ -300,11 +327,11 @@ class MapView(QWidget):
         self.context = context
         self.mode = "labels"
         self.retriever = "dense"
-        self.layout_data: em.MapLayout | None = None
-        self.pair: em.BeforeAfter | None = None
+        self.layout_data: MapLayout | None = None
+        self.pair: BeforeAfter | None = None
         self.compare_model: str | None = None
         self.selected = np.zeros(0, np.int64)
-        self.overlay: em.QueryOverlay | None = None
+        self.overlay: QueryOverlay | None = None
         self.splits: dict[str, str] | None = None
         self.all_labels: dict[str, str] | None = None
         self.ranks: dict[str, int] | None = None
@@ -323,7 +350,7 @@ class MapView(QWidget):
         self._split_lookup = Latest(context.jobs, "Map splits", self)
         self._all_lookup = Latest(context.jobs, "Map labels", self)
         self._search_lookup = Latest(context.jobs, "Map search", self)
-        self._found_items: list[em.Found] = []
+        self._found_items: list[Found] = []
         self._build()
         context.currentQueryChanged.connect(self._query_changed)
         context.labelsChanged.connect(self._labels_changed)
@@ -629,9 +656,9 @@ class MapView(QWidget):
         path = self.context.project_path
         model = self.context.model_id
         if self.compare_model is not None:
-            fn, args, name = em.before_after, (path, self.compare_model, model), "Before/after map"
+            fn, args, name = before_after, (path, self.compare_model, model), "Before/after map"
         else:
-            fn, args, name = em.compute_layout, (path, model), "Embedding map"
+            fn, args, name = compute_layout, (path, model), "Embedding map"
         kwargs = {"use_cache": False} if force else {}
         self.busy_row.setVisible(True)
         self.progress.setValue(0)
@@ -660,7 +687,7 @@ class MapView(QWidget):
 
     def _computed(self, result) -> None:
         self.busy_row.setVisible(False)
-        if isinstance(result, em.BeforeAfter):
+        if isinstance(result, BeforeAfter):
             self.pair = result
             self.layout_data = result.after
             self._show_summary(result)
@@ -834,7 +861,7 @@ class MapView(QWidget):
         if qid and qid in layout.query_index:
             self.legend.addItem(self._legend_proxies["current"], f"Current query {qid}")
             self.legend.addItem(self._legend_proxies["neighbour"],
-                                f"{em.NEIGHBOURS_K} nearest documents (embedding space)")
+                                f"{NEIGHBOURS_K} nearest documents (embedding space)")
         if self.mode == "labels":
             entries = [(k, t) for k, t, *_ in reversed(LABEL_LAYERS)]
         elif self.mode == "all":
@@ -866,7 +893,7 @@ class MapView(QWidget):
 
     def _refresh_overlay(self) -> None:
         qid = self.context.current_query_id
-        self.overlay = em.query_overlay(self.context.project, qid) if qid else None
+        self.overlay = query_overlay(self.context.project, qid) if qid else None
         self._draw_overlays()
 
     def _load_splits(self) -> None:
@@ -1004,7 +1031,7 @@ class MapView(QWidget):
         if value >= 100:
             self._play_timer.stop()
 
-    def _show_summary(self, pair: em.BeforeAfter) -> None:
+    def _show_summary(self, pair: BeforeAfter) -> None:
         parts = []
         for label in ("positive", "false_negative", "negative"):
             if label in pair.summary:
@@ -1233,7 +1260,7 @@ class MapView(QWidget):
         self._search_lookup.request(_find, self.context.project_path, text,
                                     on_result=self._search_results)
 
-    def _search_results(self, found: list[em.Found]) -> None:
+    def _search_results(self, found: list[Found]) -> None:
         self._found_items = found
         self._search_model.setStringList([self._found_title(f) for f in found])
         completer = self.search.completer()
@@ -1241,7 +1268,7 @@ class MapView(QWidget):
             completer.complete()
 
     @staticmethod
-    def _found_title(found: em.Found) -> str:
+    def _found_title(found: Found) -> str:
         text = found.text if len(found.text) <= 80 else found.text[:79] + "…"
         return f"{'Query' if found.kind == 'query' else 'Doc'} {found.id}: {text}"
 
@@ -1285,22 +1312,22 @@ class MapView(QWidget):
 
 def _document_splits(path, *, progress) -> dict[str, str]:
     with Project.open(path) as project:
-        return em.document_splits(project)
+        return document_splits(project)
 
 
 def _label_summary(path, *, progress) -> dict[str, str]:
     with Project.open(path) as project:
-        return em.label_summary(project)
+        return label_summary(project)
 
 
 def _ranks(retrieval, text: str, retriever: str, *, progress) -> dict[str, int]:
     progress.fraction(0.0, "Ranking documents for the map")
-    return em.ranks_for_query(retrieval, text, retriever, k=100)
+    return ranks_for_query(retrieval, text, retriever, k=100)
 
 
-def _find(path, text: str, *, progress) -> list[em.Found]:
+def _find(path, text: str, *, progress) -> list[Found]:
     with Project.open(path) as project:
-        return em.find_points(project, text)
+        return find_points(project, text)
 
 
 # -- background warm-up ----------------------------------------------------------------------
@@ -1319,7 +1346,7 @@ def start_warm_up() -> None:
 
     def run() -> None:
         try:
-            em.warm_up()
+            warm_up()
         except Exception:  # a failed warm-up only means the first map compiles
             pass
 

@@ -4,13 +4,13 @@ The preview is two background requests, each "latest wins"
 (:class:`gui.workers.Latest`) behind a short debounce:
 
 * *prepare* scores the preview query over the whole corpus
-  (:func:`core.mining.prepare_preview`) when the query, source, model or
+  (:func:`core.mining.preview.prepare_preview`) when the query, source, model or
   split changes;
-* *decide* re-runs the rules (:meth:`core.mining.PreviewData.decide`, pure
+* *decide* re-runs the rules (:meth:`core.mining.preview.PreviewData.decide`, pure
   and fast) on that row whenever a margin, score bound, window or sampling
   setting moves, so sliders update the table and the histogram as they move.
 
-"Mine all" runs :func:`core.mining.mine` as a job of ``context.jobs`` with
+"Mine all" runs :func:`core.mining.miner.mine` as a job of ``context.jobs`` with
 its own progress bar and Cancel; a stored pass is announced with
 ``context.candidatesChanged(pass)``. No scoring, rules or SQL live here.
 """
@@ -27,16 +27,35 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox,
-                               QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.errors import StudioError
-from core.mining import (CandidateDecision, MiningConfig, MiningResult, PreviewData, current_config,
-                         mine, prepare_preview, query_labels)
-from core.project import Project
-from core.schema import RELEVANT_LABELS
+from core.mining.config import MiningConfig
+from core.mining.miner import MiningResult, mine
+from core.mining.preview import PreviewData, prepare_preview
+from core.mining.rules import CandidateDecision
+from core.mining.store import current_config, query_labels
+from core.project.file import Project
+from core.project.schema import RELEVANT_LABELS
 
 from .context import AppContext
 from .style import LABEL_COLORS, LABEL_TINTS

@@ -1,7 +1,7 @@
 """Qt item models of the labeling workspace.
 
 They only *translate* plain data (``gui.lookups`` dataclasses and
-``core.project.Label``) into rows; they never query the project themselves
+``core.project.file.Label``) into rows; they never query the project themselves
 (napari / Anki: models hold ids and plain rows, views decide when to refresh).
 """
 
@@ -9,16 +9,28 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QPersistentModelIndex,
-                            QSortFilterProxyModel, Qt)
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 
-from core.mining import Proposal
-from core.project import Label
+from core.mining.store import Proposal
+from core.project.file import Label
 
 from .lookups import CandidateRow, Candidates, QuerySummary
-from .style import (LABEL_COLORS, LABEL_TINTS, LABEL_TITLES, PANE_LETTERS, PANE_TITLES,
-                    SOURCE_TITLES, label_icon)
+from .style import (
+    LABEL_COLORS,
+    LABEL_TINTS,
+    LABEL_TITLES,
+    PANE_LETTERS,
+    PANE_TITLES,
+    SOURCE_TITLES,
+    label_icon,
+)
 
 HtmlRole = Qt.ItemDataRole.UserRole + 1  # rich text for the highlight delegate
 IdRole = Qt.ItemDataRole.UserRole + 2  # query or document id

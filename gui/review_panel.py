@@ -10,7 +10,7 @@ rows it names.
 
 The pass table on top shows, per pass, how many proposals were accepted,
 flipped to false negative, rejected and still pending, and the miner's
-false-negative rate (flipped / reviewed, :class:`core.mining.PassReview`):
+false-negative rate (flipped / reviewed, :class:`core.mining.store.PassReview`):
 the number that says whether the margin suits the model.
 """
 
@@ -22,16 +22,37 @@ from pathlib import Path
 from typing import Sequence
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QBrush, QColor, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
-                               QTableView, QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.mining import PassReview, Proposal, latest_pass, proposals, review_stats
-from core.project import Project
-from core.schema import RELEVANT_LABELS
+from core.mining.store import PassReview, Proposal, latest_pass, proposals, review_stats
+from core.project.file import Project
+from core.project.schema import RELEVANT_LABELS
 
 from .context import AppContext, LabelsChanged
 from .highlight import highlight_html, query_terms

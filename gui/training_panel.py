@@ -1,7 +1,7 @@
 """Fine-tune panel: settings, one "Fine-tune" button, a live loss curve, progress and cancel.
 
 Training runs as a background job (``context.jobs``) whose thread only
-waits on a child process (:func:`core.training_worker.run_training_subprocess`):
+waits on a child process (:func:`core.training.worker.run_training_subprocess`):
 loading torch and building the trainer in a thread of this process held the
 GIL long enough to freeze the window for up to a second (measured).
 Each logged step comes back through a queued Qt signal (``stepLogged``) and
@@ -19,13 +19,28 @@ import time
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.loop import training_preview
-from core.training import TrainingConfig
-from core.training_worker import run_remine_subprocess, run_training_subprocess
+from core.training.loop import training_preview
+from core.training.trainer import TrainingConfig
+from core.training.worker import run_remine_subprocess, run_training_subprocess
 
 from .context import AppContext
 from .workers import Job, Latest

@@ -30,7 +30,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.errors import StudioError
 from core.progress import Cancelled, Progress
 
-
 # Job threads run at this nice value (Linux), so that on a busy machine the
 # scheduler prefers the UI thread: a job that takes every core (encoding,
 # training, UMAP) then slows down a little instead of the window stalling.

@@ -21,19 +21,37 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QPushButton, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .context import AppContext, LabelsChanged
 from .document_panel import DocumentPanel
 from .highlight import query_terms
-from .lookups import (RETRIEVERS, Candidates, Overview, QuerySummary, fetch_candidates,
-                      load_overview, pending_proposals, recount, top_overlap)
+from .lookups import (
+    RETRIEVERS,
+    Candidates,
+    Overview,
+    QuerySummary,
+    fetch_candidates,
+    load_overview,
+    pending_proposals,
+    recount,
+    top_overlap,
+)
 from .panes import CandidatePane
 from .query_panel import QueryPanel
-from .style import LABEL_TITLES, PANE_TITLES, label_icon
+from .style import LABEL_TITLES, label_icon
 from .workers import Job, Latest
 
 DEFAULT_DEPTH = 20

@@ -55,7 +55,7 @@ TINY_QRELS = [("q1", "d1", 1), ("q2", "d4", 1), ("q3", "d7", 1), ("q3", "d9", 2)
 
 def make_tiny_project(path: Path) -> Path:
     """A 12-document, 4-query project with imported qrels (q3 has graded gains)."""
-    from core.project import Project
+    from core.project.file import Project
 
     with Project.create(path) as project:
         with project.transaction():

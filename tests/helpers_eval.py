@@ -14,7 +14,7 @@ SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scif
 @lru_cache(maxsize=1)
 def load_scifact() -> tuple[list[str], list[str], dict[str, str], dict[str, dict[str, dict[str, int]]]]:
     """(doc_ids, retrieval texts, {qid: query text}, {split: qrels}) from the BEIR files."""
-    from core.project import retrieval_text
+    from core.project.file import retrieval_text
 
     doc_ids, texts = [], []
     with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as fh:

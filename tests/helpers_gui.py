@@ -29,8 +29,8 @@ def shared_encoder(monkeypatch):
     Embeddings are still computed (and cached) per project; only the
     seconds-long model load is shared, to keep the suite small on 2 cores.
     """
-    import core.retrieval
-    from core.encoder import Encoder
+    import core.retrieval.service
+    from core.retrieval.encoder import Encoder
 
     def cached(model_path=None, **kwargs):
         key = (str(model_path), tuple(sorted(kwargs.items())))
@@ -39,7 +39,7 @@ def shared_encoder(monkeypatch):
                 _ENCODERS[key] = Encoder(model_path, **kwargs)
             return _ENCODERS[key]
 
-    monkeypatch.setattr(core.retrieval, "Encoder", cached)
+    monkeypatch.setattr(core.retrieval.service, "Encoder", cached)
     yield
 
 

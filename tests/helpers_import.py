@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from conftest import TINY_DOCS, TINY_QUERIES, TINY_QRELS
+from conftest import TINY_DOCS, TINY_QRELS, TINY_QUERIES
 
 DOCS = [
     ("a1", "Vitamin D", "Vitamin D supplementation increases bone density."),

@@ -44,7 +44,7 @@ def make_array_project(path: Path, doc_ids: Sequence[str], doc_texts: Sequence[s
                        query_ids: Sequence[str], query_texts: Sequence[str],
                        positives: Sequence[Sequence[str]], split: str = "train") -> Path:
     """A project with these documents, queries (all in ``split``) and imported positives."""
-    from core.project import Project
+    from core.project.file import Project
 
     with Project.create(path) as project:
         with project.transaction():

@@ -23,8 +23,8 @@ IMPORTED_QRELS = "q2\t0\td5\t1\n"
 
 
 def make_fixture(path: Path) -> Path:
-    from core.importers import ImportOptions, import_source
-    from core.project import Project
+    from core.io.importers import ImportOptions, import_source
+    from core.project.file import Project
 
     path = Path(path)
     make_tiny_project(path)

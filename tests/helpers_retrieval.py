@@ -1,6 +1,6 @@
 """Test helpers for retrieval: a BEIR loader and the shared SciFact project.
 
-The loader prefers engineer A's importer (``core.importers.import_source``)
+The loader prefers engineer A's importer (``core.io.importers.import_source``)
 and falls back to a minimal BEIR reader so that retrieval tests do not depend
 on the import module's progress.
 """
@@ -20,13 +20,13 @@ SCIFACT = SHARED_DATA / "scifact"
 def load_beir(project_path: Path, folder: Path) -> Path:
     """Create a project from a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."""
     try:
-        from core.importers import import_source
+        from core.io.importers import import_source
     except ImportError:
         import_source = None
     if import_source is not None:
         import_source(project_path, folder, format="beir")
         return project_path
-    from core.project import Project
+    from core.project.file import Project
 
     splits: dict[str, str] = {}
     qrels: list[tuple[str, str, str, int]] = []
@@ -71,9 +71,9 @@ def _encoded_scifact() -> Path:
     if _session_scifact is None:
         import tempfile
 
-        from core.embeddings import document_embeddings
-        from core.encoder import shared_encoder
-        from core.project import Project
+        from core.project.file import Project
+        from core.retrieval.embeddings import document_embeddings
+        from core.retrieval.encoder import shared_encoder
 
         path = load_beir(Path(tempfile.mkdtemp(prefix="rs-scifact-")) / "scifact.rsproj", SCIFACT)
         with Project.open(path) as project:
@@ -95,7 +95,7 @@ def scifact_project(tmp_path: Path) -> Path:
 
 def linked_model_copy(target: Path, *, copy: tuple[str, ...] = ()) -> Path:
     """A model folder mirroring the bundled one via symlinks (fast); names in ``copy`` are real copies."""
-    from core.encoder import bundled_model_path
+    from core.retrieval.encoder import bundled_model_path
 
     source = bundled_model_path()
     for path in source.rglob("*"):

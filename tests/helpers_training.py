@@ -36,7 +36,7 @@ def make_tiny_model(path: Path) -> Path:
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from core.encoder import bundled_model_path
+    from core.retrieval.encoder import bundled_model_path
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()), local_files_only=True)
@@ -55,7 +55,7 @@ def make_tiny_model(path: Path) -> Path:
 
 def add_training_queries(project_path: Path) -> None:
     """Add EXTRA_TRAIN_QUERIES (split train) with one imported positive each."""
-    from core.project import Project
+    from core.project.file import Project
 
     with Project.open(project_path) as project:
         with project.transaction():

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers_eval import load_scifact, random_corpus
 from rank_bm25 import BM25Okapi
 
-from core.bm25 import BM25Index, _select_top_k, load_or_build
 from core.progress import Cancelled, Progress
-from core.project import Project
-from core.tokenize import tokenize
-from helpers_eval import load_scifact, random_corpus
+from core.project.file import Project
+from core.retrieval.bm25 import BM25Index, _select_top_k, load_or_build
+from core.retrieval.tokenize import tokenize
 
 QUERIES = ["w0 w1", "w3 w3 w3 w10", "w59 w2 unknownword", "w0", "nothing here", "w5 w0 w5 w17 w40"]
 

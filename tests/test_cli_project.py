@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from core.cli import main
-from core.project import Project
 from helpers_import import dump, write_beir, write_text
+
+from core.cli.main import main
+from core.project.file import Project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_export_command(tiny_project, tmp_path, capsys):
 
 def test_console_entry_runs_as_a_process(tmp_path):
     src = write_beir(tmp_path / "beir")
-    out = subprocess.run([sys.executable, "-m", "core.cli", "import", str(tmp_path / "p.rsproj"), str(src),
+    out = subprocess.run([sys.executable, "-m", "core.cli.main", "import", str(tmp_path / "p.rsproj"), str(src),
                           "--json", "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["judgements"] == 6

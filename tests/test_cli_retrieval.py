@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core.cli import main
-from core.project import Project
+from core.cli.main import main
+from core.project.file import Project
 
 
 def _json(capsys) -> dict:

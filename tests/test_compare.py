@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from core.compare import compare_models, query_deltas, rankings_side_by_side, resolve_model_ids
-from core.errors import StudioError
-from core.project import Project
-from core.training import TrainingConfig, train
-
 from helpers_training import add_training_queries, make_tiny_model
+
+from core.errors import StudioError
+from core.evaluation.compare import (
+    compare_models,
+    query_deltas,
+    rankings_side_by_side,
+    resolve_model_ids,
+)
+from core.project.file import Project
+from core.training.trainer import TrainingConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +99,7 @@ def test_unknown_model_is_named(trained):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "core.cli.main", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -16,6 +16,8 @@ import importlib, pkgutil, sys
 import core
 failed = []
 for info in pkgutil.walk_packages(core.__path__, "core."):
+    if info.name.endswith(".__main__"):
+        continue  # running it is the command line itself
     try:
         importlib.import_module(info.name)
     except Exception as exc:
@@ -32,7 +34,7 @@ def test_importing_every_core_module_loads_no_qt():
                          env=env, timeout=180)
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
-    assert int(lines["MODULES"]) >= 10  # core, importers, export, cli_project, project, ...
+    assert int(lines["MODULES"]) >= 40  # every capability package and its modules
     assert lines["FAILED"] == "[]", lines["FAILED"]
     assert lines["QT"] == "[]", lines["QT"]
 

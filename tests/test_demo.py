@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from core.demo import ensure_demo_project
-from core.embeddings import document_embeddings
-from core.encoder import shared_encoder
-from core.project import Project
+from core.io.demo import ensure_demo_project
+from core.project.file import Project
+from core.retrieval.embeddings import document_embeddings
+from core.retrieval.encoder import shared_encoder
 
 
 def test_demo_project_is_built_once_with_seeded_embeddings(tmp_path, monkeypatch):

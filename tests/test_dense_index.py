@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.dense_index import DenseIndex, exact_top_k
-from core.project import Project
+from core.project.file import Project
+from core.retrieval.dense_index import DenseIndex, exact_top_k
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -5,9 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import core.embedding_map as em
+from core.map import jobs as map_jobs
+from core.map import layout as layout_module
+from core.map.jobs import before_after, compute_layout, warm_up
+from core.map.layout import (
+    HnswNeighbours,
+    MapLayout,
+    apply_alignment,
+    layout_points,
+    nearest_documents,
+    pair_distances,
+    procrustes_align,
+)
+from core.map.layout_cache import cached_layout
+from core.map.umap_runtime import numba_cache_dir
 from core.progress import Cancelled, Progress
-from core.project import Project
+from core.project.file import Project
+from core.project.queries import (
+    document_splits,
+    find_points,
+    label_summary,
+    query_overlay,
+)
 
 
 def clustered(n: int, clusters: int = 6, dim: int = 32, seed: int = 0, noise: float = 0.35):
@@ -28,7 +47,7 @@ def cluster_agreement(xy: np.ndarray, labels: np.ndarray, rows: np.ndarray, ref_
                                                      (6, 1, "pca"), (12, 4, "umap")])
 def test_small_corpora_get_a_finite_layout(n_docs, n_queries, method):
     rng = np.random.default_rng(n_docs)
-    doc_xy, query_xy, info = em.layout_points(rng.normal(size=(n_docs, 16)),
+    doc_xy, query_xy, info = layout_points(rng.normal(size=(n_docs, 16)),
                                               rng.normal(size=(n_queries, 16)))
     assert doc_xy.shape == (n_docs, 2) and query_xy.shape == (n_queries, 2)
     assert np.isfinite(doc_xy).all() and np.isfinite(query_xy).all()
@@ -39,7 +58,7 @@ def test_small_corpora_get_a_finite_layout(n_docs, n_queries, method):
 
 def test_umap_keeps_clusters_apart():
     x, labels = clustered(240)
-    doc_xy, _, info = em.layout_points(x[:230], x[230:])
+    doc_xy, _, info = layout_points(x[:230], x[230:])
     assert info["method"] == "umap" and info["fitted"] == 240
     rows = np.arange(0, 230, 3)
     others = np.setdiff1d(np.arange(230), rows)
@@ -48,12 +67,12 @@ def test_umap_keeps_clusters_apart():
 
 def test_large_corpus_fits_a_sample_and_places_the_rest(monkeypatch):
     # Lower the thresholds so the hnswlib + transform path runs on 400 points.
-    monkeypatch.setattr(em, "APPROXIMATE_FROM", 100)
-    monkeypatch.setattr(em, "TRANSFORM_CHUNK", 90)
+    monkeypatch.setattr(layout_module, "APPROXIMATE_FROM", 100)
+    monkeypatch.setattr(layout_module, "TRANSFORM_CHUNK", 90)
     x, labels = clustered(400, seed=1)
     messages = []
     progress = Progress(lambda f, m: messages.append((f, m)))
-    doc_xy, query_xy, info = em.layout_points(x[:390], x[390:], fit_limit=150, progress=progress)
+    doc_xy, query_xy, info = layout_points(x[:390], x[390:], fit_limit=150, progress=progress)
     assert info["method"] == "umap+transform" and info["fitted"] == 160
     assert set(info["seconds"]) >= {"neighbours", "fit", "transform"}
     assert np.isfinite(doc_xy).all() and np.isfinite(query_xy).all()
@@ -69,7 +88,7 @@ def test_large_corpus_fits_a_sample_and_places_the_rest(monkeypatch):
 def test_hnsw_neighbours_put_each_point_first_and_match_exact_search():
     x, _ = clustered(300, seed=2)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    index = em.HnswNeighbours(unit, seed=0)
+    index = HnswNeighbours(unit, seed=0)
     idx, dist = index.self_neighbours(10)
     assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
     assert (np.diff(dist, axis=1) >= -1e-6).all()
@@ -82,7 +101,7 @@ def test_hnsw_neighbours_put_each_point_first_and_match_exact_search():
 def test_nearest_documents_are_exact_cosine_top_k():
     rng = np.random.default_rng(3)
     docs, queries = rng.normal(size=(50, 8)), rng.normal(size=(7, 8))
-    got = em.nearest_documents(docs, queries, k=5, chunk=3)
+    got = nearest_documents(docs, queries, k=5, chunk=3)
     sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (
         docs / np.linalg.norm(docs, axis=1, keepdims=True)).T
     np.testing.assert_array_equal(got, np.argsort(-sims, axis=1)[:, :5])
@@ -94,7 +113,7 @@ def test_procrustes_recovers_rotation_scale_and_shift():
     angle = 0.7
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     b = 2.5 * a @ rot + np.array([3.0, -1.0])
-    aligned = em.apply_alignment(a, em.procrustes_align(a, b))
+    aligned = apply_alignment(a, procrustes_align(a, b))
     np.testing.assert_allclose(aligned, b, atol=1e-4)
 
 
@@ -102,7 +121,7 @@ def test_procrustes_recovers_rotation_scale_and_shift():
 
 def test_layout_is_computed_once_and_then_read_from_the_cache(tiny_project, monkeypatch):
     messages = []
-    layout = em.compute_layout(tiny_project, progress=Progress(lambda f, m: messages.append(m)))
+    layout = compute_layout(tiny_project, progress=Progress(lambda f, m: messages.append(m)))
     with Project.open(tiny_project) as project:
         assert layout.doc_ids == project.document_ids()
         assert layout.query_ids == [q.id for q in project.queries()]
@@ -118,21 +137,21 @@ def test_layout_is_computed_once_and_then_read_from_the_cache(tiny_project, monk
     def must_not_run(*args, **kwargs):
         raise AssertionError("the cached layout was recomputed")
 
-    monkeypatch.setattr(em, "layout_points", must_not_run)
-    monkeypatch.setattr(em, "import_umap", must_not_run)
-    again = em.compute_layout(tiny_project)
+    monkeypatch.setattr(map_jobs, "layout_points", must_not_run)
+    monkeypatch.setattr(layout_module, "import_umap", must_not_run)
+    again = compute_layout(tiny_project)
     np.testing.assert_array_equal(again.doc_xy, layout.doc_xy)
     np.testing.assert_array_equal(again.query_xy, layout.query_xy)
     np.testing.assert_array_equal(again.query_neighbors, layout.query_neighbors)
-    assert em.cached_layout(tiny_project).key == layout.key
+    assert cached_layout(tiny_project).key == layout.key
 
     # Labels do not change the layout; a new query does.
     with Project.open(tiny_project) as project:
         project.set_label("q1", "d2", "negative")
-        assert em.cached_layout(project) is not None
+        assert cached_layout(project) is not None
         with project.transaction():
             project.db["queries"].insert({"id": "q5", "text": "statins and cholesterol", "split": "test"})
-        assert em.cached_layout(project) is None
+        assert cached_layout(project) is None
 
 
 def test_cancel_between_stages_writes_no_cache(tiny_project):
@@ -144,20 +163,20 @@ def test_cancel_between_stages_writes_no_cache(tiny_project):
 
     progress._shared.callback = cancel_at_layout
     with pytest.raises(Cancelled):
-        em.compute_layout(tiny_project, progress=progress)
-    assert em.cached_layout(tiny_project) is None
+        compute_layout(tiny_project, progress=progress)
+    assert cached_layout(tiny_project) is None
 
 
 def test_aligned_layout_starts_from_the_reference(tiny_project):
-    base = em.compute_layout(tiny_project)
-    aligned = em.compute_layout(tiny_project, reference=base)
+    base = compute_layout(tiny_project)
+    aligned = compute_layout(tiny_project, reference=base)
     assert aligned.aligned_to == base.key and aligned.key != base.key
     # Same model, started from the same layout, aligned back onto it: the
     # points stay where they were, relative to the map's size.
     spread = np.ptp(np.vstack([base.doc_xy, base.query_xy]), axis=0).max()
     moved = np.linalg.norm(aligned.doc_xy - base.doc_xy, axis=1)
     assert np.median(moved) < 0.25 * spread
-    assert em.cached_layout(tiny_project, reference=base).key == aligned.key
+    assert cached_layout(tiny_project, reference=base).key == aligned.key
 
 
 def test_query_overlay_labels_and_latest_kept_proposals(tiny_project):
@@ -177,54 +196,54 @@ def test_query_overlay_labels_and_latest_kept_proposals(tiny_project):
                 {"pass": 2, "query_id": "q1", "doc_id": "d6", "rank": 3, "score": 0.8,
                  "status": "dropped", "reason": "too close to positive"},
             ])
-        overlay = em.query_overlay(project, "q1")
+        overlay = query_overlay(project, "q1")
         assert overlay.labels == {"d1": "positive", "d2": "negative"}
         assert overlay.proposals == {"d3"}  # latest pass, kept, not yet labelled
-        assert em.query_overlay(project, "q4").proposals == frozenset()
+        assert query_overlay(project, "q4").proposals == frozenset()
 
-        summary = em.label_summary(project)
+        summary = label_summary(project)
         assert summary["d1"] == "positive" and summary["d2"] == "negative"
         assert summary["d3"] == "proposal" and "d5" not in summary  # d5 only in an older pass
         assert "d6" not in summary  # dropped
 
         project.set_label("q3", "d1", "negative")  # q3 is a test query, q1 a train query
-        splits = em.document_splits(project)
+        splits = document_splits(project)
         assert splits["d1"] == "mixed" and splits["d4"] == "train" and splits["d7"] == "test"
         assert "d12" not in splits
 
 
 def test_pair_distances_are_relative_to_the_map_spread():
-    layout = em.MapLayout(["a", "b"], np.array([[0, 0], [2, 0]], np.float32), ["q"],
+    layout = MapLayout(["a", "b"], np.array([[0, 0], [2, 0]], np.float32), ["q"],
                           np.array([[1, 0]], np.float32), "bundled")
-    scaled = em.MapLayout(["a", "b"], layout.doc_xy * 10, ["q"], layout.query_xy * 10, "bundled")
-    d = em.pair_distances(layout, [("q", "a"), ("q", "b"), ("q", "missing")])
+    scaled = MapLayout(["a", "b"], layout.doc_xy * 10, ["q"], layout.query_xy * 10, "bundled")
+    d = pair_distances(layout, [("q", "a"), ("q", "b"), ("q", "missing")])
     assert len(d) == 2 and d[0] == pytest.approx(d[1])
-    np.testing.assert_allclose(em.pair_distances(scaled, [("q", "a"), ("q", "b")]), d)
+    np.testing.assert_allclose(pair_distances(scaled, [("q", "a"), ("q", "b")]), d)
 
 
 def test_warm_up_caches_umaps_own_kernels_on_disk():
     # umap-learn does not ask numba to cache _optimize_layout_euclidean_single_epoch;
     # finding it in the cache folder shows import_umap's switch took effect.
-    seconds = em.warm_up()
+    seconds = warm_up()
     assert seconds >= 0
-    folder = em.numba_cache_dir()
+    folder = numba_cache_dir()
     assert any(folder.rglob("layouts._optimize_layout_euclidean_single_epoch-*.nbi"))
     assert any(folder.rglob("*.nbc"))
 
 
 def test_find_points_matches_ids_first_then_words(tiny_project):
     with Project.open(tiny_project) as project:
-        found = em.find_points(project, "q3")
+        found = find_points(project, "q3")
         assert [(f.kind, f.id) for f in found] == [("query", "q3")]
-        found = em.find_points(project, "lung")
+        found = find_points(project, "lung")
         assert ("query", "q3") in [(f.kind, f.id) for f in found]
         assert {"d7"} <= {f.id for f in found if f.kind == "document"}
-        assert em.find_points(project, "100%") == []  # LIKE wildcards are literal
-        assert em.find_points(project, "   ") == []
+        assert find_points(project, "100%") == []  # LIKE wildcards are literal
+        assert find_points(project, "   ") == []
 
 
 def test_before_after_summarises_how_labelled_pairs_moved(tiny_project):
-    pair = em.before_after(tiny_project, "bundled", "bundled")
+    pair = before_after(tiny_project, "bundled", "bundled")
     assert pair.after.aligned_to == pair.before.key
     before, after, n = pair.summary["positive"]
     assert n == 5 and before > 0 and after > 0

@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.embeddings import cache_folder, document_embeddings, query_embeddings
-from core.encoder import Encoder
 from core.errors import ProjectError
 from core.progress import Cancelled, Progress
-from core.project import Project
+from core.project.file import Project
+from core.retrieval.embeddings import (
+    cache_folder,
+    document_embeddings,
+    query_embeddings,
+)
+from core.retrieval.encoder import Encoder
 
 
 @pytest.fixture(scope="module")

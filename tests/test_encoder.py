@@ -6,14 +6,19 @@ import json
 
 import numpy as np
 import pytest
-
-from core.encoder import BUNDLED, Encoder, bundled_model_path, model_fingerprint, resolve_model
-from core.errors import ModelError
-from core.progress import Cancelled, Progress
-from core.project import Project
+from conftest import TINY_DOCS
 from helpers_retrieval import linked_model_copy
 
-from conftest import TINY_DOCS
+from core.errors import ModelError
+from core.progress import Cancelled, Progress
+from core.project.file import Project
+from core.retrieval.encoder import (
+    BUNDLED,
+    Encoder,
+    bundled_model_path,
+    model_fingerprint,
+    resolve_model,
+)
 
 TEXTS = [f"{t} {x}" for _, t, x in TINY_DOCS]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import TINY_DOCS
-from core.export import ExportError, export, training_examples
-from core.importers import import_source
-from core.project import Project, now_iso
 from helpers_import import write_beir
+
+from core.io.export import ExportError, export, training_examples
+from core.io.importers import import_source
+from core.project.file import Project, now_iso
 
 TEXT = {d: f"{t} {x}" for d, t, x in TINY_DOCS}
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from core.fusion import normalize, rrf, weighted_fusion
+from core.retrieval.fusion import normalize, rrf, weighted_fusion
 
 BM25 = [("a", 12.0), ("b", 9.0), ("c", 3.0)]
 DENSE = [("c", 0.9), ("d", 0.8), ("a", 0.1)]

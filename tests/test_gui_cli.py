@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtGui import QImage
-
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from PySide6.QtGui import QImage
 
 
 def test_screenshot_command_renders_the_labeling_view(qtbot, tiny_project, tmp_path, capsys):
@@ -31,7 +30,7 @@ def test_screenshot_errors_are_one_clear_line(qtbot, tiny_project, tmp_path, cap
 
 
 def test_gui_commands_join_the_core_commands():
-    from core.cli import build_parser
+    from core.cli.main import build_parser
     from gui.cli import register
 
     parser = build_parser(extra=[register])

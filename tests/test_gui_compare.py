@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from helpers_training import add_training_queries, make_tiny_model
 from PySide6.QtCore import Qt
 
-from core.project import Project
-from core.training import TrainingConfig, train
+from core.project.file import Project
+from core.training.trainer import TrainingConfig, train
 from gui.compare_view import CompareView
 from gui.context import AppContext
-
-from helpers_training import add_training_queries, make_tiny_model
 
 
 @pytest.fixture(scope="module")

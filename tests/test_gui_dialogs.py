@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
 from PySide6.QtCore import Qt
 
-from core.project import Project
-from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from core.project.file import Project
 
 
 def write_csv_corpus(folder):

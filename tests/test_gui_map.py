@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, QRectF, Qt
-
-from core.encoder import bundled_model_path
-from core.project import Project
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from PySide6.QtCore import QPointF, Qt
+
+from core.project.file import Project
+from core.retrieval.encoder import bundled_model_path
 
 READY_MS = 120_000
 

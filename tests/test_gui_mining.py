@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from core.project import Project
+from core.project.file import Project
 from gui.context import AppContext
 from gui.mining_dialog import MiningDialog
 from gui.review_panel import ReviewPanel
@@ -96,7 +96,7 @@ def test_mine_review_flip_and_export(context, qtbot, tmp_path):
     assert context.project.get_label("q1", accepted) is None
     context.undo_stack.redo()
 
-    from core.export import export
+    from core.io.export import export
 
     out = tmp_path / "pairs.jsonl"
     export(context.project, out, format="labeled-pairs", split="train", use_proposed=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QTimer
-
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from PySide6.QtCore import QElapsedTimer, QTimer
 
 MAX_STALL_MS = 100
 

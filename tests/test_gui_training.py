@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from helpers_training import StallMeter, add_training_queries, make_tiny_model
 from PySide6.QtCore import Qt
 
-from core.project import Project
+from core.project.file import Project
 from gui.context import AppContext
 from gui.training_panel import TrainingPanel
-
-from helpers_training import StallMeter, add_training_queries, make_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +86,8 @@ def test_heldout_split_refused_in_panel(qtbot, panel):
 
 
 def test_remine_button_mines_a_pass_with_the_selected_version(qtbot, panel, tiny_model):
-    from core.mining import mining_passes
-    from core.training import TrainingConfig, train
+    from core.mining.store import mining_passes
+    from core.training.trainer import TrainingConfig, train
 
     context = panel.context
     train(context.project, TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication
-
-from core.project import Project
-from core.retrieval import Retrieval
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from PySide6.QtCore import Qt
+
+from core.project.file import Project
+from core.retrieval.service import Retrieval
 
 
 def labels_in_file(path, query_id):
@@ -167,7 +165,8 @@ def test_undo_redo_across_queries_restores_the_file(qtbot, tiny_project):
 
 
 def test_query_filters_and_navigation(qtbot, tiny_project):
-    from core.mining import MiningConfig, mine
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
 
     with Project.open(tiny_project) as project:
         project.set_label("q1", "d1", None)  # q1 becomes unlabeled
@@ -210,7 +209,9 @@ def test_query_filters_and_navigation(qtbot, tiny_project):
 
 
 def test_mined_proposals_are_marked_and_reviewing_one_updates_the_counts(qtbot, tiny_project):
-    from core.mining import MiningConfig, mine, proposals
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
+    from core.mining.store import proposals
 
     with Project.open(tiny_project) as project:
         mine(project, MiningConfig(source="bm25", num_negatives=2, split="test"))
@@ -319,7 +320,7 @@ def test_a_document_chosen_in_another_view_is_shown_and_selected(qtbot, tiny_pro
 
 
 def test_switching_the_dense_model_to_a_local_folder(qtbot, tiny_project):
-    from core.encoder import bundled_model_path
+    from core.retrieval.encoder import bundled_model_path
 
     window = open_window(qtbot, tiny_project)
     ws = select_query(qtbot, window, "q1")

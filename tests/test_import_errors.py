@@ -8,10 +8,18 @@ exist afterwards, nor its -wal/-shm files).
 from __future__ import annotations
 
 import pytest
+from helpers_import import (
+    DOCS,
+    QUERIES,
+    dump,
+    jsonl,
+    project_files,
+    write_beir,
+    write_text,
+)
 
 from core.errors import InputError
-from core.importers import ImportOptions, import_source, parse_grade_map
-from helpers_import import DOCS, QUERIES, dump, jsonl, project_files, write_beir, write_text
+from core.io.importers import ImportOptions, import_source, parse_grade_map
 
 
 def _beir(root, corpus=None, queries=None, qrels=None):

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers_import import DOCS, dump, jsonl, write_beir, write_text
 
 from core.errors import InputError
-from core.importers import ImportOptions, detect_format, import_source, parse_grade_map, preview
-from core.importers.options import grade_to_label
+from core.io.importers import (
+    ImportOptions,
+    detect_format,
+    import_source,
+    parse_grade_map,
+    preview,
+)
+from core.io.importers.options import grade_to_label
 from core.progress import Cancelled, Progress
-from core.project import Project
-from helpers_import import DOCS, dump, jsonl, write_beir, write_text
+from core.project.file import Project
 
 
 def _labels(path):

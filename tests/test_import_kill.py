@@ -11,15 +11,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from core.project import Project
 from helpers_import import dump
+
+from core.project.file import Project
 
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from core.importers import import_source
+    from core.io.importers import import_source
     from core.progress import Progress
 
     calls = 0

@@ -6,11 +6,11 @@ import csv
 import json
 
 import pytest
-
 from conftest import SHARED_DATA
-from core.export import export
-from core.importers import ImportOptions, import_source, parse_grade_map
-from core.project import Project
+
+from core.io.export import export
+from core.io.importers import ImportOptions, import_source, parse_grade_map
+from core.project.file import Project
 
 SCIFACT = SHARED_DATA / "scifact"
 CRANFIELD = SHARED_DATA / "cranfield"

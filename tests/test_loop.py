@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import pytest
-
-from core.loop import current_mining_config, retrain_and_remine, training_preview
-from core.mining import MiningConfig, mine, mining_passes
-from core.progress import Progress
-from core.project import Project
-from core.training import TrainingConfig
-
 from helpers_training import add_training_queries, make_tiny_model
+
+from core.mining.config import MiningConfig
+from core.mining.miner import mine
+from core.mining.store import mining_passes
+from core.progress import Progress
+from core.project.file import Project
+from core.training.loop import (
+    current_mining_config,
+    retrain_and_remine,
+    training_preview,
+)
+from core.training.trainer import TrainingConfig
 
 
 @pytest.fixture(scope="module")

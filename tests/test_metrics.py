@@ -3,9 +3,9 @@ import random
 
 import pytest
 import pytrec_eval
-
-from core.metrics import EvalResult, evaluate, parse_metric, rank
 from helpers_eval import load_scifact
+
+from core.evaluation.metrics import EvalResult, evaluate, parse_metric, rank
 
 L2, L3, L5 = math.log2(2), math.log2(3), math.log2(5)
 
@@ -139,7 +139,7 @@ def test_agrees_with_ranx_on_random_runs():
 
 @pytest.mark.slow
 def test_bm25_on_scifact_test_agrees_with_pytrec_eval_and_published_ndcg():
-    from core.bm25 import BM25Index
+    from core.retrieval.bm25 import BM25Index
 
     doc_ids, texts, queries, qrels = load_scifact()
     test_qrels = qrels["test"]

@@ -6,14 +6,21 @@ import json
 
 import pytest
 
-from core.cli import main as cli_main
+from core.cli.main import main as cli_main
 from core.errors import StudioError
-from core.mining import (
-    MiningConfig, candidate_scores, mine, pass_candidates, preview_query, proposals,
-    proposed_negatives, rejected_pairs, review_stats,
+from core.mining.config import MiningConfig
+from core.mining.miner import mine
+from core.mining.preview import preview_query
+from core.mining.store import (
+    candidate_scores,
+    pass_candidates,
+    proposals,
+    proposed_negatives,
+    rejected_pairs,
+    review_stats,
 )
 from core.progress import Cancelled, Progress
-from core.project import Project
+from core.project.file import Project
 
 BM25 = dict(source="bm25", num_negatives=3, range_max=8)
 
@@ -157,7 +164,7 @@ def test_hybrid_scores_are_rrf_over_corpus_ranks(tiny_project):
 
 
 def test_export_with_proposed_skips_flipped_and_rejected(tiny_project, tmp_path):
-    from core.export import export
+    from core.io.export import export
 
     with Project.open(tiny_project) as project:
         mine(project, MiningConfig(**BM25))
@@ -182,7 +189,7 @@ def test_export_with_proposed_skips_flipped_and_rejected(tiny_project, tmp_path)
 
 
 def test_current_config_is_the_latest_pass(tiny_project):
-    from core.mining import current_config
+    from core.mining.store import current_config
 
     with Project.open(tiny_project) as project:
         assert current_config(project) is None

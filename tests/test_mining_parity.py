@@ -19,7 +19,6 @@ import collections
 
 import numpy as np
 import pytest
-
 from helpers_mining import st_reference_negatives
 from helpers_retrieval import SCIFACT, scifact_project
 
@@ -38,10 +37,12 @@ def test_scifact_train_negatives_equal_mine_hard_negatives(tmp_path_factory, set
     import torch
 
     torch.set_num_threads(1)
-    from core.embeddings import query_embeddings
-    from core.mining import MiningConfig, mine, pass_candidates
-    from core.project import Project
-    from core.retrieval import Retrieval
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
+    from core.mining.store import pass_candidates
+    from core.project.file import Project
+    from core.retrieval.embeddings import query_embeddings
+    from core.retrieval.service import Retrieval
 
     path = scifact_project(tmp_path_factory.mktemp("scifact-mining"))
     with Project.open(path) as project:

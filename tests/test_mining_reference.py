@@ -9,12 +9,18 @@ for each rule and for queries with several positives. The real-data version
 from __future__ import annotations
 
 import pytest
+from helpers_mining import (
+    identity_model,
+    make_array_project,
+    st_reference_negatives,
+    synthetic_embeddings,
+)
 
-from core.mining import MiningConfig, mine, pass_candidates
-from core.mining_scores import DenseRows
-from core.project import Project
-
-from helpers_mining import identity_model, make_array_project, st_reference_negatives, synthetic_embeddings
+from core.mining.config import MiningConfig
+from core.mining.miner import mine
+from core.mining.scores import DenseRows
+from core.mining.store import pass_candidates
+from core.project.file import Project
 
 N_DOCS, N_QUERIES, DIM = 120, 16, 12
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from core.errors import StudioError
-from core.mining import MiningConfig, decide
-from core.mining_scores import Candidate, ScoredQuery
+from core.mining.config import MiningConfig
+from core.mining.rules import decide
+from core.mining.scores import Candidate, ScoredQuery
 
 
 def scored(pairs, outside=(), qid="q"):
@@ -198,7 +199,7 @@ def test_config_round_trips_through_json():
 def test_dense_rows_score_in_bounded_blocks(monkeypatch):
     import numpy as np
 
-    from core import mining_scores
+    from core.mining import scores as mining_scores
     from core.progress import Progress
 
     rng = np.random.default_rng(0)
@@ -221,7 +222,7 @@ def test_dense_rows_score_in_bounded_blocks(monkeypatch):
 def test_pool_from_row_ties_and_labeled_outside():
     import numpy as np
 
-    from core.mining_scores import pool_from_row
+    from core.mining.scores import pool_from_row
 
     row = np.array([0.5, 0.9, 0.5, 0.1, 0.5, 0.3])
     ids = ["a", "b", "c", "d", "e", "f"]

@@ -7,12 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-import core.project as project_module
-from core.errors import ProjectError
-from core.project import Project
-from core.schema import SCHEMA_VERSION
 from helpers_project import CLEARED, EXTRA_LABELS
+
+import core.project.file as project_module
+from core.errors import ProjectError
+from core.project.file import Project
+from core.project.schema import SCHEMA_VERSION
 
 FIXTURE_V1 = Path(__file__).resolve().parent / "fixtures" / "project_v1.rsproj"
 

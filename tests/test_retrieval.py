@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from core import encoder as encoder_module
-from core.errors import ModelError, StudioError
-from core.fusion import rrf, weighted_fusion
-from core.metrics import evaluate
-from core.progress import Progress
-from core.project import Project
-from core.retrieval import Hit, Retrieval, evaluate_retriever
 from helpers_retrieval import linked_model_copy
+
+from core.errors import ModelError, StudioError
+from core.evaluation.evaluate import evaluate_retriever
+from core.evaluation.metrics import evaluate
+from core.progress import Progress
+from core.project.file import Project
+from core.retrieval.fusion import rrf, weighted_fusion
+from core.retrieval.service import Hit, Retrieval
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_query_vectors_are_cached(retrieval, monkeypatch):
 
 def test_usable_from_worker_threads_with_one_build(tiny_project, monkeypatch):
     builds = []
-    from core import bm25
+    from core.retrieval import bm25
 
     original = bm25.load_or_build
     monkeypatch.setattr(bm25, "load_or_build", lambda *a, **k: builds.append(1) or original(*a, **k))

@@ -11,13 +11,14 @@ import time
 
 import numpy as np
 import pytest
-
-from core.dense_index import DenseIndex
-from core.embeddings import document_embeddings
-from core.encoder import Encoder
-from core.project import Project
-from core.retrieval import Retrieval, evaluate_retriever
 from helpers_retrieval import SCIFACT, scifact_project
+
+from core.evaluation.evaluate import evaluate_retriever
+from core.project.file import Project
+from core.retrieval.dense_index import DenseIndex
+from core.retrieval.embeddings import document_embeddings
+from core.retrieval.encoder import Encoder
+from core.retrieval.service import Retrieval
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (SCIFACT / "corpus.jsonl").is_file(), reason="SciFact data missing")]

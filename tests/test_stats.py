@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core.stats import _exact_pvalue, _randomised_pvalue, paired_compare
+from core.evaluation.stats import _exact_pvalue, _randomised_pvalue, paired_compare
 
 A = {"q1": 0.5, "q2": 0.2, "q3": 0.9, "q4": 0.4}
 B = {"q1": 0.7, "q2": 0.2, "q3": 0.6, "q4": 0.9}
@@ -78,7 +78,9 @@ def test_identical_and_degenerate_runs():
 
 @pytest.mark.slow
 def test_permutation_pvalue_agrees_with_ranx():
-    from ranx.statistical_tests.fisher_randomization_test import fisher_randomization_test
+    from ranx.statistical_tests.fisher_randomization_test import (
+        fisher_randomization_test,
+    )
 
     rng = np.random.default_rng(4)
     a = rng.random(80)

@@ -1,4 +1,4 @@
-from core.tokenize import ENGLISH_STOPWORDS, tokenize
+from core.retrieval.tokenize import ENGLISH_STOPWORDS, tokenize
 
 
 def test_lowercases_and_splits_on_non_alphanumerics():

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers_training import add_training_queries, make_tiny_model
 
 from core.errors import StudioError
 from core.progress import Cancelled, Progress
-from core.project import Project
-from core.training import TrainingConfig, build_training_examples, train
-
-from helpers_training import add_training_queries, make_tiny_model
+from core.project.file import Project
+from core.training.trainer import TrainingConfig, build_training_examples, train
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,8 @@ def test_rows_use_relevant_docs_as_positives_and_never_as_negatives(project):
 
 
 def test_proposed_negatives_only_with_use_proposed(project, tiny_model):
-    from core.mining import MiningConfig, mine
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
 
     mine(project, MiningConfig(source="bm25", num_negatives=2, range_max=5))
     without = build_training_examples(project, TrainingConfig(num_negatives=2))
@@ -78,7 +78,7 @@ def test_proposed_negatives_only_with_use_proposed(project, tiny_model):
 
 
 def _proposals(project, qid):
-    from core.mining import proposed_negatives
+    from core.mining.store import proposed_negatives
 
     return [d for d, _ in proposed_negatives(project)[qid]]
 
@@ -173,7 +173,7 @@ def test_failure_leaves_the_project_as_it_was(project, tmp_path):
 
 
 def test_child_process_run_matches_and_reports(project, tiny_model):
-    from core.training_worker import run_training_subprocess
+    from core.training.worker import run_training_subprocess
 
     steps, fractions = [], []
     outcome = run_training_subprocess(project.path, fast(tiny_model, epochs=1), torch_threads=1,

@@ -1,0 +1,76 @@
+"""Command ``mine``: one hard-negative mining pass from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.mining.config import SAMPLINGS, SOURCES
+from core.progress import stderr_progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mine", help="propose hard negatives for a split's queries (one mining pass)",
+        description="Score the corpus for every query of SPLIT that has a positive, apply the "
+                    "margin / score / rank-window rules and sample NUM_NEGATIVES proposals per "
+                    "query. Every candidate is stored with the rule that kept or dropped it, as "
+                    "a new mining pass; review the proposals in the GUI or export them with "
+                    "'export --use-proposed'.")
+    p.add_argument("project", help="project file (.rsproj)")
+    p.add_argument("--source", choices=SOURCES, default="dense",
+                   help="candidate scores: dense (model cosine, default), bm25, or hybrid (RRF)")
+    p.add_argument("--model", default=None,
+                   help="dense model: 'bundled' (default), a model version id, or a local folder")
+    p.add_argument("--num-negatives", type=int, default=5, help="proposals per query (default 5)")
+    p.add_argument("--range-min", type=int, default=0,
+                   help="skip this many of the best surviving candidates (default 0)")
+    p.add_argument("--range-max", type=int, default=100,
+                   help="consider at most this many surviving candidates (default 100)")
+    p.add_argument("--relative-margin", type=float, default=None,
+                   help="drop candidates scoring above pos - |pos|*X, pos = lowest positive score "
+                        "(0.05 = NV-Retriever's TopK-PercPos)")
+    p.add_argument("--absolute-margin", type=float, default=None,
+                   help="drop candidates scoring above pos - X")
+    p.add_argument("--max-score", type=float, default=None, help="drop candidates scoring above X")
+    p.add_argument("--min-score", type=float, default=None, help="drop candidates scoring below X")
+    p.add_argument("--sampling", choices=SAMPLINGS, default="top",
+                   help="top (default), random (seeded) or simans (p ∝ exp(-a(s-pos-b)^2))")
+    p.add_argument("--simans-a", type=float, default=0.5, help="SimANS a (default 0.5)")
+    p.add_argument("--simans-b", type=float, default=0.0, help="SimANS b (default 0)")
+    p.add_argument("--split", default="train", help="query split (default train; 'all' for every query)")
+    p.add_argument("--seed", type=int, default=0, help="random / simans sampling seed (default 0)")
+    p.add_argument("--only-unlabeled", action="store_true",
+                   help="skip queries that already have negative or false-negative labels")
+    p.add_argument("--only-changed", action="store_true",
+                   help="only queries whose labels changed since the last pass, or never mined")
+    p.add_argument("--json", action="store_true", help="print the pass number and counts as JSON")
+    p.set_defaults(func=cmd_mine)
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    from core.cli.main import print_json, split_arg
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
+    from core.project.file import Project
+
+    config = MiningConfig(
+        source=args.source, model_id=args.model, num_negatives=args.num_negatives,
+        range_min=args.range_min, range_max=args.range_max,
+        absolute_margin=args.absolute_margin, relative_margin=args.relative_margin,
+        max_score=args.max_score, min_score=args.min_score, sampling=args.sampling,
+        simans_a=args.simans_a, simans_b=args.simans_b, seed=args.seed,
+        split=split_arg(args.split),
+        only_unlabeled=args.only_unlabeled, only_changed=args.only_changed,
+    )
+    with Project.open(args.project) as project:
+        result = mine(project, config, stderr_progress())
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    c = result.counts
+    print(f"pass {result.pass_number}: {c['proposed']} negatives proposed for "
+          f"{c['queries_mined']} queries ({c['queries_short']} with fewer than {config.num_negatives}; "
+          f"{c['queries_without_positives']} skipped without a positive)")
+    dropped = ", ".join(f"{k} {v}" for k, v in c["dropped"].items() if v)
+    print(f"dropped: {dropped or 'none'}; confirmed negatives kept: {c['confirmed']}")
+    return 0

@@ -1,0 +1,220 @@
+"""Import corpora, queries and judgements from the formats IR people use.
+
+Formats: ``beir``, ``msmarco``, ``trec``, ``smart`` and generic ``csv``,
+``tsv``, ``jsonl``, ``parquet`` (see each module's docstring for its layout).
+``import_source`` streams the files into a project in one transaction: any bad
+input raises :class:`~core.errors.InputError` naming file, line and problem,
+and leaves the project exactly as it was (a project file created by the failed
+import is removed again).
+
+Judgements become labels with source ``imported`` and pass 0: a grade whose
+gain is 0 is a ``negative`` label (judged non-relevant), a gain > 0 a
+``positive`` label with that gain (see ``--grade-map``).
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+
+from core.errors import InputError, ProjectError
+from core.io.importers import beir, msmarco, smart, tabular, trec
+from core.io.importers.engine import write_plan
+from core.io.importers.options import (
+    FORMATS,
+    ImportOptions,
+    grade_to_label,
+    parse_grade_map,
+)
+from core.io.importers.reading import looks_like_qrels, sniff_text
+from core.io.importers.records import ImportPlan
+from core.progress import Progress
+from core.project.file import Project
+
+__all__ = [
+    "FORMATS", "ImportOptions", "detect_format", "import_source", "parse_grade_map",
+    "grade_to_label", "plan_import", "preview",
+]
+
+
+def detect_format(source: str | Path) -> str:
+    """The format of a file or folder, from its layout, names and first bytes."""
+    source = Path(source)
+    if not source.exists():
+        raise InputError(source, "no such file or folder")
+    if source.is_dir():
+        if beir.is_beir(source):
+            return "beir"
+        if (source / "collection.tsv").is_file():
+            return "msmarco"
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        if any(smart.is_smart_file(p) for p in files):
+            return "smart"
+        if any(trec.sniff_role(p) in ("documents", "queries") for p in files):
+            return "trec"
+        kinds = [tabular.kind_of_extension(p) for p in files if tabular.role_by_name(p)]
+        kinds = [k for k in kinds if k]
+        if kinds:
+            return max(set(kinds), key=kinds.count)
+        raise InputError(source, "cannot tell the format of this folder (no corpus.jsonl, collection.tsv, "
+                                 "SMART, TREC or CSV/TSV/JSONL/Parquet files); pass --format")
+    kind = tabular.kind_of_extension(source)
+    if kind in ("parquet", "csv", "jsonl"):
+        return kind
+    if smart.is_smart_file(source):
+        return "smart"
+    if trec.sniff_role(source) in ("documents", "queries"):
+        return "trec"
+    if kind == "tsv" or source.suffix.lower() in (".txt", ""):
+        if source.name.lower().startswith(("collection", "queries", "qrels")) or looks_like_qrels(source):
+            return "msmarco"
+        if kind == "tsv":
+            return "tsv" if tabular._has_header(source) else "msmarco"
+    if not sniff_text(source, 16).strip():
+        raise InputError(source, "empty file: cannot tell its format")
+    raise InputError(source, "cannot tell the format of this file; pass --format")
+
+
+def plan_import(source: str | Path, format: str = "auto", options: ImportOptions | None = None) -> ImportPlan:
+    """Which files an import would read, with their roles and splits."""
+    source = Path(source)
+    options = options or ImportOptions()
+    if not source.exists():
+        raise InputError(source, "no such file or folder")
+    fmt = detect_format(source) if format == "auto" else format
+    if fmt == "beir":
+        plan = beir.plan(source, options)
+    elif fmt == "msmarco":
+        plan = msmarco.plan(source, options)
+    elif fmt == "trec":
+        plan = trec.plan(source, options)
+    elif fmt == "smart":
+        plan = smart.plan(source, options)
+    elif fmt in ("csv", "tsv", "jsonl", "parquet"):
+        plan = tabular.plan(source, options, fmt)
+    else:
+        raise ValueError(f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}")
+    if not plan.files:
+        raise InputError(source, f"no {fmt} files to import here")
+    for spec in plan.files:
+        if not spec.path.is_file():
+            raise InputError(spec.path, "no such file")
+    return plan
+
+
+def import_source(
+    project_path: str | Path,
+    source: str | Path,
+    *,
+    format: str = "auto",
+    options: ImportOptions | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Import ``source`` into the project at ``project_path`` (created if missing).
+
+    All-or-nothing: on any error (``InputError`` for bad input, ``Cancelled``,
+    anything else) the project is left unchanged, and a project file this
+    call created is deleted with its ``-wal``/``-shm`` files. Returns counts:
+    documents, queries, queries_per_split (of the imported queries; "" = no
+    split), judgements, judgements_per_split, labels (positive/negative),
+    grades (raw grade -> count), files, ignored_files, format, source,
+    import_id, seconds.
+    """
+    options = options or ImportOptions()
+    plan = plan_import(source, format, options)
+    project_path = Path(project_path)
+    created = not project_path.exists()
+    if not created:
+        _check_project_file(project_path)
+    try:
+        project = Project.open(project_path, create=True)
+    except ProjectError:
+        if created:
+            _remove_project_file(project_path)
+        raise
+    try:
+        counts = write_plan(project, plan, options, progress)
+    except BaseException:
+        project.close()
+        if created:
+            _remove_project_file(project_path)
+        raise
+    project.close()
+    counts["project"] = str(project_path)
+    counts["created"] = created
+    return counts
+
+
+def _check_project_file(path: Path) -> None:
+    """Refuse a file that is not a project *before* opening it for writing.
+
+    ``Project.open`` switches the file to WAL mode first, which would modify a
+    foreign SQLite file; this read-only look leaves it byte-for-byte alone.
+    """
+    import sqlite3
+
+    from core.project.schema import SCHEMA_VERSION
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ProjectError(f"{path}: cannot open ({exc})") from None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(f"{path}: not a Retriever Studio project ({exc})") from None
+    finally:
+        conn.close()
+    if version == 0 and tables:
+        raise ProjectError(f"{path}: an SQLite file, but not a Retriever Studio project")
+    if version > SCHEMA_VERSION:
+        raise ProjectError(f"{path}: written by a newer Retriever Studio (schema {version}, "
+                           f"this version reads up to {SCHEMA_VERSION})")
+
+
+def _remove_project_file(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+              path.with_name(path.name + "-journal")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def preview(source: str | Path, format: str = "auto", options: ImportOptions | None = None,
+            limit: int = 20) -> dict:
+    """What an import would read, for the import dialog.
+
+    Returns ``{"format", "source", "files": [{path, role, split, bytes,
+    columns}], "ignored_files", "rows": {"documents": [...], "queries": [...],
+    "qrels": [...]}}`` with up to ``limit`` records per role (plain dicts).
+    Bad input in those first records raises InputError like the import would.
+    """
+    options = options or ImportOptions()
+    plan = plan_import(source, format, options)
+    rows: dict[str, list[dict]] = {"documents": [], "queries": [], "qrels": []}
+    files = []
+    for spec in plan.files:
+        info = spec.describe()
+        info["columns"] = _columns(spec, plan.format)
+        files.append(info)
+        room = limit - len(rows[spec.role])
+        if room > 0:
+            for record in islice(spec.read(), room):
+                item = record._asdict()
+                if spec.role == "qrels":
+                    item["split"] = spec.split
+                rows[spec.role].append(item)
+    return {"format": plan.format, "source": str(plan.source), "files": files,
+            "ignored_files": [str(p) for p in plan.ignored], "rows": rows}
+
+
+def _columns(spec, fmt: str) -> list[str] | None:
+    kind = tabular.kind_of_extension(spec.path)
+    if fmt in ("csv", "tsv", "jsonl", "parquet", "beir") and kind:
+        try:
+            return tabular.columns_of(spec, kind)
+        except InputError:
+            return None
+    return None

@@ -1,0 +1,225 @@
+"""A 2-D map of the embedding space: documents and queries laid out by UMAP.
+
+The layout is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426) with the
+cosine metric over the document embeddings plus the query embeddings of one
+model, seeded so that the same inputs give the same picture. It is plain
+data (:class:`MapLayout`) and is cached per (model fingerprint, corpus
+revision, query set, parameters) under ``project.data_dir / "maps"``.
+
+Sizes:
+
+* fewer than :data:`MIN_UMAP_POINTS` points: UMAP's spectral initialisation
+  cannot work (it needs more points than eigenvectors), so the map is the
+  first two principal components of the unit vectors (``method="pca"``);
+* up to ``fit_limit`` documents: one UMAP fit over all documents and queries,
+  ``n_neighbors = min(15, n - 1)``;
+* more documents: UMAP is fitted on a seeded sample of ``fit_limit``
+  documents plus all queries and the remaining documents are placed with
+  ``UMAP.transform`` in chunks (``method="umap+transform"``), which keeps
+  100,000 documents within a minute on two cores (see benchmarks/README.md).
+
+UMAP has no progress callback, so a job reports its stages (embedding,
+neighbour search, graph + layout optimisation, transform chunks) and is
+cancellable between them; during a long stage a ticker reports the elapsed
+time so the bar never looks frozen.
+
+Numba compiles UMAP's kernels on the first call in a process (about 15 s on
+two cores). Three things hide that: :func:`import_umap` imports
+umap/pynndescent with numba's on-disk cache switched on for all their
+kernels (in a versioned folder under the user cache directory), so a new
+process loads compiled code instead of compiling it again; neighbours of
+large maps come from hnswlib (:class:`HnswNeighbours`) rather than
+NN-descent, whose kernels numba refuses to cache; and :func:`warm_up` runs
+every kernel once on a tiny random data set (the GUI does that in the
+background at start), which fills the cache on the very first run and
+loads it afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from core.map.layout import (
+    DEFAULT_FIT_LIMIT,
+    DEFAULT_N_NEIGHBORS,
+    HnswNeighbours,
+    MapLayout,
+    apply_alignment,
+    layout_points,
+    nearest_documents,
+    pair_distances,
+    procrustes_align,
+    unit_vectors,
+)
+from core.map.layout_cache import layout_key, load_layout, open_project, save_layout
+from core.map.umap_runtime import import_umap
+from core.progress import Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.project.file import Project
+
+
+
+def warm_up(progress: Progress | None = None) -> float:
+    """Compile (or load from the numba cache) every UMAP kernel a map uses.
+
+    Fits a tiny random data set through both code paths (exact neighbours
+    for small data, NN-descent + ``transform`` for large), so the user's
+    first map does not pay for compilation. Returns the seconds it took.
+    """
+    progress = progress or Progress()
+    start = time.perf_counter()
+    progress.fraction(0.0, "Preparing the embedding map (loading UMAP)")
+    umap = import_umap()
+    progress.fraction(0.3, "Preparing the embedding map (compiling)")
+    rng = np.random.default_rng(0)
+    data = unit_vectors(rng.normal(size=(120, 16)).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        umap.UMAP(n_neighbors=10, metric="cosine", random_state=0, n_epochs=20).fit(data)
+        progress.fraction(0.6, "Preparing the embedding map (compiling)")
+        index = HnswNeighbours(data, seed=0)
+        knn_idx, knn_dist = index.self_neighbours(10)
+        model = umap.UMAP(n_neighbors=10, metric="cosine", random_state=0, n_epochs=20,
+                          precomputed_knn=(knn_idx, knn_dist, index),
+                          force_approximation_algorithm=True).fit(data)
+        model.transform(data[:8])
+    progress.fraction(1.0, "Embedding map ready")
+    return time.perf_counter() - start
+
+
+def compute_layout(
+    project: "Project | str | Path",
+    model_id: str | None = None,
+    *,
+    reference: MapLayout | None = None,
+    n_neighbors: int = DEFAULT_N_NEIGHBORS,
+    seed: int = 0,
+    fit_limit: int = DEFAULT_FIT_LIMIT,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> MapLayout:
+    """The map of a project's documents and queries under one model (cached).
+
+    ``project`` may be a path: a worker thread then opens its own connection.
+    With ``reference`` (a layout of another model over the same corpus) the
+    UMAP starts from the reference's coordinates and the result is rotated,
+    scaled and shifted onto it (:func:`procrustes_align`), so that points
+    move only where the two models disagree.
+    """
+    from core.retrieval.embeddings import document_embeddings, query_embeddings
+    from core.retrieval.encoder import resolve_model, shared_encoder
+
+    progress = progress or Progress()
+    project, owned = open_project(project)
+    try:
+        progress.fraction(0.0, "Checking the map cache")
+        model_id, key = layout_key(project, model_id, reference=reference,
+                                   n_neighbors=n_neighbors, seed=seed, fit_limit=fit_limit)
+        if use_cache:
+            hit = load_layout(project, key)
+            if hit is not None:
+                progress.fraction(1.0, "Map loaded from cache")
+                return hit
+        seconds: dict[str, float] = {}
+        t = time.perf_counter()
+        doc_ids = project.document_ids()
+        query_ids = [q.id for q in project.queries()]
+        progress.fraction(0.01, "Loading the model")
+        _, folder = resolve_model(project, model_id)
+        encoder = shared_encoder(folder)
+        seconds["load_model"] = time.perf_counter() - t
+        t = time.perf_counter()
+        doc_emb = document_embeddings(project, encoder, progress=progress.sub(0.03, 0.45))
+        seconds["embed_documents"] = time.perf_counter() - t
+        t = time.perf_counter()
+        query_emb = query_embeddings(project, encoder, query_ids, progress=progress.sub(0.45, 0.5))
+        seconds["embed_queries"] = time.perf_counter() - t
+
+        init_doc = init_query = None
+        if reference is not None:
+            init_doc, init_query = _reference_init(reference, doc_ids, query_ids)
+        doc_xy, query_xy, info = layout_points(
+            doc_emb, query_emb, n_neighbors=n_neighbors, seed=seed, fit_limit=fit_limit,
+            init_doc_xy=init_doc, init_query_xy=init_query, progress=progress.sub(0.5, 0.97))
+        seconds.update(info["seconds"])
+        if init_doc is not None:
+            ref_all = np.vstack([init_doc, init_query])
+            alignment = procrustes_align(np.vstack([doc_xy, query_xy]), ref_all)
+            doc_xy, query_xy = apply_alignment(doc_xy, alignment), apply_alignment(query_xy, alignment)
+        progress.fraction(0.98, "Finding each query's nearest documents")
+        neighbors = nearest_documents(doc_emb, query_emb)
+        layout = MapLayout(doc_ids, doc_xy, query_ids, query_xy, model_id,
+                           info["method"], info["fitted"], neighbors,
+                           reference.key if reference is not None else None, key, seconds)
+        save_layout(project, layout)
+        progress.fraction(1.0, "Map ready")
+        return layout
+    finally:
+        if owned:
+            project.close()
+
+
+def _reference_init(reference: MapLayout, doc_ids: Sequence[str],
+                    query_ids: Sequence[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The reference's coordinates in this corpus' row order, or (None, None) if ids differ."""
+    d_index, q_index = reference.doc_index, reference.query_index
+    if any(d not in d_index for d in doc_ids) or any(q not in q_index for q in query_ids):
+        return None, None
+    doc = reference.doc_xy[[d_index[d] for d in doc_ids]] if doc_ids else np.zeros((0, 2), np.float32)
+    query = (reference.query_xy[[q_index[q] for q in query_ids]] if query_ids
+             else np.zeros((0, 2), np.float32))
+    return doc, query
+
+
+def ranks_for_query(retrieval: Any, query_text: str, retriever: str = "dense",
+                    k: int = 100) -> dict[str, int]:
+    """``{doc_id: rank}`` (1-based) of the top ``k`` hits of a :class:`core.retrieval.service.Retrieval`."""
+    return {hit.doc_id: hit.rank for hit in retrieval.search(query_text, retriever=retriever, k=k)}
+
+
+@dataclass(frozen=True)
+class BeforeAfter:
+    """Two models' maps, the second aligned onto the first, and how labelled pairs moved.
+
+    ``summary[label] = (median_before, median_after, pairs)``: median map
+    distance between each query and its documents with that label, in units
+    of the map's spread (:func:`pair_distances`). Fine-tuning that works
+    pulls positives in (after < before) and pushes negatives out.
+    """
+
+    before: MapLayout
+    after: MapLayout
+    summary: dict[str, tuple[float, float, int]]
+
+
+def before_after(project: "Project | str | Path", before_model: str | None, after_model: str | None,
+                 *, progress: Progress | None = None, **params: Any) -> BeforeAfter:
+    """Layouts of two models over the same corpus, ``after`` started from and aligned to ``before``."""
+    progress = progress or Progress()
+    project, owned = open_project(project)
+    try:
+        before = compute_layout(project, before_model, progress=progress.sub(0.0, 0.5), **params)
+        after = compute_layout(project, after_model, reference=before,
+                               progress=progress.sub(0.5, 0.98), **params)
+        summary: dict[str, tuple[float, float, int]] = {}
+        by_label: dict[str, list[tuple[str, str]]] = {}
+        for lab in project.all_labels():
+            by_label.setdefault(lab.label, []).append((lab.query_id, lab.doc_id))
+        for label, pairs in by_label.items():
+            a, b = pair_distances(before, pairs), pair_distances(after, pairs)
+            if len(a):
+                summary[label] = (float(np.median(a)), float(np.median(b)), len(a))
+        progress.fraction(1.0, "Before/after maps ready")
+        return BeforeAfter(before, after, summary)
+    finally:
+        if owned:
+            project.close()
+
+

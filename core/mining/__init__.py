@@ -1,0 +1,10 @@
+"""Hard-negative mining with a reason for every candidate.
+
+Owns the settings of a pass (:mod:`~core.mining.config`), the pure rules
+that decide each candidate (:mod:`~core.mining.rules`: ``decide`` and the
+thresholds it applies), scoring candidate pools in bounded batches
+(:mod:`~core.mining.scores`), running and storing a pass
+(:mod:`~core.mining.miner`), the no-write preview the dialog re-runs as
+settings move (:mod:`~core.mining.preview`), and what the project says
+about passes, proposals and their review (:mod:`~core.mining.store`).
+"""

@@ -1,0 +1,207 @@
+"""Hard-negative mining with a reason for every candidate, stored per pass.
+
+For every query with at least one relevant document the miner scores the
+corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded
+batches), takes the top ``range_max + P`` documents as the candidate pool
+and runs :func:`decide`, a pure function of (pool, labels, configuration).
+
+Rules, in this order (the order of sentence-transformers'
+``util.mine_hard_negatives``, whose semantics :func:`decide` reproduces):
+
+1. **Labels are law.** A document labeled ``positive`` or ``false_negative``
+   for the query is never a negative (reasons ``positive`` /
+   ``false_negative``); one labeled ``negative`` is always kept
+   (``confirmed``); a proposal the user rejected in an earlier pass is not
+   proposed again (``previously_rejected``, see :func:`rejected_pairs`).
+   These documents are taken out of the pool before any other rule, like
+   the positives in ``mine_hard_negatives``.
+2. ``absolute_margin`` m: drop a candidate if ``s + m > pos``.
+3. ``relative_margin`` m: drop it if ``s > pos − |pos|·m``. With m = 0.05 this
+   is NV-Retriever's TopK-PercPos (Moreira et al. 2024, "NV-Retriever:
+   Improving text embedding models with effective hard-negative mining"):
+   keep candidates below 95 % of the positive score. Written with ``|pos|``
+   so that a negative ``pos`` (BM25 never, cosine sometimes) still moves the
+   threshold *down*, not up.
+4. ``max_score``: drop if ``s > max_score``; 5. ``min_score``: drop if ``s < min_score``.
+6. Rank window: of the candidates still standing, best first, the first
+   ``range_min`` and everything after the ``range_max``-th are dropped
+   (``rank_window``). As in ``mine_hard_negatives`` the window counts
+   surviving candidates, not raw retrieval ranks.
+7. Sampling ``num_negatives`` from the window: ``top`` (the best ones),
+   ``random`` (uniform, seeded per query) or ``simans`` (Zhou et al. 2022,
+   "SimANS: Simple Ambiguous Negatives Sampling for Dense Text Retrieval"):
+   without replacement with ``p ∝ exp(−a·(s − pos − b)²)``, which favours
+   candidates whose score is near the positive's rather than the very top.
+   The rest are ``not_sampled``; the sampled ones are ``kept``.
+
+``pos`` is the query's *lowest* relevant score (positives and confirmed
+false negatives): the safe side, as in ``mine_hard_negatives``.
+
+The pool holds ``range_max + P`` documents, P being the largest number of
+labeled documents of any query in the split: every query then keeps at
+least ``range_max`` unlabeled candidates after its labeled ones are taken
+out. This equals ``mine_hard_negatives``' ``range_max + max_positives`` on
+a dataset of positives, which the parity test relies on.
+
+A pass is stored in one transaction: a ``mining_passes`` row (pass number,
+source, model version, configuration and counts) plus one ``candidates``
+row per scored document, labeled documents outside the pool included (their
+scores feed the margins and the ``ntuple-scores`` export). The meta key
+``current_pass`` becomes the new pass number, so labels set while reviewing
+it carry that pass.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from core.errors import StudioError
+from core.mining.config import DROP_REASONS, REASONS, MiningConfig
+from core.mining.rules import CandidateDecision, decide
+from core.mining.scores import ScoreRows, pool_from_row, rows_for_config
+from core.mining.store import query_labels, rejected_pairs, select_queries
+from core.progress import Progress
+from core.project.file import Project, now_iso
+from core.project.schema import RELEVANT_LABELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.retrieval.service import Retrieval
+
+
+# -- mining a pass -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MiningResult:
+    """A stored pass: its number, the configuration and what happened."""
+
+    pass_number: int
+    source: str
+    model_version: str | None
+    config: MiningConfig
+    counts: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pass": self.pass_number, "source": self.source, "model_version": self.model_version,
+                "config": self.config.to_dict(), "counts": self.counts, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class _Tally:
+    queries_selected: int = 0
+    queries_mined: int = 0
+    queries_without_positives: int = 0
+    queries_short: int = 0  # fewer proposals than num_negatives
+    candidates: int = 0
+    reasons: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+    def add(self, decisions: Sequence[CandidateDecision], wanted: int) -> None:
+        self.queries_mined += 1
+        self.candidates += len(decisions)
+        proposed = 0
+        for d in decisions:
+            self.reasons[d.reason] += 1
+            proposed += d.reason == "kept"
+        if proposed < wanted:
+            self.queries_short += 1
+
+    def as_counts(self) -> dict[str, Any]:
+        return {
+            "queries_selected": self.queries_selected,
+            "queries_mined": self.queries_mined,
+            "queries_without_positives": self.queries_without_positives,
+            "queries_short": self.queries_short,
+            "proposed": self.reasons["kept"],
+            "confirmed": self.reasons["confirmed"],
+            "candidates": self.candidates,
+            "dropped": {r: self.reasons[r] for r in DROP_REASONS},
+        }
+
+
+_STAGE = "temp.rs_mining_stage"
+
+
+def mine(
+    project: Project,
+    config: MiningConfig,
+    progress: Progress | None = None,
+    retrieval: "Retrieval | None" = None,
+    *,
+    rows: ScoreRows | None = None,
+) -> MiningResult:
+    """Mine one pass over the selected queries and store it (all or nothing).
+
+    ``retrieval`` lends its loaded indexes and model (the GUI shares one);
+    ``rows`` replaces scoring altogether (benchmarks feed precomputed
+    embeddings through :class:`core.mining.scores.DenseRows`). Raises
+    :class:`StudioError` when no selected query has a relevant label.
+    Decisions are staged in a temporary table while scoring, so memory
+    stays bounded and the project is locked only for the final copy.
+    """
+    progress = progress or Progress()
+    started = time.perf_counter()
+    progress.fraction(0.0, "Reading labels")
+    labels = query_labels(project, config.split)
+    rejected = rejected_pairs(project, config.split)
+    selected = select_queries(project, config)
+    tally = _Tally(queries_selected=len(selected))
+    minable = [q.id for q in selected
+               if any(v in RELEVANT_LABELS for v in labels.get(q.id, {}).values())]
+    tally.queries_without_positives = len(selected) - len(minable)
+    if not minable:
+        where = f"split {config.split!r}" if config.split is not None else "this project"
+        raise StudioError(
+            f"nothing to mine: none of the {len(selected)} selected queries in {where} "
+            "has a positive label")
+    depth = config.range_max + max((len(v) for v in labels.values()), default=0)
+    if rows is None:
+        rows, model_version = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.25))
+    else:
+        model_version = None if config.source == "bm25" else config.model_id
+    doc_index = {d: i for i, d in enumerate(rows.doc_ids)}
+
+    conn = project.conn
+    conn.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    conn.execute(f"CREATE TABLE {_STAGE} (query_id TEXT, doc_id TEXT, rank INTEGER, "
+                 "score REAL, status TEXT, reason TEXT)")
+    try:
+        buffer: list[tuple] = []
+        for qid, row in rows.rows(minable, progress.sub(0.25, 0.92)):
+            query_labels_ = labels.get(qid, {})
+            scored = pool_from_row(qid, row, rows.doc_ids, doc_index, depth, list(query_labels_))
+            decisions = decide(scored, query_labels_, rejected.get(qid, ()), config)
+            tally.add(decisions, config.num_negatives)
+            buffer.extend((qid, d.doc_id, d.rank, d.score, d.status, d.reason) for d in decisions)
+            if len(buffer) >= 20_000:
+                conn.executemany(f"INSERT INTO {_STAGE} VALUES (?,?,?,?,?,?)", buffer)
+                buffer.clear()
+        if buffer:
+            conn.executemany(f"INSERT INTO {_STAGE} VALUES (?,?,?,?,?,?)", buffer)
+        progress.fraction(0.93, "Storing the pass")
+        counts = tally.as_counts()
+        with project.transaction():
+            pass_number = int(conn.execute("SELECT coalesce(max(pass), 0) + 1 FROM mining_passes")
+                              .fetchone()[0])
+            conn.execute(
+                "INSERT INTO mining_passes(pass, created_at, source, model_version, config, counts) "
+                "VALUES(?,?,?,?,?,?)",
+                (pass_number, now_iso(), config.source, model_version,
+                 json.dumps(config.to_dict()), json.dumps(counts)),
+            )
+            conn.execute(
+                "INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason) "
+                f"SELECT ?, query_id, doc_id, rank, score, status, reason FROM {_STAGE}",
+                (pass_number,),
+            )
+            project._set_meta("current_pass", str(pass_number))
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    progress.fraction(1.0, f"Pass {pass_number}: {counts['proposed']} negatives proposed "
+                           f"for {counts['queries_mined']} queries")
+    return MiningResult(pass_number, config.source, model_version, config, counts,
+                        time.perf_counter() - started)
+
+

@@ -1,0 +1,329 @@
+"""Hard-negative mining with a reason for every candidate, stored per pass.
+
+For every query with at least one relevant document the miner scores the
+corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded
+batches), takes the top ``range_max + P`` documents as the candidate pool
+and runs :func:`decide`, a pure function of (pool, labels, configuration).
+
+Rules, in this order (the order of sentence-transformers'
+``util.mine_hard_negatives``, whose semantics :func:`decide` reproduces):
+
+1. **Labels are law.** A document labeled ``positive`` or ``false_negative``
+   for the query is never a negative (reasons ``positive`` /
+   ``false_negative``); one labeled ``negative`` is always kept
+   (``confirmed``); a proposal the user rejected in an earlier pass is not
+   proposed again (``previously_rejected``, see :func:`rejected_pairs`).
+   These documents are taken out of the pool before any other rule, like
+   the positives in ``mine_hard_negatives``.
+2. ``absolute_margin`` m: drop a candidate if ``s + m > pos``.
+3. ``relative_margin`` m: drop it if ``s > pos − |pos|·m``. With m = 0.05 this
+   is NV-Retriever's TopK-PercPos (Moreira et al. 2024, "NV-Retriever:
+   Improving text embedding models with effective hard-negative mining"):
+   keep candidates below 95 % of the positive score. Written with ``|pos|``
+   so that a negative ``pos`` (BM25 never, cosine sometimes) still moves the
+   threshold *down*, not up.
+4. ``max_score``: drop if ``s > max_score``; 5. ``min_score``: drop if ``s < min_score``.
+6. Rank window: of the candidates still standing, best first, the first
+   ``range_min`` and everything after the ``range_max``-th are dropped
+   (``rank_window``). As in ``mine_hard_negatives`` the window counts
+   surviving candidates, not raw retrieval ranks.
+7. Sampling ``num_negatives`` from the window: ``top`` (the best ones),
+   ``random`` (uniform, seeded per query) or ``simans`` (Zhou et al. 2022,
+   "SimANS: Simple Ambiguous Negatives Sampling for Dense Text Retrieval"):
+   without replacement with ``p ∝ exp(−a·(s − pos − b)²)``, which favours
+   candidates whose score is near the positive's rather than the very top.
+   The rest are ``not_sampled``; the sampled ones are ``kept``.
+
+``pos`` is the query's *lowest* relevant score (positives and confirmed
+false negatives): the safe side, as in ``mine_hard_negatives``.
+
+The pool holds ``range_max + P`` documents, P being the largest number of
+labeled documents of any query in the split: every query then keeps at
+least ``range_max`` unlabeled candidates after its labeled ones are taken
+out. This equals ``mine_hard_negatives``' ``range_max + max_positives`` on
+a dataset of positives, which the parity test relies on.
+
+A pass is stored in one transaction: a ``mining_passes`` row (pass number,
+source, model version, configuration and counts) plus one ``candidates``
+row per scored document, labeled documents outside the pool included (their
+scores feed the margins and the ``ntuple-scores`` export). The meta key
+``current_pass`` becomes the new pass number, so labels set while reviewing
+it carry that pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from core.errors import StudioError
+from core.mining.config import REVIEW_STATES, MiningConfig
+from core.mining.rules import CandidateDecision
+from core.project.file import Project, Query
+from core.project.schema import RELEVANT_LABELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+# -- what the project says about queries --------------------------------------------------
+
+def _split_filter(split: str | None, alias: str = "q") -> tuple[str, tuple]:
+    return (f" AND {alias}.split=?", (split,)) if split is not None else ("", ())
+
+
+def query_labels(project: Project, split: str | None = None,
+                 query_id: str | None = None) -> dict[str, dict[str, str]]:
+    """``{query_id: {doc_id: label}}`` for the split (or one query)."""
+    where, args = _split_filter(split)
+    if query_id is not None:
+        where, args = where + " AND l.query_id=?", args + (query_id,)
+    out: dict[str, dict[str, str]] = {}
+    for qid, doc, label in project.conn.execute(
+        "SELECT l.query_id, l.doc_id, l.label FROM labels l JOIN queries q ON q.id=l.query_id "
+        f"WHERE 1=1{where}", args,
+    ):
+        out.setdefault(qid, {})[doc] = label
+    return out
+
+
+def rejected_pairs(project: Project, split: str | None = None,
+                   query_id: str | None = None) -> dict[str, set[str]]:
+    """Documents the user rejected as proposals: ``{query_id: {doc_id}}``.
+
+    A rejection is read from the record, not from a flag: the document was
+    kept by an earlier pass (proposed, or confirmed), it has **no label now**,
+    and its label history has an entry *after* that pass was stored. That
+    covers a proposal accepted and then cleared, and one flipped to false
+    negative or positive and later cleared; a flipped one that is still
+    labeled is excluded by its label anyway. Undoing an acceptance also
+    clears the label, so it counts as a rejection too; the user can still
+    label the document by hand. A proposal nobody touched is not rejected.
+    """
+    where, args = _split_filter(split)
+    if query_id is not None:
+        where, args = where + " AND c.query_id=?", args + (query_id,)
+    out: dict[str, set[str]] = {}
+    for qid, doc in project.conn.execute(
+        "SELECT DISTINCT c.query_id, c.doc_id FROM candidates c "
+        "JOIN mining_passes p ON p.pass=c.pass JOIN queries q ON q.id=c.query_id "
+        f"WHERE c.status='kept'{where} "
+        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.query_id=c.query_id AND l.doc_id=c.doc_id) "
+        "AND EXISTS (SELECT 1 FROM label_history h WHERE h.query_id=c.query_id "
+        "AND h.doc_id=c.doc_id AND h.at >= p.created_at)",
+        args,
+    ):
+        out.setdefault(qid, set()).add(doc)
+    return out
+
+
+def pool_extra(project: Project, split: str | None) -> int:
+    """P: the most labeled documents any query of the split has (see module docstring)."""
+    where, args = _split_filter(split)
+    row = project.conn.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM labels l JOIN queries q ON q.id=l.query_id "
+        f"WHERE 1=1{where} GROUP BY l.query_id)", args,
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def select_queries(project: Project, config: MiningConfig) -> list[Query]:
+    """The queries a pass with ``config`` looks at (before skipping those without positives).
+
+    ``only_unlabeled`` keeps queries with no ``negative``/``false_negative``
+    label yet. ``only_changed`` keeps queries whose labels changed after the
+    latest pass was stored, plus queries no pass has mined yet.
+    """
+    queries = project.queries(config.split)
+    if config.only_unlabeled:
+        judged = {r[0] for r in project.conn.execute(
+            "SELECT DISTINCT query_id FROM labels WHERE label IN ('negative','false_negative')")}
+        queries = [q for q in queries if q.id not in judged]
+    if config.only_changed:
+        last = project.conn.execute(
+            "SELECT created_at FROM mining_passes ORDER BY pass DESC LIMIT 1").fetchone()
+        if last is not None:
+            changed = {r[0] for r in project.conn.execute(
+                "SELECT DISTINCT query_id FROM label_history WHERE at >= ?", (last[0],))}
+            mined = {r[0] for r in project.conn.execute("SELECT DISTINCT query_id FROM candidates")}
+            queries = [q for q in queries if q.id in changed or q.id not in mined]
+    return queries
+
+
+# -- passes, proposals and review -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PassInfo:
+    pass_number: int
+    created_at: str
+    source: str
+    model_version: str | None
+    config: dict[str, Any]
+    counts: dict[str, Any]
+
+
+def mining_passes(project: Project) -> list[PassInfo]:
+    return [
+        PassInfo(p, at, src, mv, json.loads(cfg), json.loads(cnt))
+        for p, at, src, mv, cfg, cnt in project.conn.execute(
+            "SELECT pass, created_at, source, model_version, config, counts FROM mining_passes ORDER BY pass")
+    ]
+
+
+def latest_pass(project: Project) -> int | None:
+    row = project.conn.execute("SELECT max(pass) FROM mining_passes").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A negative a pass proposed, with what the user has made of it since.
+
+    ``state``: ``pending`` (untouched), ``accepted`` (labeled negative),
+    ``flipped`` (labeled false_negative or positive: the miner was wrong),
+    ``rejected`` (touched after the pass and now unlabeled).
+    """
+
+    pass_number: int
+    query_id: str
+    doc_id: str
+    rank: int
+    score: float
+    label: str | None
+    state: str
+
+
+def _state(label: str | None, touched: bool) -> str:
+    if label in RELEVANT_LABELS:
+        return "flipped"
+    if label == "negative":
+        return "accepted"
+    return "rejected" if touched else "pending"
+
+
+def _resolve_pass(project: Project, pass_number: int | None) -> int | None:
+    return latest_pass(project) if pass_number is None else pass_number
+
+
+def proposals(project: Project, pass_number: int | None = None,
+              query_ids: Sequence[str] | None = None) -> list[Proposal]:
+    """The negatives a pass (default: the latest) proposed, in query order then rank."""
+    pass_number = _resolve_pass(project, pass_number)
+    if pass_number is None:
+        return []
+    sql = (
+        "SELECT c.query_id, c.doc_id, c.rank, c.score, l.label, "
+        "EXISTS (SELECT 1 FROM label_history h WHERE h.query_id=c.query_id AND h.doc_id=c.doc_id "
+        "AND h.at >= p.created_at) "
+        "FROM candidates c JOIN mining_passes p ON p.pass=c.pass "
+        "JOIN queries q ON q.id=c.query_id "
+        "LEFT JOIN labels l ON l.query_id=c.query_id AND l.doc_id=c.doc_id "
+        "WHERE c.pass=? AND c.reason='kept'"
+    )
+    out: list[Proposal] = []
+    chunks: list[Sequence[str] | None] = [None]
+    if query_ids is not None:
+        ids = list(query_ids)
+        chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
+    for chunk in chunks:
+        extra, args = "", (pass_number,)
+        if chunk is not None:
+            extra = f" AND c.query_id IN ({','.join('?' * len(chunk))})"
+            args = args + tuple(chunk)
+        for qid, doc, rank, score, label, touched in project.conn.execute(
+                sql + extra + " ORDER BY q.rowid, c.rank", args):
+            out.append(Proposal(pass_number, qid, doc, rank, score, label, _state(label, bool(touched))))
+    return out
+
+
+@dataclass(frozen=True)
+class PassReview:
+    """How the user judged one pass's proposals; ``false_negative_rate`` = flipped / reviewed."""
+
+    pass_number: int
+    created_at: str
+    source: str
+    model_version: str | None
+    proposed: int
+    accepted: int
+    flipped: int
+    rejected: int
+    pending: int
+
+    @property
+    def reviewed(self) -> int:
+        return self.accepted + self.flipped + self.rejected
+
+    @property
+    def false_negative_rate(self) -> float | None:
+        """Share of reviewed proposals the user flipped to relevant (None before any review)."""
+        return self.flipped / self.reviewed if self.reviewed else None
+
+
+def review_stats(project: Project) -> list[PassReview]:
+    """Per pass: how many proposals were accepted, flipped to false negative, rejected, pending.
+
+    The flipped share is the miner's false-negative rate: if it is high, the
+    margin is too loose for this model (NV-Retriever's 95 % rule is a start,
+    not a law).
+    """
+    out = []
+    for info in mining_passes(project):
+        states = dict.fromkeys(REVIEW_STATES, 0)
+        for p in proposals(project, info.pass_number):
+            states[p.state] += 1
+        out.append(PassReview(info.pass_number, info.created_at, info.source, info.model_version,
+                              sum(states.values()), states["accepted"], states["flipped"],
+                              states["rejected"], states["pending"]))
+    return out
+
+
+def proposed_negatives(project: Project, pass_number: int | None = None,
+                       split: str | None = None) -> dict[str, list[tuple[str, float]]]:
+    """Pending proposals of a pass (default: the latest), ``{query_id: [(doc_id, score)]}`` best first.
+
+    Accepted proposals are ``negative`` labels already; flipped and rejected
+    ones are left out. This is what exports add with ``--use-proposed``.
+    """
+    allowed = None if split is None else {q.id for q in project.queries(split)}
+    out: dict[str, list[tuple[str, float]]] = {}
+    for p in proposals(project, pass_number):
+        if p.state == "pending" and (allowed is None or p.query_id in allowed):
+            out.setdefault(p.query_id, []).append((p.doc_id, p.score))
+    return out
+
+
+def candidate_scores(project: Project, pass_number: int | None = None) -> dict[str, dict[str, float]]:
+    """Scores of every candidate of a pass (positives included): ``{query_id: {doc_id: score}}``."""
+    pass_number = _resolve_pass(project, pass_number)
+    out: dict[str, dict[str, float]] = {}
+    if pass_number is None:
+        return out
+    for qid, doc, score in project.conn.execute(
+            "SELECT query_id, doc_id, score FROM candidates WHERE pass=?", (pass_number,)):
+        out.setdefault(qid, {})[doc] = score
+    return out
+
+
+def pass_candidates(project: Project, query_id: str,
+                    pass_number: int | None = None) -> list[CandidateDecision]:
+    """The stored decisions of one query in a pass (default: the latest), in rank order."""
+    pass_number = _resolve_pass(project, pass_number)
+    if pass_number is None:
+        return []
+    return [CandidateDecision(*r) for r in project.conn.execute(
+        "SELECT doc_id, rank, score, status, reason FROM candidates WHERE pass=? AND query_id=? "
+        "ORDER BY rank", (pass_number, query_id))]
+
+
+def current_config(project: Project) -> MiningConfig | None:
+    """The settings of the latest pass (what the mining dialog opens with and a re-mine reuses)."""
+    row = project.conn.execute(
+        "SELECT config FROM mining_passes ORDER BY pass DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    try:
+        return MiningConfig.from_dict(json.loads(row[0]))
+    except (ValueError, TypeError, StudioError):
+        return None  # written by another version with settings this one refuses

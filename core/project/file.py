@@ -1,0 +1,482 @@
+"""A project: one SQLite file (``.rsproj``) plus a sidecar cache folder.
+
+The file holds corpus, queries, labels with their full history, mining passes
+and candidates, model versions, runs and metrics. Everything that can be
+recomputed (BM25 index, embeddings, ANN indexes, UMAP layouts, trained model
+folders) lives in ``<project>.data/`` beside it.
+
+One :class:`Project` object owns one connection; threads that need the file
+open their own ``Project`` (WAL mode lets readers run beside the writer).
+Every label change is its own committed transaction, so a crash or a kill
+loses at most the click in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import sqlite_utils
+
+from core.errors import ProjectError
+from core.project.schema import (
+    LABELS,
+    MIGRATIONS,
+    RELEVANT_LABELS,
+    SCHEMA_VERSION,
+    SOURCES,
+)
+
+PROJECT_SUFFIX = ".rsproj"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    text: str
+
+    @property
+    def retrieval_text(self) -> str:
+        return retrieval_text(self.title, self.text)
+
+
+def retrieval_text(title: str, text: str) -> str:
+    """The text BM25 and the encoder see: title and body, as BEIR does."""
+    return f"{title} {text}" if title else text
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+    split: str | None
+
+
+@dataclass(frozen=True)
+class Label:
+    query_id: str
+    doc_id: str
+    label: str
+    gain: int
+    source: str
+    pass_number: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """One (query, document) judgement going from ``old`` to ``new`` (None = no label)."""
+
+    query_id: str
+    doc_id: str
+    old: str | None
+    new: str | None
+    old_gain: int | None = None
+    new_gain: int | None = None
+    old_source: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    old_label: str | None
+    label: str | None
+    gain: int | None
+    source: str
+    pass_number: int
+    at: str
+
+
+def default_gain(label: str) -> int:
+    return 1 if label in RELEVANT_LABELS else 0
+
+
+class Project:
+    """An open project file. Use :meth:`open` or :meth:`create`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._depth = 0
+
+    # -- opening --------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = False) -> "Project":
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise ProjectError(f"{path}: no such project file")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            project = cls(path, conn)
+            # Refuse foreign files before switching them to WAL, which would
+            # modify another program's database.
+            project._check_is_project()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            project._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ProjectError(f"{path}: not a Retriever Studio project ({exc})") from exc
+        except ProjectError:
+            conn.close()
+            raise
+        return project
+
+    @classmethod
+    def create(cls, path: str | Path) -> "Project":
+        path = Path(path)
+        if path.exists():
+            raise ProjectError(f"{path}: already exists")
+        return cls.open(path, create=True)
+
+    def _check_is_project(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"{self.path}: written by a newer Retriever Studio (schema {version}, "
+                f"this version reads up to {SCHEMA_VERSION})"
+            )
+        if version == 0:
+            tables = self.conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'"
+            ).fetchone()[0]
+            if tables:
+                raise ProjectError(f"{self.path}: an SQLite file, but not a Retriever Studio project")
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        for target in range(version, SCHEMA_VERSION):
+            # executescript cannot run inside an open transaction, so the
+            # migration and its version bump form one explicit transaction.
+            self.conn.executescript(
+                f"BEGIN;\n{MIGRATIONS[target]}\nPRAGMA user_version={target + 1};\nCOMMIT;"
+            )
+        if version == 0:
+            with self.transaction():
+                self._set_meta("created_at", now_iso())
+                self._set_meta("corpus_revision", uuid.uuid4().hex)
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @property
+    def data_dir(self) -> Path:
+        """Sidecar folder for caches and model versions (created on demand)."""
+        d = self.path.with_name(self.path.name + ".data")
+        d.mkdir(exist_ok=True)
+        return d
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing block; nested blocks join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    # -- meta -----------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._set_meta(key, value)
+
+    @property
+    def corpus_revision(self) -> str:
+        """Changes whenever documents are added or edited; caches key on it."""
+        return self.get_meta("corpus_revision") or ""
+
+    def touch_corpus(self) -> None:
+        """Mark the corpus as changed (call inside the writing transaction)."""
+        self._set_meta("corpus_revision", uuid.uuid4().hex)
+
+    @property
+    def current_pass(self) -> int:
+        """The labeling pass new user labels belong to (0 before any mining)."""
+        return int(self.get_meta("current_pass", "0") or 0)
+
+    # -- documents --------------------------------------------------------------
+    def document_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+
+    def document_ids(self) -> list[str]:
+        """All document ids in storage order; row i of every corpus matrix is id i."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM documents ORDER BY rowid")]
+
+    def iter_documents(self, batch_size: int = 2000) -> Iterator[Document]:
+        """Documents in storage order, read in batches (bounded memory)."""
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT rowid, id, title, text FROM documents WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            for rowid, did, title, text in rows:
+                yield Document(did, title, text)
+            last = rows[-1][0]
+
+    def get_document(self, doc_id: str) -> Document | None:
+        row = self.conn.execute(
+            "SELECT id, title, text FROM documents WHERE id=?", (doc_id,)
+        ).fetchone()
+        return Document(*row) if row else None
+
+    def get_documents(self, doc_ids: Sequence[str]) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        ids = list(doc_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT id, title, text FROM documents WHERE id IN ({marks})", chunk
+            ):
+                out[row[0]] = Document(*row)
+        return out
+
+    # -- queries ----------------------------------------------------------------
+    def query_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM queries").fetchone()[0]
+
+    def queries(self, split: str | None = None) -> list[Query]:
+        if split is None:
+            rows = self.conn.execute("SELECT id, text, split FROM queries ORDER BY rowid")
+        else:
+            rows = self.conn.execute(
+                "SELECT id, text, split FROM queries WHERE split=? ORDER BY rowid", (split,)
+            )
+        return [Query(*r) for r in rows]
+
+    def get_query(self, query_id: str) -> Query | None:
+        row = self.conn.execute(
+            "SELECT id, text, split FROM queries WHERE id=?", (query_id,)
+        ).fetchone()
+        return Query(*row) if row else None
+
+    def splits(self) -> dict[str, int]:
+        """Query count per split (queries with no split under ``""``)."""
+        return {
+            (s or ""): n
+            for s, n in self.conn.execute(
+                "SELECT split, count(*) FROM queries GROUP BY split ORDER BY split"
+            )
+        }
+
+    # -- labels -----------------------------------------------------------------
+    def _apply_label(
+        self, query_id: str, doc_id: str, label: str | None, source: str,
+        gain: int | None, pass_number: int, at: str,
+    ) -> LabelChange:
+        if label is not None and label not in LABELS:
+            raise ValueError(f"unknown label {label!r}; expected one of {', '.join(LABELS)}")
+        if source not in SOURCES:
+            raise ValueError(f"unknown label source {source!r}")
+        old = self.conn.execute(
+            "SELECT label, gain, source FROM labels WHERE query_id=? AND doc_id=?",
+            (query_id, doc_id),
+        ).fetchone()
+        old_label, old_gain, old_source = old if old else (None, None, None)
+        if label is None:
+            if old is None:
+                return LabelChange(query_id, doc_id, None, None)
+            self.conn.execute(
+                "DELETE FROM labels WHERE query_id=? AND doc_id=?", (query_id, doc_id)
+            )
+            new_gain = None
+        else:
+            new_gain = default_gain(label) if gain is None else int(gain)
+            if label in RELEVANT_LABELS and new_gain <= 0:
+                new_gain = 1
+            self.conn.execute(
+                "INSERT INTO labels(query_id, doc_id, label, gain, source, pass, updated_at) "
+                "VALUES(?,?,?,?,?,?,?) ON CONFLICT(query_id, doc_id) DO UPDATE SET "
+                "label=excluded.label, gain=excluded.gain, source=excluded.source, "
+                "pass=excluded.pass, updated_at=excluded.updated_at",
+                (query_id, doc_id, label, new_gain, source, pass_number, at),
+            )
+        self.conn.execute(
+            "INSERT INTO label_history(query_id, doc_id, old_label, label, gain, source, pass, at) "
+            "VALUES(?,?,?,?,?,?,?,?)",
+            (query_id, doc_id, old_label, label, new_gain, source, pass_number, at),
+        )
+        return LabelChange(query_id, doc_id, old_label, label, old_gain, new_gain, old_source)
+
+    def _check_ids(self, query_id: str, doc_id: str) -> None:
+        if not self.conn.execute("SELECT 1 FROM queries WHERE id=?", (query_id,)).fetchone():
+            raise ProjectError(f"unknown query id {query_id!r}")
+        if not self.conn.execute("SELECT 1 FROM documents WHERE id=?", (doc_id,)).fetchone():
+            raise ProjectError(f"unknown document id {doc_id!r}")
+
+    def set_label(
+        self, query_id: str, doc_id: str, label: str | None, *,
+        source: str = "user", gain: int | None = None, pass_number: int | None = None,
+    ) -> LabelChange:
+        """Set (or with ``label=None`` clear) one judgement, committed at once."""
+        return self.set_labels([(query_id, doc_id, label, gain)], source=source,
+                               pass_number=pass_number)[0]
+
+    def set_labels(
+        self, items: Iterable[tuple], *,
+        source: str = "user", pass_number: int | None = None,
+    ) -> list[LabelChange]:
+        """Apply ``(query_id, doc_id, label, gain[, source])`` items as one committed transaction.
+
+        A per-item source overrides ``source`` (undo uses it to restore an
+        imported judgement as imported).
+        """
+        at = now_iso()
+        pass_number = self.current_pass if pass_number is None else pass_number
+        changes = []
+        with self.transaction():
+            for item in items:
+                query_id, doc_id, label, gain = item[:4]
+                item_source = item[4] if len(item) > 4 and item[4] else source
+                self._check_ids(query_id, doc_id)
+                changes.append(
+                    self._apply_label(query_id, doc_id, label, item_source, gain, pass_number, at)
+                )
+        return changes
+
+    def labels_for_query(self, query_id: str) -> dict[str, Label]:
+        return {
+            r[1]: Label(*r)
+            for r in self.conn.execute(
+                "SELECT query_id, doc_id, label, gain, source, pass, updated_at "
+                "FROM labels WHERE query_id=?",
+                (query_id,),
+            )
+        }
+
+    def get_label(self, query_id: str, doc_id: str) -> Label | None:
+        row = self.conn.execute(
+            "SELECT query_id, doc_id, label, gain, source, pass, updated_at "
+            "FROM labels WHERE query_id=? AND doc_id=?",
+            (query_id, doc_id),
+        ).fetchone()
+        return Label(*row) if row else None
+
+    def label_history(self, query_id: str, doc_id: str) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(*r)
+            for r in self.conn.execute(
+                "SELECT old_label, label, gain, source, pass, at FROM label_history "
+                "WHERE query_id=? AND doc_id=? ORDER BY id",
+                (query_id, doc_id),
+            )
+        ]
+
+    def all_labels(self, split: str | None = None) -> list[Label]:
+        sql = (
+            "SELECT l.query_id, l.doc_id, l.label, l.gain, l.source, l.pass, l.updated_at "
+            "FROM labels l JOIN queries q ON q.id = l.query_id"
+        )
+        args: tuple = ()
+        if split is not None:
+            sql += " WHERE q.split=?"
+            args = (split,)
+        sql += " ORDER BY q.rowid, l.rowid"
+        return [Label(*r) for r in self.conn.execute(sql, args)]
+
+    def qrels(self, split: str | None = None, *, include_negatives: bool = False) -> dict[str, dict[str, int]]:
+        """Judgements as ``{query_id: {doc_id: gain}}`` (ranx / pytrec_eval shape).
+
+        ``positive`` and ``false_negative`` count as relevant with their gain;
+        ``negative`` appears (with gain 0) only when ``include_negatives``.
+        """
+        out: dict[str, dict[str, int]] = {}
+        for lab in self.all_labels(split):
+            if lab.label in RELEVANT_LABELS:
+                out.setdefault(lab.query_id, {})[lab.doc_id] = lab.gain
+            elif include_negatives:
+                out.setdefault(lab.query_id, {})[lab.doc_id] = 0
+        return out
+
+    def label_counts(self) -> dict[str, dict[str, int]]:
+        """``{label: {source: count}}``."""
+        out: dict[str, dict[str, int]] = {}
+        for label, source, n in self.conn.execute(
+            "SELECT label, source, count(*) FROM labels GROUP BY label, source"
+        ):
+            out.setdefault(label, {})[source] = n
+        return out
+
+    # -- model versions -----------------------------------------------------------
+    def model_versions(self) -> list[dict]:
+        rows = self.db["model_versions"].rows_where(order_by="created_at")
+        out = []
+        for r in rows:
+            r = dict(r)
+            for key in ("config", "train_counts", "metrics"):
+                r[key] = json.loads(r[key] or "{}")
+            out.append(r)
+        return out
+
+    # -- summary ------------------------------------------------------------------
+    def info(self) -> dict:
+        return {
+            "path": str(self.path),
+            "schema_version": self.schema_version,
+            "documents": self.document_count(),
+            "queries": self.query_count(),
+            "queries_per_split": self.splits(),
+            "labels": self.label_counts(),
+            "labeled_queries": self.conn.execute(
+                "SELECT count(DISTINCT query_id) FROM labels"
+            ).fetchone()[0],
+            "model_versions": [
+                {"id": m["id"], "name": m["name"], "base": m["base"], "created_at": m["created_at"]}
+                for m in self.model_versions()
+            ],
+            "mining_passes": self.conn.execute("SELECT count(*) FROM mining_passes").fetchone()[0],
+        }

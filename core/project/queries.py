@@ -1,0 +1,145 @@
+"""A 2-D map of the embedding space: documents and queries laid out by UMAP.
+
+The layout is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426) with the
+cosine metric over the document embeddings plus the query embeddings of one
+model, seeded so that the same inputs give the same picture. It is plain
+data (:class:`MapLayout`) and is cached per (model fingerprint, corpus
+revision, query set, parameters) under ``project.data_dir / "maps"``.
+
+Sizes:
+
+* fewer than :data:`MIN_UMAP_POINTS` points: UMAP's spectral initialisation
+  cannot work (it needs more points than eigenvectors), so the map is the
+  first two principal components of the unit vectors (``method="pca"``);
+* up to ``fit_limit`` documents: one UMAP fit over all documents and queries,
+  ``n_neighbors = min(15, n - 1)``;
+* more documents: UMAP is fitted on a seeded sample of ``fit_limit``
+  documents plus all queries and the remaining documents are placed with
+  ``UMAP.transform`` in chunks (``method="umap+transform"``), which keeps
+  100,000 documents within a minute on two cores (see benchmarks/README.md).
+
+UMAP has no progress callback, so a job reports its stages (embedding,
+neighbour search, graph + layout optimisation, transform chunks) and is
+cancellable between them; during a long stage a ticker reports the elapsed
+time so the bar never looks frozen.
+
+Numba compiles UMAP's kernels on the first call in a process (about 15 s on
+two cores). Three things hide that: :func:`import_umap` imports
+umap/pynndescent with numba's on-disk cache switched on for all their
+kernels (in a versioned folder under the user cache directory), so a new
+process loads compiled code instead of compiling it again; neighbours of
+large maps come from hnswlib (:class:`HnswNeighbours`) rather than
+NN-descent, whose kernels numba refuses to cache; and :func:`warm_up` runs
+every kernel once on a tiny random data set (the GUI does that in the
+background at start), which fills the cache on the very first run and
+loads it afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.project.file import Project
+
+
+# -- what the map colours by ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueryOverlay:
+    """What one query knows about documents: its labels and mined proposals."""
+
+    query_id: str
+    labels: dict[str, str]  # doc_id -> positive / negative / false_negative
+    proposals: frozenset[str]  # kept candidates of the latest mining pass, not yet labelled
+
+
+def query_overlay(project: "Project", query_id: str) -> QueryOverlay:
+    """Labels of ``query_id`` and the unlabelled documents the latest mining pass kept for it."""
+    labels = {d: lab.label for d, lab in project.labels_for_query(query_id).items()}
+    row = project.conn.execute(
+        "SELECT max(pass) FROM candidates WHERE query_id=?", (query_id,)).fetchone()
+    proposals: frozenset[str] = frozenset()
+    if row and row[0] is not None:
+        proposals = frozenset(
+            r[0] for r in project.conn.execute(
+                "SELECT doc_id FROM candidates WHERE query_id=? AND pass=? AND status='kept'",
+                (query_id, row[0]))
+            if r[0] not in labels)
+    return QueryOverlay(query_id, labels, proposals)
+
+
+def label_summary(project: "Project") -> dict[str, str]:
+    """One label per judged document over all queries, for a whole-map view.
+
+    A document is ``positive`` if any query judged it relevant as a
+    positive, else ``false_negative`` if any query marked it so, else
+    ``negative``; unjudged documents kept by the latest mining pass of some
+    query are ``proposal``.
+    """
+    rank = {"positive": 3, "false_negative": 2, "negative": 1}
+    out: dict[str, str] = {}
+    for doc_id, label in project.conn.execute("SELECT doc_id, label FROM labels"):
+        if rank[label] > rank.get(out.get(doc_id, ""), 0):
+            out[doc_id] = label
+    for (doc_id,) in project.conn.execute(
+        "SELECT DISTINCT c.doc_id FROM candidates c JOIN (SELECT query_id, max(pass) AS pass "
+        "FROM candidates GROUP BY query_id) latest ON latest.query_id = c.query_id "
+        "AND latest.pass = c.pass WHERE c.status = 'kept'"
+    ):
+        out.setdefault(doc_id, "proposal")
+    return out
+
+
+def document_splits(project: "Project") -> dict[str, str]:
+    """Split of the queries that judged each document: a split name, ``"mixed"``, or absent.
+
+    Documents judged for train and test queries alike are where leakage
+    between splits would show.
+    """
+    out: dict[str, str] = {}
+    for doc_id, splits in project.conn.execute(
+        "SELECT l.doc_id, group_concat(DISTINCT coalesce(q.split, '')) FROM labels l "
+        "JOIN queries q ON q.id = l.query_id GROUP BY l.doc_id"
+    ):
+        names = {s for s in (splits or "").split(",")}
+        out[doc_id] = names.pop() if len(names) == 1 else "mixed"
+    return out
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str  # "document" or "query"
+    id: str
+    text: str  # title (or start of the text) of a document; text of a query
+
+
+def find_points(project: "Project", text: str, limit: int = 20) -> list[Found]:
+    """Documents and queries whose id matches ``text`` exactly, then whose title / text contains it."""
+    text = text.strip()
+    if not text:
+        return []
+    out: list[Found] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: str, ident: str, label: str) -> None:
+        if (kind, ident) not in seen and len(out) < limit:
+            seen.add((kind, ident))
+            out.append(Found(kind, ident, label))
+
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    for qid, qtext in project.conn.execute("SELECT id, text FROM queries WHERE id=?", (text,)):
+        add("query", qid, qtext)
+    for did, title, body in project.conn.execute(
+            "SELECT id, title, substr(text, 1, 120) FROM documents WHERE id=?", (text,)):
+        add("document", did, title or body)
+    for qid, qtext in project.conn.execute(
+            "SELECT id, text FROM queries WHERE text LIKE ? ESCAPE '\\' ORDER BY rowid LIMIT ?",
+            (pattern, limit)):
+        add("query", qid, qtext)
+    for did, title, body in project.conn.execute(
+            "SELECT id, title, substr(text, 1, 120) FROM documents WHERE title LIKE ? ESCAPE '\\' "
+            "ORDER BY rowid LIMIT ?", (pattern, limit)):
+        add("document", did, title or body)
+    return out
