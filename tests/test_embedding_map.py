@@ -247,3 +247,38 @@ def test_before_after_summarises_how_labelled_pairs_moved(tiny_project):
     assert pair.after.aligned_to == pair.before.key
     before, after, n = pair.summary["positive"]
     assert n == 5 and before > 0 and after > 0
+
+
+def test_points_in_a_concave_lasso():
+    from core.map.picking import points_in_polygon
+
+    u_shape = np.array([(0, 0), (3, 0), (3, 3), (2, 3), (2, 1), (1, 1), (1, 3), (0, 3)], float)
+    xy = np.array([(0.5, 2), (1.5, 2), (2.5, 2), (1.5, 0.5), (4, 4)], np.float32)
+    assert points_in_polygon(xy, u_shape).tolist() == [0, 2, 3]  # (1.5, 2) is in the notch
+    assert points_in_polygon(xy, u_shape[:2]).tolist() == []  # two corners enclose nothing
+
+
+def test_a_click_picks_a_query_within_its_larger_reach_before_a_nearer_document():
+    from core.map.picking import QUERY_REACH, PointPicker
+
+    picker = PointPicker(np.array([(0, 0), (10, 0)], np.float32), np.array([(1.5, 0)], np.float32))
+    assert QUERY_REACH == 1.6
+    assert picker.nearest(0.4, 0, radius=1.0) == ("query", 0)  # query 1.1 away, document 0.4
+    assert picker.nearest(-0.5, 0, radius=1.0) == ("document", 0)  # query 2.0 away: out of reach
+    assert picker.nearest(9.5, 0, radius=1.0) == ("document", 1)
+    assert picker.nearest(5, 0, radius=1.0) is None
+
+
+def test_query_window_is_twice_the_median_distance_to_its_documents():
+    from core.map.framing import query_window
+    from core.project.queries import QueryOverlay
+
+    doc_xy = np.array([(3, 0), (0, 4), (0, -8), (30, 40)], np.float32)
+    query_xy = np.zeros((1, 2), np.float32)
+    layout = MapLayout(["d0", "d1", "d2", "d3"], doc_xy, ["q0"], query_xy, "bundled",
+                       query_neighbors=np.array([[2]], np.int32))
+    overlay = QueryOverlay("q0", {"d0": "positive"}, frozenset({"d1"}))
+    # Distances 3 (label), 4 (proposal), 8 (neighbour): median 4; d3 far away does not count.
+    assert query_window(layout, doc_xy, query_xy, 0, overlay) == (0.0, 0.0, 8.0)
+    other = QueryOverlay("q9", {"d0": "positive"}, frozenset())
+    assert query_window(layout, doc_xy, query_xy, 0, other) == (0.0, 0.0, 16.0)

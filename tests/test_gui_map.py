@@ -106,7 +106,7 @@ def test_clicking_a_document_activates_it_and_a_query_makes_it_current(qtbot, ma
 def test_hover_names_the_document(map_view):
     doc_id = isolated_document(map_view)
     scene = map_view.view_box.mapViewToScene(map_view.view_position("document", doc_id))
-    map_view._mouse_moved(scene)
+    map_view.pointer.hover(scene)
     assert map_view.hover_text.isVisible()
     title = map_view.context.project.get_document(doc_id).title
     assert title in map_view.hover_text.textItem.toPlainText()
@@ -207,9 +207,9 @@ def test_search_locates_a_query_and_makes_it_current(qtbot, map_view):
     assert view.context.current_query_id == "q4"
     assert len(view.found_item.data) == 1
     view.search.setText("Radon")
-    view._run_search()
-    qtbot.waitUntil(lambda: bool(view._found_items), timeout=5000)
-    assert view._found_items[0].id == "d9"
+    view.search.run_search()
+    qtbot.waitUntil(lambda: bool(view.search.found), timeout=5000)
+    assert view.search.found[0].id == "d9"
 
 
 def test_before_after_aligns_two_models_and_the_slider_moves_points(qtbot, map_view):

@@ -1,47 +1,21 @@
-"""A 2-D map of the embedding space: documents and queries laid out by UMAP.
+"""The jobs the Map tab runs, each a plain function a worker thread can call.
 
-The layout is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426) with the
-cosine metric over the document embeddings plus the query embeddings of one
-model, seeded so that the same inputs give the same picture. It is plain
-data (:class:`MapLayout`) and is cached per (model fingerprint, corpus
-revision, query set, parameters) under ``project.data_dir / "maps"``.
-
-Sizes:
-
-* fewer than :data:`MIN_UMAP_POINTS` points: UMAP's spectral initialisation
-  cannot work (it needs more points than eigenvectors), so the map is the
-  first two principal components of the unit vectors (``method="pca"``);
-* up to ``fit_limit`` documents: one UMAP fit over all documents and queries,
-  ``n_neighbors = min(15, n - 1)``;
-* more documents: UMAP is fitted on a seeded sample of ``fit_limit``
-  documents plus all queries and the remaining documents are placed with
-  ``UMAP.transform`` in chunks (``method="umap+transform"``), which keeps
-  100,000 documents within a minute on two cores (see benchmarks/README.md).
-
-UMAP has no progress callback, so a job reports its stages (embedding,
-neighbour search, graph + layout optimisation, transform chunks) and is
-cancellable between them; during a long stage a ticker reports the elapsed
-time so the bar never looks frozen.
-
-Numba compiles UMAP's kernels on the first call in a process (about 15 s on
-two cores). Three things hide that: :func:`import_umap` imports
-umap/pynndescent with numba's on-disk cache switched on for all their
-kernels (in a versioned folder under the user cache directory), so a new
-process loads compiled code instead of compiling it again; neighbours of
-large maps come from hnswlib (:class:`HnswNeighbours`) rather than
-NN-descent, whose kernels numba refuses to cache; and :func:`warm_up` runs
-every kernel once on a tiny random data set (the GUI does that in the
-background at start), which fills the cache on the very first run and
-loads it afterwards.
+A model's map (:func:`compute_layout`, cached), two models' maps aligned for
+before/after (:func:`before_after`), the current query's ranks
+(:func:`ranks_for_query`), one read-only question asked of a project by path
+(:func:`ask_project`), and the UMAP warm-up (:func:`warm_up`, run once per
+process in the background by :func:`start_warm_up`). How layouts are
+computed is in :mod:`core.map.layout`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -64,6 +38,7 @@ from core.progress import Progress
 if TYPE_CHECKING:  # pragma: no cover
     from core.project.file import Project
 
+T = TypeVar("T")
 
 
 def warm_up(progress: Progress | None = None) -> float:
@@ -92,6 +67,27 @@ def warm_up(progress: Progress | None = None) -> float:
         model.transform(data[:8])
     progress.fraction(1.0, "Embedding map ready")
     return time.perf_counter() - start
+
+
+_warm_started = threading.Event()
+
+
+def start_warm_up() -> None:
+    """Run :func:`warm_up` on a background thread, once per process.
+
+    Called when the app starts, so the first map does not wait for numba.
+    """
+    if _warm_started.is_set():
+        return
+    _warm_started.set()
+
+    def run() -> None:
+        try:
+            warm_up()
+        except Exception:  # a failed warm-up only means the first map compiles
+            pass
+
+    threading.Thread(target=run, name="map-warm-up", daemon=True).start()
 
 
 def compute_layout(
@@ -179,8 +175,10 @@ def _reference_init(reference: MapLayout, doc_ids: Sequence[str],
 
 
 def ranks_for_query(retrieval: Any, query_text: str, retriever: str = "dense",
-                    k: int = 100) -> dict[str, int]:
+                    k: int = 100, *, progress: Progress | None = None) -> dict[str, int]:
     """``{doc_id: rank}`` (1-based) of the top ``k`` hits of a :class:`core.retrieval.service.Retrieval`."""
+    if progress is not None:
+        progress.fraction(0.0, "Ranking documents for the map")
     return {hit.doc_id: hit.rank for hit in retrieval.search(query_text, retriever=retriever, k=k)}
 
 
@@ -197,6 +195,26 @@ class BeforeAfter:
     before: MapLayout
     after: MapLayout
     summary: dict[str, tuple[float, float, int]]
+
+    def blend(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Document and query positions a fraction ``t`` of the way from before (0) to after (1)."""
+        a, b = self.before, self.after
+        if t >= 1.0:
+            return b.doc_xy, b.query_xy
+        return (1 - t) * a.doc_xy + t * b.doc_xy, (1 - t) * a.query_xy + t * b.query_xy
+
+    def trails(self, query_row: int, doc_ids: Iterable[str]) -> np.ndarray:
+        """Segments from where a query and its documents sat before to where they sit after.
+
+        Rows alternate start, end (2k x 2), for a line item that connects pairs.
+        """
+        a, b = self.before, self.after
+        rows = [b.doc_index[d] for d in doc_ids if d in b.doc_index]
+        start = np.vstack([a.query_xy[[query_row]], a.doc_xy[rows]]) if rows else a.query_xy[[query_row]]
+        end = np.vstack([b.query_xy[[query_row]], b.doc_xy[rows]]) if rows else b.query_xy[[query_row]]
+        pts = np.empty((2 * len(start), 2), np.float32)
+        pts[0::2], pts[1::2] = start, end
+        return pts
 
 
 def before_after(project: "Project | str | Path", before_model: str | None, after_model: str | None,
@@ -223,3 +241,16 @@ def before_after(project: "Project | str | Path", before_model: str | None, afte
             project.close()
 
 
+def ask_project(path: "str | Path", question: Callable[..., T], *args: Any,
+                progress: Progress | None = None) -> T:
+    """``question(project, *args)`` on the project at ``path``, opened and closed on this thread.
+
+    For read-only questions (``core.project.queries``) asked from a worker
+    thread, which must not share the UI thread's connection.
+    """
+    project, owned = open_project(path)
+    try:
+        return question(project, *args)
+    finally:
+        if owned:
+            project.close()

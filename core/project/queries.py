@@ -1,38 +1,11 @@
-"""A 2-D map of the embedding space: documents and queries laid out by UMAP.
+"""Read-only questions views ask of a project's labels and text.
 
-The layout is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426) with the
-cosine metric over the document embeddings plus the query embeddings of one
-model, seeded so that the same inputs give the same picture. It is plain
-data (:class:`MapLayout`) and is cached per (model fingerprint, corpus
-revision, query set, parameters) under ``project.data_dir / "maps"``.
-
-Sizes:
-
-* fewer than :data:`MIN_UMAP_POINTS` points: UMAP's spectral initialisation
-  cannot work (it needs more points than eigenvectors), so the map is the
-  first two principal components of the unit vectors (``method="pca"``);
-* up to ``fit_limit`` documents: one UMAP fit over all documents and queries,
-  ``n_neighbors = min(15, n - 1)``;
-* more documents: UMAP is fitted on a seeded sample of ``fit_limit``
-  documents plus all queries and the remaining documents are placed with
-  ``UMAP.transform`` in chunks (``method="umap+transform"``), which keeps
-  100,000 documents within a minute on two cores (see benchmarks/README.md).
-
-UMAP has no progress callback, so a job reports its stages (embedding,
-neighbour search, graph + layout optimisation, transform chunks) and is
-cancellable between them; during a long stage a ticker reports the elapsed
-time so the bar never looks frozen.
-
-Numba compiles UMAP's kernels on the first call in a process (about 15 s on
-two cores). Three things hide that: :func:`import_umap` imports
-umap/pynndescent with numba's on-disk cache switched on for all their
-kernels (in a versioned folder under the user cache directory), so a new
-process loads compiled code instead of compiling it again; neighbours of
-large maps come from hnswlib (:class:`HnswNeighbours`) rather than
-NN-descent, whose kernels numba refuses to cache; and :func:`warm_up` runs
-every kernel once on a tiny random data set (the GUI does that in the
-background at start), which fills the cache on the very first run and
-loads it afterwards.
+What one query knows (:func:`query_overlay`: its labels and the proposals
+of the latest mining pass), one label per document over all queries
+(:func:`label_summary`), the split of the queries that judged each document
+(:func:`document_splits`) and id / text search (:func:`find_points`). Each
+takes an open :class:`~core.project.file.Project`; a worker thread opens its
+own.
 """
 
 from __future__ import annotations
