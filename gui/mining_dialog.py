@@ -24,7 +24,6 @@ from typing import Sequence
 import shiboken6
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -32,7 +31,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -59,6 +57,7 @@ from .context import AppContext
 from .mining_histogram import ScoreHistogram
 from .mining_slider import OptionalNumber
 from .mining_table import DecisionModel
+from .table_model import show_rows
 from .workers import Job, Latest
 
 DEBOUNCE_MS = 120
@@ -253,18 +252,7 @@ class MiningDialog(QDialog):
         self.model = DecisionModel(self)
         self.table = QTableView()
         self.table.setObjectName("mining-preview-table")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        head = self.table.horizontalHeader()
-        head.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        show_rows(self.table, self.model, row_height=22)
         self.table.doubleClicked.connect(self._activate)
         self.histogram = ScoreHistogram()
         self.histogram.setObjectName("mining-histogram")

@@ -24,7 +24,7 @@ class DecisionModel(RowTableModel[CandidateDecision]):
         Column("Rank", lambda d, _m: str(d.rank), align=RIGHT),
         Column("Score", lambda d, _m: format_score(d.score), align=RIGHT),
         Column("Decision", lambda d, _m: _reason_text(d.reason)),
-        Column("Document", lambda d, m: m.titles.get(d.doc_id, d.doc_id)),
+        Column("Document", lambda d, m: m.titles.get(d.doc_id, d.doc_id), stretch=True),
     )
 
     def __init__(self, parent=None) -> None:

@@ -47,7 +47,7 @@ from .context import AppContext, LabelsChanged
 from .highlight import highlight_html, query_terms
 from .review_table import ProposalModel, ProposalTable, status_text
 from .style import LABEL_COLORS, label_icon
-from .table_model import format_score
+from .table_model import format_score, show_rows
 from .workers import Latest
 
 REVIEW_KEYS = (
@@ -117,18 +117,8 @@ class ReviewPanel(QWidget):
         self.model = ProposalModel(self)
         self.table = ProposalTable()
         self.table.setObjectName("review-proposals")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        show_rows(self.table, self.model, row_height=24)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        head = self.table.horizontalHeader()
-        for col in range(4):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.stepPastEnd.connect(self._step_query_from_table)
         self.table.doubleClicked.connect(self._activate)

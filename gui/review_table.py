@@ -43,7 +43,7 @@ class ProposalModel(RowTableModel[Proposal]):
         Column("Status", lambda p, _m: status_text(p),
                color=lambda p, _m: LABEL_COLORS[p.label] if p.label else None,
                bold=lambda p, _m: p.state != "pending"),
-        Column("Document", _document),
+        Column("Document", _document, stretch=True),
     )
     DOCUMENT_COLUMN = 4
 

@@ -9,6 +9,8 @@ tooltip) and :class:`RowTableModel` answers every role from them
 Every column callable takes ``(row, model)``: the row, and the model for
 what it holds besides its rows (titles, documents, explanations). Colours
 are names (``"#6b7280"``); a cell's own colour wins over its row's.
+:func:`show_rows` sets a table view up for such a model (column widths from
+the declarations).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable, ClassVar, Generic, Sequence, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 HtmlRole = Qt.ItemDataRole.UserRole + 1  # rich text for the highlight delegate
 IdRole = Qt.ItemDataRole.UserRole + 2  # query or document id
@@ -50,6 +53,7 @@ class Column(Generic[Row]):
     bold: Callable[[Row, Any], bool] | None = None
     icon: Callable[[Row, Any], QIcon | None] | None = None
     sort: Callable[[Row, Any], Any] | None = None
+    stretch: bool = False  # takes the width left (in show_rows); other columns fit their contents
 
 
 class RowTableModel(QAbstractTableModel, Generic[Row]):
@@ -168,3 +172,22 @@ class RowTableModel(QAbstractTableModel, Generic[Row]):
         if brush is None:
             brush = self._brushes[color] = QBrush(QColor(color))
         return brush
+
+
+def show_rows(view: QTableView, model: RowTableModel, row_height: int) -> None:
+    """Show ``model`` in ``view`` as a read-only list of whole rows, one line each.
+
+    No grid and no row numbers; each column fits its contents except those
+    declared ``stretch``, which share the width left.
+    """
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(row_height)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    head = view.horizontalHeader()
+    for i, column in enumerate(model.COLUMNS):
+        head.setSectionResizeMode(i, QHeaderView.ResizeMode.Stretch if column.stretch
+                                  else QHeaderView.ResizeMode.ResizeToContents)

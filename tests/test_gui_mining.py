@@ -36,7 +36,10 @@ def open_dialog(context, qtbot) -> MiningDialog:
     dialog.range_max.setValue(8)
     dialog.num_negatives.setValue(3)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog._decisions is not None and dialog.model.rowCount() > 0, timeout=10000)
+    # Settled: the preview of the last setting is shown and no scoring is under way. A
+    # refresh still pending would clear the status line, "Pass 1: ..." included.
+    qtbot.waitUntil(lambda: dialog.is_ready() and dialog._loading_key is None
+                    and dialog.model.rowCount() > 0, timeout=10000)
     return dialog
 
 
@@ -181,13 +184,7 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
     project = Project.open(demo)
     context = AppContext(project)
     try:
-        dialog = MiningDialog(context)
-        qtbot.addWidget(dialog)
-        dialog.source.setCurrentIndex(dialog.source.findData("bm25"))
-        dialog.range_max.setValue(8)
-        dialog.num_negatives.setValue(3)
-        dialog.show()
-        qtbot.waitUntil(lambda: dialog.is_ready() and dialog.model.rowCount() > 0, timeout=20000)
+        dialog = open_dialog(context, qtbot)
         config = dialog.config()
 
         dialog.mine_all()
