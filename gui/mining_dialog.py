@@ -17,18 +17,13 @@ its own progress bar and Cancel; a stored pass is announced with
 
 from __future__ import annotations
 
+import html
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -36,11 +31,9 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSlider,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -50,348 +43,32 @@ from PySide6.QtWidgets import (
 
 from core.errors import StudioError
 from core.mining.config import MiningConfig
-from core.mining.miner import MiningResult, mine
-from core.mining.preview import PreviewData, prepare_preview
-from core.mining.rules import CandidateDecision
-from core.mining.store import current_config, query_labels
-from core.project.file import Project
-from core.project.schema import RELEVANT_LABELS
+from core.mining.miner import MiningResult, run_mining
+from core.mining.preview import PreviewBundle, decide_preview, load_preview
+from core.mining.rules import (
+    REASON_TEXT,
+    CandidateDecision,
+    explanations,
+    thresholds_for,
+)
+from core.mining.store import read_current_config
 
 from .context import AppContext
-from .style import LABEL_COLORS, LABEL_TINTS
+from .mining_histogram import ScoreHistogram
+from .mining_slider import OptionalNumber
+from .mining_table import DecisionModel
+from .table_model import show_rows
 from .workers import Job, Latest
 
 DEBOUNCE_MS = 120
-TITLE_DEPTH = 1200  # documents whose titles the preview fetches (best first)
 MAX_RANGE = 1000
-
-REASON_TEXT = {
-    "kept": "kept: proposed as a negative",
-    "confirmed": "kept: already labeled negative",
-    "positive": "labeled positive",
-    "false_negative": "labeled false negative",
-    "previously_rejected": "dropped: rejected in an earlier pass",
-    "absolute_margin": "dropped: absolute margin",
-    "relative_margin": "dropped: relative margin",
-    "max_score": "dropped: above max score",
-    "min_score": "dropped: below min score",
-    "rank_window": "dropped: outside the rank window",
-    "not_sampled": "dropped: not sampled",
-}
 SOURCE_TITLES = {"dense": "Dense (model cosine)", "bm25": "BM25", "hybrid": "Hybrid (RRF of both)"}
 # Score scale per source, for the sliders: (low, high, decimals).
 SCORE_SCALES = {"dense": (-1.0, 1.0, 3), "bm25": (0.0, 40.0, 2), "hybrid": (0.0, 2 / 61, 5)}
 
 
-# -- worker-side functions (plain Python, run on job threads) ------------------------------
-
-@dataclass(frozen=True)
-class PreviewBundle:
-    """A scored preview query plus what the dialog shows about it."""
-
-    data: PreviewData
-    query_text: str
-    titles: dict[str, str]
-    minable: tuple[str, ...] = field(default_factory=tuple)  # queries of the split with a positive
-
-
-def load_preview(project_path: Path, query_id: str | None, config: MiningConfig, retrieval,
-                 *, progress) -> PreviewBundle:
-    """Score one query for the preview (the first minable query of the split if None)."""
-    with Project.open(project_path) as project:
-        labels = query_labels(project, config.split)
-        minable = tuple(q.id for q in project.queries(config.split)
-                        if any(v in RELEVANT_LABELS for v in labels.get(q.id, {}).values()))
-        if query_id is None or project.get_query(query_id) is None:
-            if not minable:
-                where = f"split {config.split!r}" if config.split else "this project"
-                raise StudioError(f"no query in {where} has a positive label: nothing to preview")
-            query_id = minable[0]
-        data = prepare_preview(project, query_id, config, retrieval, progress)
-        row = data.row
-        depth = min(TITLE_DEPTH, len(row))
-        top = np.argpartition(-row, depth - 1)[:depth] if 0 < depth < len(row) else np.arange(len(row))
-        wanted = [data.doc_ids[i] for i in top.tolist()] + list(data.labels)
-        docs = project.get_documents(wanted)
-        titles = {d: (doc.title or doc.text[:90]) for d, doc in docs.items()}
-        query = project.get_query(query_id)
-        return PreviewBundle(data, query.text if query else query_id, titles, minable)
-
-
-def decide_preview(data: PreviewData, config: MiningConfig, *, progress) -> list[CandidateDecision]:
-    progress.check()
-    return data.decide(config)
-
-
-def run_mining(project_path: Path, config: MiningConfig, retrieval, *, progress) -> MiningResult:
-    with Project.open(project_path) as project:
-        return mine(project, config, progress, retrieval)
-
-
-def read_current_config(project_path: Path, *, progress) -> MiningConfig | None:
-    with Project.open(project_path) as project:
-        return current_config(project)
-
-
-# -- widgets ----------------------------------------------------------------------------------
-
-class OptionalNumber(QWidget):
-    """An optional float: checkbox (on/off), slider and spin box kept in step."""
-
-    changed = Signal()
-    STEPS = 1000
-
-    def __init__(self, low: float, high: float, decimals: int, default: float,
-                 tooltip: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.check = QCheckBox()
-        self.check.setToolTip("Use this rule")
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, self.STEPS)
-        self.spin = QDoubleSpinBox()
-        self.spin.setKeyboardTracking(False)
-        self.spin.setMinimumWidth(90)
-        for w in (self, self.slider, self.spin):
-            w.setToolTip(tooltip)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.check)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.spin)
-        self._syncing = False
-        self.set_range(low, high, decimals)
-        self.spin.setValue(default)
-        self._to_slider()
-        self.check.toggled.connect(self._toggled)
-        self.slider.valueChanged.connect(self._from_slider)
-        self.spin.valueChanged.connect(self._from_spin)
-        self._toggled(False)
-
-    def set_range(self, low: float, high: float, decimals: int) -> None:
-        value = self.spin.value()
-        self._low, self._high = low, high
-        self._syncing = True
-        self.spin.setDecimals(decimals)
-        self.spin.setRange(low, high)
-        self.spin.setSingleStep((high - low) / 100 if high > low else 0.01)
-        self.spin.setValue(min(max(value, low), high))
-        self._syncing = False
-        self._to_slider()
-
-    def value(self) -> float | None:
-        return self.spin.value() if self.check.isChecked() else None
-
-    def set_value(self, value: float | None) -> None:
-        self.check.setChecked(value is not None)
-        if value is not None:
-            if not self._low <= value <= self._high:
-                self.set_range(min(self._low, value), max(self._high, value), self.spin.decimals())
-            self.spin.setValue(value)
-
-    def _toggled(self, on: bool) -> None:
-        self.slider.setEnabled(on)
-        self.spin.setEnabled(on)
-        self.changed.emit()
-
-    def _to_slider(self) -> None:
-        span = self._high - self._low
-        pos = 0 if span <= 0 else round((self.spin.value() - self._low) / span * self.STEPS)
-        self._syncing = True
-        self.slider.setValue(int(pos))
-        self._syncing = False
-
-    def _from_slider(self, pos: int) -> None:
-        if self._syncing:
-            return
-        self._syncing = True
-        self.spin.setValue(self._low + (self._high - self._low) * pos / self.STEPS)
-        self._syncing = False
-        if self.check.isChecked():
-            self.changed.emit()
-
-    def _from_spin(self, _value: float) -> None:
-        if self._syncing:
-            return
-        self._to_slider()
-        if self.check.isChecked():
-            self.changed.emit()
-
-
-class DecisionModel(QAbstractTableModel):
-    """Rows of :class:`CandidateDecision` with the document title."""
-
-    HEADERS = ("Rank", "Score", "Decision", "Document")
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.rows: list[CandidateDecision] = []
-        self.titles: dict[str, str] = {}
-        self.explain: dict[str, str] = {}
-
-    def set_rows(self, rows: Sequence[CandidateDecision], titles: dict[str, str],
-                 explain: dict[str, str]) -> None:
-        self.beginResetModel()
-        self.rows = list(rows)
-        self.titles = titles
-        self.explain = explain
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        d = self.rows[index.row()]
-        col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == 0:
-                return str(d.rank)
-            if col == 1:
-                return format_score(d.score)
-            if col == 2:
-                return REASON_TEXT.get(d.reason, d.reason)
-            return self.titles.get(d.doc_id, d.doc_id)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{d.doc_id}: {self.explain.get(d.reason, REASON_TEXT.get(d.reason, d.reason))}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and col < 2:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            if d.reason in ("kept", "confirmed"):
-                return QBrush(QColor(LABEL_TINTS["negative"]))
-            if d.reason in RELEVANT_LABELS:
-                return QBrush(QColor(LABEL_TINTS[d.reason]))
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if d.reason in RELEVANT_LABELS:
-                return QBrush(QColor(LABEL_COLORS[d.reason]))
-            if d.status == "dropped":
-                return QBrush(QColor("#6b7280"))
-        return None
-
-
-class ScoreHistogram(pg.PlotWidget):
-    """Candidate scores (kept vs dropped, stacked) with the positives and thresholds as lines."""
-
-    KEPT = "#c2410c"
-    DROPPED = "#9ca3af"
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent, background="w")
-        self.setMinimumHeight(170)
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        plot = self.getPlotItem()
-        plot.setLabel("bottom", "score")
-        plot.setLabel("left", "candidates")
-        for axis in ("bottom", "left"):
-            plot.getAxis(axis).enableAutoSIPrefix(False)  # "score (x0.001)" reads badly
-        plot.showGrid(x=False, y=True, alpha=0.15)
-        self.legend = plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.dropped_bars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=self.DROPPED,
-                                            pen=pg.mkPen(None), name="dropped")
-        self.kept_bars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=self.KEPT,
-                                         pen=pg.mkPen(None), name="kept")
-        plot.addItem(self.dropped_bars)
-        plot.addItem(self.kept_bars)
-        # Legend entries for the line kinds, created once.
-        self._pos_proxy = plot.plot([], [], pen=pg.mkPen(LABEL_COLORS["positive"], width=2),
-                                    name="positive")
-        self._thr_proxy = plot.plot([], [], pen=pg.mkPen("#111827", width=1.5,
-                                                         style=Qt.PenStyle.DashLine), name="threshold")
-        self._lines: list[pg.InfiniteLine] = []
-
-    def set_data(self, decisions: Sequence[CandidateDecision],
-                 thresholds: Sequence[tuple[float, str]]) -> None:
-        plot = self.getPlotItem()
-        for line in self._lines:
-            plot.removeItem(line)
-        self._lines = []
-        cands = [d for d in decisions if d.reason not in RELEVANT_LABELS]
-        positives = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
-        values = [d.score for d in cands] + positives + [t for t, _ in thresholds]
-        if not values:
-            self.kept_bars.setOpts(x=[], height=[])
-            self.dropped_bars.setOpts(x=[], height=[])
-            return
-        lo, hi = min(values), max(values)
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, 31)
-        kept = np.histogram([d.score for d in cands if d.kept], bins=edges)[0]
-        dropped = np.histogram([d.score for d in cands if not d.kept], bins=edges)[0]
-        centres = (edges[:-1] + edges[1:]) / 2
-        width = (edges[1] - edges[0]) * 0.9
-        self.dropped_bars.setOpts(x=centres, height=dropped, width=width)
-        self.kept_bars.setOpts(x=centres, height=kept, width=width, y0=dropped)
-        for score in positives:
-            line = pg.InfiniteLine(score, angle=90, pen=pg.mkPen(LABEL_COLORS["positive"], width=2))
-            line.setToolTip(f"positive {score:.4g}")
-            plot.addItem(line)
-            self._lines.append(line)
-        for score, name in thresholds:
-            line = pg.InfiniteLine(score, angle=90, label=name,
-                                   pen=pg.mkPen("#111827", width=1.5, style=Qt.PenStyle.DashLine),
-                                   labelOpts={"position": 0.92, "color": "#111827"})
-            plot.addItem(line)
-            self._lines.append(line)
-        plot.setXRange(lo, hi, padding=0.04)
-        plot.setYRange(0, max(1, int((kept + dropped).max())) * 1.15, padding=0)
-
-
-def format_score(score: float) -> str:
-    """Scores with a fixed number of decimals so a column lines up (cosine, BM25 and RRF alike)."""
-    return f"{score:.4f}" if abs(score) < 1 else f"{score:.3f}"
-
-
-def thresholds_for(decisions: Sequence[CandidateDecision], config: MiningConfig) -> list[tuple[float, str]]:
-    """Where each active score rule cuts, for the histogram (plain arithmetic of the rules)."""
-    relevant = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
-    out: list[tuple[float, str]] = []
-    if relevant:
-        pos = min(relevant)
-        if config.absolute_margin is not None:
-            out.append((pos - config.absolute_margin, "abs. margin"))
-        if config.relative_margin is not None:
-            out.append((pos - abs(pos) * config.relative_margin, "rel. margin"))
-    if config.max_score is not None:
-        out.append((config.max_score, "max"))
-    if config.min_score is not None:
-        out.append((config.min_score, "min"))
-    return out
-
-
-def explanations(decisions: Sequence[CandidateDecision], config: MiningConfig) -> dict[str, str]:
-    """One line per reason with the numbers behind it (tooltips)."""
-    relevant = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
-    out = dict(REASON_TEXT)
-    if relevant:
-        pos = min(relevant)
-        if config.absolute_margin is not None:
-            out["absolute_margin"] = (f"dropped: score + {config.absolute_margin:g} > lowest positive "
-                                      f"{pos:.4g}")
-        if config.relative_margin is not None:
-            out["relative_margin"] = (f"dropped: score > {pos:.4g} − |{pos:.4g}|·{config.relative_margin:g}"
-                                      f" = {pos - abs(pos) * config.relative_margin:.4g}")
-    if config.max_score is not None:
-        out["max_score"] = f"dropped: score > max score {config.max_score:g}"
-    if config.min_score is not None:
-        out["min_score"] = f"dropped: score < min score {config.min_score:g}"
-    out["rank_window"] = (f"dropped: not among surviving candidates {config.range_min + 1}–"
-                          f"{config.range_max}")
-    out["not_sampled"] = f"dropped: in the window, but not one of the {config.num_negatives} sampled ({config.sampling})"
-    return out
-
-
 def summary_text(decisions: Sequence[CandidateDecision]) -> str:
+    """The preview's one-line count of decisions by reason, proposals first."""
     counts: dict[str, int] = {}
     for d in decisions:
         counts[d.reason] = counts.get(d.reason, 0) + 1
@@ -575,18 +252,7 @@ class MiningDialog(QDialog):
         self.model = DecisionModel(self)
         self.table = QTableView()
         self.table.setObjectName("mining-preview-table")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        head = self.table.horizontalHeader()
-        head.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        show_rows(self.table, self.model, row_height=22)
         self.table.doubleClicked.connect(self._activate)
         self.histogram = ScoreHistogram()
         self.histogram.setObjectName("mining-histogram")
@@ -779,21 +445,21 @@ class MiningDialog(QDialog):
             self._preview_query = bundle.data.query_id
         self._apply_scale(float(bundle.data.row.max()) if len(bundle.data.row) else None)
         self.query_label.setText(
-            f"<b>Preview</b> · query <code>{bundle.data.query_id}</code>: {_escape(bundle.query_text)}")
+            f"<b>Preview</b> · query <code>{bundle.data.query_id}</code>: {html.escape(bundle.query_text)}")
         self._refresh()
 
     def _preview_failed(self, message: str) -> None:
         if not shiboken6.isValid(self):
             return  # a late answer for a closed dialog
         self._loading_key = None
-        self.summary.setText(f"<span style='color:#b91c1c'>{_escape(message)}</span>")
+        self.summary.setText(f"<span style='color:#b91c1c'>{html.escape(message)}</span>")
 
     def _show(self, decisions: list[CandidateDecision], config: MiningConfig) -> None:
         if not shiboken6.isValid(self):
             return  # a late answer for a closed dialog
         self._decisions = decisions
         titles = self._bundle.titles if self._bundle else {}
-        self.model.set_rows(decisions, titles, explanations(decisions, config))
+        self.model.set_decisions(decisions, titles, explanations(decisions, config))
         self.histogram.set_data(decisions, thresholds_for(decisions, config))
         if not decisions:
             self.summary.setText("<i>This query has no positive label: mining skips it.</i>")
@@ -833,7 +499,7 @@ class MiningDialog(QDialog):
         if job is self._job:
             self.progress.setValue(int(job.fraction * 1000))
             if job.message:
-                self.status.setText(_escape(job.message))
+                self.status.setText(html.escape(job.message))
 
     def _finish_job(self) -> None:
         self._job = None
@@ -864,7 +530,7 @@ class MiningDialog(QDialog):
         if not shiboken6.isValid(self):
             return  # a late answer for a closed dialog
         self._finish_job()
-        self.status.setText(f"<span style='color:#b91c1c'>Mining failed: {_escape(message)}</span>")
+        self.status.setText(f"<span style='color:#b91c1c'>Mining failed: {html.escape(message)}</span>")
 
     def _mine_cancelled(self) -> None:
         if not shiboken6.isValid(self):
@@ -878,7 +544,3 @@ class MiningDialog(QDialog):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         # A running pass keeps going (its progress stays in the status bar).
         super().closeEvent(event)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

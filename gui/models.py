@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
 from core.mining.store import Proposal
 from core.project.file import Label
@@ -24,6 +23,7 @@ from core.project.file import Label
 from .lookups import CandidateRow, Candidates, QuerySummary
 from .style import (
     LABEL_COLORS,
+    LABEL_LETTERS,
     LABEL_TINTS,
     LABEL_TITLES,
     PANE_LETTERS,
@@ -31,127 +31,77 @@ from .style import (
     SOURCE_TITLES,
     label_icon,
 )
-
-HtmlRole = Qt.ItemDataRole.UserRole + 1  # rich text for the highlight delegate
-IdRole = Qt.ItemDataRole.UserRole + 2  # query or document id
-SortRole = Qt.ItemDataRole.UserRole + 3
+from .table_model import CENTER, Column, HtmlRole, IdRole, RowTableModel, SortRole
 
 _Index = QModelIndex | QPersistentModelIndex
 
 
-class QueryListModel(QAbstractTableModel):
+def _count(i: int, key: str) -> Column[QuerySummary]:
+    """A label-count column (P, N, F): the count in the label's colour, blank for zero."""
+    def count(q: QuerySummary) -> int:
+        return (q.positives, q.negatives, q.false_negatives)[i]
+
+    return Column(LABEL_LETTERS[key], lambda q, _m: str(count(q)) if count(q) else "", align=CENTER,
+                  header_tip=LABEL_TITLES[key] + "s", header_color=LABEL_COLORS[key],
+                  color=lambda _q, _m: LABEL_COLORS[key], bold=lambda _q, _m: True,
+                  sort=lambda q, _m: count(q))
+
+
+class QueryListModel(RowTableModel[QuerySummary]):
     """Queries with their label counts: columns Query, Split, P, N, F."""
 
-    COLUMNS = ("Query", "Split", "P", "N", "F")
-    TIPS = (None, "Split", "Positives", "Negatives", "False negatives")
+    COLUMNS = (
+        Column("Query", lambda q, _m: q.text, sort=lambda q, _m: q.text.lower()),
+        Column("Split", lambda q, _m: q.split, align=CENTER, header_tip="Split",
+               sort=lambda q, _m: q.split),
+        _count(0, "positive"),
+        _count(1, "negative"),
+        _count(2, "false_negative"),
+    )
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[QuerySummary] = []
         self._row_of: dict[str, int] = {}
 
     # -- data in --------------------------------------------------------------
     def set_queries(self, queries: Sequence[QuerySummary]) -> None:
-        self.beginResetModel()
-        self._rows = list(queries)
-        self._row_of = {q.id: i for i, q in enumerate(self._rows)}
-        self.endResetModel()
+        self._row_of = {q.id: i for i, q in enumerate(queries)}
+        self.set_rows(queries)
 
     def update_query(self, summary: QuerySummary) -> None:
         row = self._row_of.get(summary.id)
-        if row is None:
-            return
-        self._rows[row] = summary
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+        if row is not None:
+            self.replace(row, summary)
 
     def set_overlaps(self, overlaps: Mapping[str, float]) -> None:
-        for q in self._rows:
+        for q in self.rows:
             if q.id in overlaps:
                 q.overlap = overlaps[q.id]
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
+        self.column_changed(0)
 
     # -- data out -------------------------------------------------------------
     def summary(self, query_id: str) -> QuerySummary | None:
         row = self._row_of.get(query_id)
-        return self._rows[row] if row is not None else None
+        return self.rows[row] if row is not None else None
 
     def summaries(self) -> list[QuerySummary]:
-        return list(self._rows)
+        return list(self.rows)
 
     def row_of(self, query_id: str) -> int | None:
         return self._row_of.get(query_id)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+    def row_id(self, q: QuerySummary) -> str:
+        return q.id
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal:
-            if role == Qt.ItemDataRole.DisplayRole:
-                return self.COLUMNS[section]
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return self.TIPS[section]
-            if role == Qt.ItemDataRole.ForegroundRole and section >= 2:
-                key = ("positive", "negative", "false_negative")[section - 2]
-                return QBrush(QColor(LABEL_COLORS[key]))
-        return None
-
-    def multiData(self, index, span) -> None:
-        """All roles of a cell in one Python call.
-
-        Qt 6 views ask for a cell's ~8 roles through ``multiData``; the
-        default calls ``data()`` once per role, i.e. eight trips into Python
-        (eight GIL acquisitions while a worker may hold it) per painted cell.
-        """
-        if not index.isValid():
-            for rd in span:
-                rd.clearData()
-            return
-        for rd in span:
-            value = self.data(index, rd.role())
-            if value is None:
-                rd.clearData()
-            else:
-                rd.setData(value)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        q = self._rows[index.row()]
-        col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == 0:
-                return q.text
-            if col == 1:
-                return q.split
-            n = (q.positives, q.negatives, q.false_negatives)[col - 2]
-            return str(n) if n else ""
-        if role == SortRole:
-            return (q.text.lower(), q.split, q.positives, q.negatives, q.false_negatives)[col]
-        if role == IdRole:
-            return q.id
-        if role == Qt.ItemDataRole.ToolTipRole:
-            parts = [f"<b>{q.id}</b> ({q.split or 'no split'})<br>{q.text}",
-                     f"{q.positives} positive, {q.negatives} negative, "
-                     f"{q.false_negatives} false negative"]
-            if q.mined:
-                parts.append(f"{q.mined} mined proposals to review")
-            if q.overlap is not None:
-                parts.append(f"BM25/dense top-10 overlap: {q.overlap:.0%}")
-            return "<br>".join(parts)
-        if role == Qt.ItemDataRole.ForegroundRole and col >= 2:
-            key = ("positive", "negative", "false_negative")[col - 2]
-            return QBrush(QColor(LABEL_COLORS[key]))
-        if role == Qt.ItemDataRole.FontRole and col >= 2:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
-            return Qt.AlignmentFlag.AlignCenter
-        return None
+    def row_tooltip(self, q: QuerySummary) -> str:
+        parts = [f"<b>{q.id}</b> ({q.split or 'no split'})<br>{q.text}",
+                 f"{q.positives} positive, {q.negatives} negative, "
+                 f"{q.false_negatives} false negative"]
+        if q.mined:
+            parts.append(f"{q.mined} mined proposals to review")
+        if q.overlap is not None:
+            parts.append(f"BM25/dense top-10 overlap: {q.overlap:.0%}")
+        return "<br>".join(parts)
 
 
 class QueryFilterProxy(QSortFilterProxyModel):
@@ -199,7 +149,7 @@ class QueryFilterProxy(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
         model: QueryListModel = self.sourceModel()  # type: ignore[assignment]
-        q = model._rows[source_row]
+        q = model.rows[source_row]
         if self._split and q.split != self._split:
             return False
         if self._text and self._text not in q.text.lower() and self._text not in q.id.lower():

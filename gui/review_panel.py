@@ -17,20 +17,11 @@ the number that says whether the margin suits the model.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import shiboken6
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelectionModel,
-    QModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
-from PySide6.QtGui import QAction, QBrush, QColor, QKeyEvent, QKeySequence
+from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -42,7 +33,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSplitter,
-    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -50,14 +40,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.mining.store import PassReview, Proposal, latest_pass, proposals, review_stats
-from core.project.file import Project
-from core.project.schema import RELEVANT_LABELS
+from core.mining.review import ReviewData, load_documents, load_review, load_stats
+from core.mining.store import PassReview, Proposal, proposal_state
 
 from .context import AppContext, LabelsChanged
 from .highlight import highlight_html, query_terms
-from .mining_dialog import format_score
-from .style import LABEL_COLORS, LABEL_TINTS, LABEL_TITLES, label_icon
+from .review_table import ProposalModel, ProposalTable, status_text
+from .style import LABEL_COLORS, label_icon
+from .table_model import format_score, show_rows
 from .workers import Latest
 
 REVIEW_KEYS = (
@@ -66,162 +56,6 @@ REVIEW_KEYS = (
     ("false_negative", ("3", "F"), "False negative"),
     (None, ("0", "Backspace"), "Clear"),
 )
-STATE_TEXT = {"pending": "proposed", "accepted": "accepted", "rejected": "rejected"}
-
-
-# -- worker-side functions ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReviewData:
-    """One pass's proposals grouped by query, plus every pass's review counts."""
-
-    pass_number: int | None
-    stats: tuple[PassReview, ...]
-    queries: tuple[tuple[str, str], ...]  # (query id, text) in project order
-    proposals: dict[str, list[Proposal]]
-
-
-def load_review(project_path: Path, pass_number: int | None, *, progress) -> ReviewData:
-    with Project.open(project_path) as project:
-        progress.fraction(0.0, "Reading mining passes")
-        stats = tuple(review_stats(project))
-        pass_number = latest_pass(project) if pass_number is None else pass_number
-        grouped: dict[str, list[Proposal]] = {}
-        for p in proposals(project, pass_number) if pass_number is not None else []:
-            grouped.setdefault(p.query_id, []).append(p)
-        queries = tuple((q.id, q.text) for q in project.queries() if q.id in grouped)
-        return ReviewData(pass_number, stats, queries, grouped)
-
-
-def load_stats(project_path: Path, *, progress) -> tuple[PassReview, ...]:
-    with Project.open(project_path) as project:
-        return tuple(review_stats(project))
-
-
-def load_documents(project_path: Path, doc_ids: Sequence[str], *, progress) -> dict[str, tuple[str, str]]:
-    with Project.open(project_path) as project:
-        return {d: (doc.title, doc.text) for d, doc in project.get_documents(doc_ids).items()}
-
-
-def state_after(label: str | None) -> str:
-    """A proposal's state after the user set ``label`` on it (now, so after the pass)."""
-    if label in RELEVANT_LABELS:
-        return "flipped"
-    if label == "negative":
-        return "accepted"
-    return "rejected"
-
-
-# -- models ---------------------------------------------------------------------------------
-
-class ProposalModel(QAbstractTableModel):
-    HEADERS = ("", "Rank", "Score", "Status", "Document")
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.rows: list[Proposal] = []
-        self.docs: dict[str, tuple[str, str]] = {}
-
-    def set_rows(self, rows: Sequence[Proposal]) -> None:
-        self.beginResetModel()
-        self.rows = list(rows)
-        self.endResetModel()
-
-    def set_docs(self, docs: dict[str, tuple[str, str]]) -> None:
-        self.docs = docs
-        if self.rows:
-            self.dataChanged.emit(self.index(0, 4), self.index(len(self.rows) - 1, 4))
-
-    def replace(self, row: int, proposal: Proposal) -> None:
-        self.rows[row] = proposal
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
-    @staticmethod
-    def status_text(p: Proposal) -> str:
-        if p.state == "flipped":
-            return LABEL_TITLES.get(p.label or "", "flipped").lower()
-        return STATE_TEXT[p.state]
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        p = self.rows[index.row()]
-        col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == 1:
-                return str(p.rank)
-            if col == 2:
-                return format_score(p.score)
-            if col == 3:
-                return self.status_text(p)
-            if col == 4:
-                title, text = self.docs.get(p.doc_id, ("", ""))
-                return title or text[:120] or p.doc_id
-        if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            if p.state == "pending":
-                return label_icon("negative", dashed=True)
-            if p.label:
-                return label_icon(p.label)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{p.doc_id} · {self.status_text(p)}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (1, 2):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.BackgroundRole and p.label:
-            return QBrush(QColor(LABEL_TINTS[p.label]))
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if p.label:
-                return QBrush(QColor(LABEL_COLORS[p.label])) if col == 3 else None
-            if p.state == "rejected":
-                return QBrush(QColor("#9ca3af"))
-        if role == Qt.ItemDataRole.FontRole and col == 3 and p.state != "pending":
-            from PySide6.QtGui import QFont
-
-            f = QFont()
-            f.setBold(True)
-            return f
-        return None
-
-
-class ProposalTable(QTableView):
-    """The proposals of one query; j/k move the current row."""
-
-    stepPastEnd = Signal(int)  # +1 / -1: moved past the last / first row
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt name)
-        if event.key() in (Qt.Key.Key_J, Qt.Key.Key_K) and not (
-                event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
-            self.move(1 if event.key() == Qt.Key.Key_J else -1)
-            return
-        super().keyPressEvent(event)
-
-    def move(self, step: int) -> None:
-        model = self.model()
-        if model is None or model.rowCount() == 0:
-            self.stepPastEnd.emit(step)
-            return
-        cur = self.currentIndex()
-        row = (0 if step > 0 else model.rowCount() - 1) if not cur.isValid() else cur.row() + step
-        if row < 0 or row >= model.rowCount():
-            self.stepPastEnd.emit(step)
-            return
-        self.select_row(row)
-
-    def select_row(self, row: int) -> None:
-        index = self.model().index(row, 0)
-        self.selectionModel().setCurrentIndex(
-            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
-        self.scrollTo(index)
 
 
 # -- the panel --------------------------------------------------------------------------------
@@ -283,18 +117,8 @@ class ReviewPanel(QWidget):
         self.model = ProposalModel(self)
         self.table = ProposalTable()
         self.table.setObjectName("review-proposals")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        show_rows(self.table, self.model, row_height=24)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        head = self.table.horizontalHeader()
-        for col in range(4):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.stepPastEnd.connect(self._step_query_from_table)
         self.table.doubleClicked.connect(self._activate)
@@ -543,7 +367,7 @@ class ReviewPanel(QWidget):
         terms = query_terms(dict(self.data.queries).get(p.query_id, "")) if self.data else frozenset()
         self.document.setHtml(
             f"<p style='color:#6b7280'>{html.escape(p.doc_id)} · rank {p.rank} · score {format_score(p.score)} · "
-            f"{html.escape(ProposalModel.status_text(p))}</p>"
+            f"{html.escape(status_text(p))}</p>"
             f"<h3>{highlight_html(title, terms)}</h3><p>{highlight_html(text, terms)}</p>")
 
     def _activate(self, index: QModelIndex) -> None:
@@ -590,7 +414,7 @@ class ReviewPanel(QWidget):
             for i, p in enumerate(props):
                 if p.doc_id == change.doc_id:
                     new = Proposal(p.pass_number, p.query_id, p.doc_id, p.rank, p.score, change.new,
-                                   state_after(change.new))
+                                   proposal_state(change.new, touched=True))
                     props[i] = new
                     touched = True
                     if change.query_id == self._current_query and i < len(self.model.rows) \

@@ -36,7 +36,10 @@ def open_dialog(context, qtbot) -> MiningDialog:
     dialog.range_max.setValue(8)
     dialog.num_negatives.setValue(3)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog._decisions is not None and dialog.model.rowCount() > 0, timeout=10000)
+    # Settled: the preview of the last setting is shown and no scoring is under way. A
+    # refresh still pending would clear the status line, "Pass 1: ..." included.
+    qtbot.waitUntil(lambda: dialog.is_ready() and dialog._loading_key is None
+                    and dialog.model.rowCount() > 0, timeout=10000)
     return dialog
 
 
@@ -128,24 +131,99 @@ def test_accept_rest_and_walk_with_keys(context, qtbot):
     assert context.current_query_id == "q2"
 
 
-def test_mine_all_reports_progress_and_cancels(context, qtbot, monkeypatch):
-    import time
+def _stored_pass(project: Project) -> tuple[list[tuple], list[tuple]]:
+    """The pass rows (without their time) and every candidate row, in a fixed order."""
+    passes = project.conn.execute(
+        "SELECT pass, source, model_version, config, counts FROM mining_passes ORDER BY pass").fetchall()
+    candidates = project.conn.execute(
+        "SELECT pass, query_id, doc_id, rank, score, status, reason FROM candidates "
+        "ORDER BY pass, query_id, rank").fetchall()
+    return passes, candidates
+
+
+def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
+        tmp_path, qtbot, monkeypatch):
+    """The real miner behind "Mine all" on the bundled demo (SciFact sample with its qrels).
+
+    A wrapper holds the real run at its first "Scoring queries" report, so the
+    test sees the progress bar move and cancels at a known point: nothing is
+    stored. Released, a second run stores a pass equal, row for row, to what
+    :func:`core.mining.miner.mine` stores with the same settings on an
+    untouched copy; it is also checked against the demo's labels directly.
+    """
+    import shutil
+    import threading
 
     import gui.mining_dialog as md
+    from core.io.demo import DEMO_SOURCE
+    from core.io.importers import import_source
+    from core.mining.miner import mine
+    from core.progress import Progress
 
-    def slow_mine(project, config, progress, retrieval):
-        for i in range(400):
-            time.sleep(0.01)
-            progress.update(i, 400, f"Scoring queries: {i}/400")
-        raise AssertionError("not cancelled")
+    # The demo project minus its seeded embeddings: BM25 mining never reads them.
+    demo = tmp_path / "demo.rsproj"
+    import_source(demo, DEMO_SOURCE, format="beir")
+    reference = tmp_path / "reference.rsproj"
+    shutil.copy(demo, reference)
 
-    monkeypatch.setattr(md, "mine", slow_mine)
-    dialog = open_dialog(context, qtbot)
-    dialog.mine_all()
-    assert not dialog.mine_button.isEnabled() and dialog.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=5000)
-    assert "Scoring queries" in dialog.status.text()
-    dialog.cancel_button.click()
-    qtbot.waitUntil(lambda: "cancelled" in dialog.status.text(), timeout=5000)
-    assert dialog.mine_button.isEnabled() and not dialog.progress.isVisible()
-    assert context.project.conn.execute("SELECT count(*) FROM mining_passes").fetchone()[0] == 0
+    release = threading.Event()
+    held_at: list[str] = []
+    real_run_mining = md.run_mining
+
+    def held_run_mining(project_path, config, retrieval, *, progress):
+        def report(fraction: float, message: str) -> None:
+            progress.fraction(fraction, message)  # on to the dialog, and a cancellation point
+            if message.startswith("Scoring queries") and not release.is_set():
+                held_at.append(message)
+                while not release.wait(0.01):
+                    progress.check()  # raises Cancelled once the dialog's Cancel was clicked
+
+        return real_run_mining(project_path, config, retrieval, progress=Progress(report))
+
+    monkeypatch.setattr(md, "run_mining", held_run_mining)
+    project = Project.open(demo)
+    context = AppContext(project)
+    try:
+        dialog = open_dialog(context, qtbot)
+        config = dialog.config()
+
+        dialog.mine_all()
+        assert not dialog.mine_button.isEnabled() and dialog.cancel_button.isEnabled()
+        qtbot.waitUntil(lambda: bool(held_at) and "Scoring queries" in dialog.status.text(),
+                        timeout=20000)
+        assert dialog.progress.value() > 0
+        dialog.cancel_button.click()
+        qtbot.waitUntil(lambda: "cancelled" in dialog.status.text(), timeout=10000)
+        assert dialog.mine_button.isEnabled() and not dialog.progress.isVisible()
+        assert _stored_pass(project) == ([], [])
+
+        release.set()
+        with qtbot.waitSignal(context.candidatesChanged, timeout=30000) as blocker:
+            dialog.mine_button.click()
+        assert blocker.args == [1]
+        assert "Pass 1" in dialog.status.text()
+        stored = _stored_pass(project)
+    finally:
+        context.jobs.cancel_all()
+        context.jobs.wait_all(5)
+        project.close()
+
+    with Project.open(reference) as ref:
+        mine(ref, config)
+        assert stored == _stored_pass(ref)
+        minable = {q for (q,) in ref.conn.execute(
+            "SELECT DISTINCT l.query_id FROM labels l JOIN queries q ON q.id=l.query_id "
+            "WHERE q.split='train' AND l.label='positive'")}
+        positives = {(q, d) for q, d in ref.conn.execute(
+            "SELECT query_id, doc_id FROM labels WHERE label='positive'")}
+    # Independent of the miner: every train query with a positive got exactly 3
+    # proposals from 400 documents, and no proposal is one of its positives.
+    (pass_row,), candidates = stored
+    counts = json.loads(pass_row[4])
+    assert counts["queries_mined"] == len(minable) == 60
+    kept = [(q, d) for _, q, d, _, _, status, reason in candidates if reason == "kept"]
+    assert len(kept) == counts["proposed"] == 3 * len(minable)
+    assert {q for q, _ in kept} == minable
+    assert not set(kept) & positives
+    assert {(q, d) for _, q, d, _, _, _, reason in candidates if reason == "positive"} \
+        == {(q, d) for q, d in positives if q in minable}

@@ -10,7 +10,14 @@ import pytest
 
 from core.errors import StudioError
 from core.mining.config import MiningConfig
-from core.mining.rules import decide
+from core.mining.rules import (
+    REASON_TEXT,
+    SCORE_RULES,
+    decide,
+    explanations,
+    lowest_relevant,
+    thresholds_for,
+)
 from core.mining.scores import Candidate, ScoredQuery
 
 
@@ -230,3 +237,114 @@ def test_pool_from_row_ties_and_labeled_outside():
     # Ties at the cut go in corpus order: a, c (not e); d is labeled and added with its exact rank.
     assert [(c.doc_id, c.rank, c.in_pool) for c in sq.candidates] == [
         ("b", 1, True), ("a", 2, True), ("c", 3, True), ("d", 6, False)]
+
+
+# -- where the rules cut and what they say: thresholds_for / explanations against decide -----
+
+def _rule_sides(decisions, config):
+    """Check each decision against the threshold lines: the rule that dropped it cuts on the
+    drop side of its score, every earlier rule on the keep side; survivors pass every line."""
+    lines = dict((name, cut) for cut, name in thresholds_for(decisions, config))
+    active = [r for r in SCORE_RULES if r.value(config) is not None and r.line in lines]
+
+    def dropped_by(rule, score):  # the drop side of the line (scores are exact binary fractions)
+        return score < lines[rule.line] if rule.reason == "min_score" else score > lines[rule.line]
+
+    for d in decisions:
+        if d.reason in {r.reason for r in active}:
+            rule = next(r for r in active if r.reason == d.reason)
+            assert dropped_by(rule, d.score), d
+            assert not any(dropped_by(r, d.score) for r in active[:active.index(rule)]), d
+        elif d.reason in ("kept", "not_sampled", "rank_window"):
+            assert not any(dropped_by(r, d.score) for r in active), d
+
+
+def test_thresholds_and_explanations_state_the_cuts_decide_applies():
+    # pos = 0.5. Cuts: absolute 0.5 − 0.0625 = 0.4375, relative 0.5 − |0.5|·0.25 = 0.375,
+    # max 0.3125, min 0.0625; in that order, so each drops the first candidate past it.
+    sq = scored([("p", 0.5), ("a", 0.46875), ("b", 0.40625), ("c", 0.34375), ("d", 0.25),
+                 ("e", 0.1875), ("f", 0.125), ("g", 0.03125)])
+    config = cfg(absolute_margin=0.0625, relative_margin=0.25, max_score=0.3125, min_score=0.0625)
+    out = decide(sq, {"p": "positive"}, (), config)
+    assert reasons(out) == {"p": "positive", "a": "absolute_margin", "b": "relative_margin",
+                            "c": "max_score", "d": "kept", "e": "kept", "f": "not_sampled",
+                            "g": "min_score"}
+    assert lowest_relevant(out) == 0.5
+    assert thresholds_for(out, config) == [(0.4375, "abs. margin"), (0.375, "rel. margin"),
+                                           (0.3125, "max"), (0.0625, "min")]
+    _rule_sides(out, config)
+    text = explanations(out, config)
+    assert text["absolute_margin"] == "dropped: score + 0.0625 > lowest positive 0.5"
+    assert text["relative_margin"] == "dropped: score > 0.5 − |0.5|·0.25 = 0.375"
+    assert text["max_score"] == "dropped: score > max score 0.3125"
+    assert text["min_score"] == "dropped: score < min score 0.0625"
+    assert text["rank_window"] == "dropped: not among surviving candidates 1–10"
+    assert text["not_sampled"] == "dropped: in the window, but not one of the 2 sampled (top)"
+    # Every reason decide gave has its line, and the others keep their plain words.
+    assert {d.reason for d in out} <= set(text)
+    assert text["kept"] == REASON_TEXT["kept"] and text["positive"] == REASON_TEXT["positive"]
+
+
+def test_a_candidate_on_a_cut_survives_it():
+    # s + m = pos exactly (0.375 + 0.125 = 0.5) is not above it: the margin keeps it, and the
+    # histogram puts its line on that score.
+    sq = scored([("p", 0.5), ("on", 0.375), ("past", 0.4375), ("low", 0.25)])
+    config = cfg(absolute_margin=0.125)
+    out = decide(sq, {"p": "positive"}, (), config)
+    assert reasons(out) == {"p": "positive", "on": "kept", "past": "absolute_margin", "low": "kept"}
+    assert thresholds_for(out, config) == [(0.375, "abs. margin")]
+    _rule_sides(out, config)
+
+
+def test_relative_cut_moves_down_for_a_negative_positive_score():
+    # pos = −0.5 (cosine can be negative): cut = −0.5 − |−0.5|·0.5 = −0.75, below pos.
+    sq = scored([("p", -0.5), ("near", -0.625), ("far", -0.875), ("farther", -0.9375)])
+    config = cfg(relative_margin=0.5)
+    out = decide(sq, {"p": "positive"}, (), config)
+    assert reasons(out) == {"p": "positive", "near": "relative_margin", "far": "kept",
+                            "farther": "kept"}
+    assert thresholds_for(out, config) == [(-0.75, "rel. margin")]
+    assert explanations(out, config)["relative_margin"] == "dropped: score > -0.5 − |-0.5|·0.5 = -0.75"
+    _rule_sides(out, config)
+
+
+def test_margins_measure_from_the_lowest_relevant_score():
+    # A positive at 0.75 and a false negative at 0.5: pos = 0.5, and the
+    # false negative's own decision carries the score the lines start from.
+    sq = scored([("p", 0.75), ("fn", 0.5), ("a", 0.4375), ("b", 0.25), ("c", 0.125)])
+    config = cfg(absolute_margin=0.125)
+    out = decide(sq, {"p": "positive", "fn": "false_negative"}, (), config)
+    assert reasons(out)["a"] == "absolute_margin"
+    assert lowest_relevant(out) == 0.5
+    assert thresholds_for(out, config) == [(0.375, "abs. margin")]
+    assert explanations(out, config)["absolute_margin"] == "dropped: score + 0.125 > lowest positive 0.5"
+
+
+def test_without_a_relevant_decision_only_the_score_bounds_have_lines():
+    config = cfg(absolute_margin=0.125, relative_margin=0.25, max_score=0.75, min_score=0.25)
+    assert decide(scored([("a", 0.5), ("b", 0.25)]), {}, (), config) == []
+    assert thresholds_for([], config) == [(0.75, "max"), (0.25, "min")]
+    text = explanations([], config)
+    assert text["absolute_margin"] == REASON_TEXT["absolute_margin"]
+    assert text["relative_margin"] == REASON_TEXT["relative_margin"]
+    assert text["max_score"] == "dropped: score > max score 0.75"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lines_agree_with_decide_on_random_pools(seed):
+    import random
+
+    rng = random.Random(seed)
+    pairs = [(f"d{i}", rng.randrange(-64, 64) / 64) for i in range(40)]
+    positive, negative = rng.sample(range(40), 2)
+    labels = {pairs[positive][0]: "positive", pairs[negative][0]: "negative"}
+    pick = lambda *values: rng.choice((None,) + values)  # noqa: E731
+    config = cfg(absolute_margin=pick(0.0625, 0.25), relative_margin=pick(0.125, 0.5),
+                 max_score=pick(0.5, 0.75), min_score=pick(-0.5, 0.0), range_max=12, range_min=1)
+    out = decide(scored(pairs), labels, (), config)
+    assert out
+    _rule_sides(out, config)
+    text = explanations(out, config)
+    for rule in SCORE_RULES:
+        if rule.value(config) is not None:
+            assert text[rule.reason] != REASON_TEXT[rule.reason]  # says its numbers

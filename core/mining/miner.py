@@ -1,41 +1,9 @@
-"""Hard-negative mining with a reason for every candidate, stored per pass.
+"""Mining a pass: score the selected queries, decide each candidate, store it all at once.
 
-For every query with at least one relevant document the miner scores the
-corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded
-batches), takes the top ``range_max + P`` documents as the candidate pool
-and runs :func:`decide`, a pure function of (pool, labels, configuration).
-
-Rules, in this order (the order of sentence-transformers'
-``util.mine_hard_negatives``, whose semantics :func:`decide` reproduces):
-
-1. **Labels are law.** A document labeled ``positive`` or ``false_negative``
-   for the query is never a negative (reasons ``positive`` /
-   ``false_negative``); one labeled ``negative`` is always kept
-   (``confirmed``); a proposal the user rejected in an earlier pass is not
-   proposed again (``previously_rejected``, see :func:`rejected_pairs`).
-   These documents are taken out of the pool before any other rule, like
-   the positives in ``mine_hard_negatives``.
-2. ``absolute_margin`` m: drop a candidate if ``s + m > pos``.
-3. ``relative_margin`` m: drop it if ``s > pos − |pos|·m``. With m = 0.05 this
-   is NV-Retriever's TopK-PercPos (Moreira et al. 2024, "NV-Retriever:
-   Improving text embedding models with effective hard-negative mining"):
-   keep candidates below 95 % of the positive score. Written with ``|pos|``
-   so that a negative ``pos`` (BM25 never, cosine sometimes) still moves the
-   threshold *down*, not up.
-4. ``max_score``: drop if ``s > max_score``; 5. ``min_score``: drop if ``s < min_score``.
-6. Rank window: of the candidates still standing, best first, the first
-   ``range_min`` and everything after the ``range_max``-th are dropped
-   (``rank_window``). As in ``mine_hard_negatives`` the window counts
-   surviving candidates, not raw retrieval ranks.
-7. Sampling ``num_negatives`` from the window: ``top`` (the best ones),
-   ``random`` (uniform, seeded per query) or ``simans`` (Zhou et al. 2022,
-   "SimANS: Simple Ambiguous Negatives Sampling for Dense Text Retrieval"):
-   without replacement with ``p ∝ exp(−a·(s − pos − b)²)``, which favours
-   candidates whose score is near the positive's rather than the very top.
-   The rest are ``not_sampled``; the sampled ones are ``kept``.
-
-``pos`` is the query's *lowest* relevant score (positives and confirmed
-false negatives): the safe side, as in ``mine_hard_negatives``.
+For every selected query with at least one relevant document the miner scores the
+corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded batches), takes
+the top ``range_max + P`` documents as the candidate pool and runs
+:func:`core.mining.rules.decide` (the rules and their order are documented there).
 
 The pool holds ``range_max + P`` documents, P being the largest number of
 labeled documents of any query in the split: every query then keeps at
@@ -56,6 +24,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from core.errors import StudioError
@@ -205,3 +174,10 @@ def mine(
                         time.perf_counter() - started)
 
 
+
+
+def run_mining(project_path: Path, config: MiningConfig, retrieval: "Retrieval | None" = None, *,
+               progress: Progress) -> MiningResult:
+    """:func:`mine` on the project file at ``project_path`` (a job: it opens its own connection)."""
+    with Project.open(project_path) as project:
+        return mine(project, config, progress, retrieval)

@@ -1,59 +1,19 @@
-"""Hard-negative mining with a reason for every candidate, stored per pass.
+"""The mining dialog's preview: one query scored once, its rules re-run as settings move.
 
-For every query with at least one relevant document the miner scores the
-corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded
-batches), takes the top ``range_max + P`` documents as the candidate pool
-and runs :func:`decide`, a pure function of (pool, labels, configuration).
+:func:`prepare_preview` scores one query over the whole corpus (the slow part, re-done
+only when the query, source, model or split changes); :meth:`PreviewData.decide` then
+runs :func:`core.mining.rules.decide` on that row, which is pure and fast, so the table
+and histogram follow a slider. It shows exactly what :func:`core.mining.miner.mine`
+would store for that query. Nothing here writes to the project.
 
-Rules, in this order (the order of sentence-transformers'
-``util.mine_hard_negatives``, whose semantics :func:`decide` reproduces):
-
-1. **Labels are law.** A document labeled ``positive`` or ``false_negative``
-   for the query is never a negative (reasons ``positive`` /
-   ``false_negative``); one labeled ``negative`` is always kept
-   (``confirmed``); a proposal the user rejected in an earlier pass is not
-   proposed again (``previously_rejected``, see :func:`rejected_pairs`).
-   These documents are taken out of the pool before any other rule, like
-   the positives in ``mine_hard_negatives``.
-2. ``absolute_margin`` m: drop a candidate if ``s + m > pos``.
-3. ``relative_margin`` m: drop it if ``s > pos − |pos|·m``. With m = 0.05 this
-   is NV-Retriever's TopK-PercPos (Moreira et al. 2024, "NV-Retriever:
-   Improving text embedding models with effective hard-negative mining"):
-   keep candidates below 95 % of the positive score. Written with ``|pos|``
-   so that a negative ``pos`` (BM25 never, cosine sometimes) still moves the
-   threshold *down*, not up.
-4. ``max_score``: drop if ``s > max_score``; 5. ``min_score``: drop if ``s < min_score``.
-6. Rank window: of the candidates still standing, best first, the first
-   ``range_min`` and everything after the ``range_max``-th are dropped
-   (``rank_window``). As in ``mine_hard_negatives`` the window counts
-   surviving candidates, not raw retrieval ranks.
-7. Sampling ``num_negatives`` from the window: ``top`` (the best ones),
-   ``random`` (uniform, seeded per query) or ``simans`` (Zhou et al. 2022,
-   "SimANS: Simple Ambiguous Negatives Sampling for Dense Text Retrieval"):
-   without replacement with ``p ∝ exp(−a·(s − pos − b)²)``, which favours
-   candidates whose score is near the positive's rather than the very top.
-   The rest are ``not_sampled``; the sampled ones are ``kept``.
-
-``pos`` is the query's *lowest* relevant score (positives and confirmed
-false negatives): the safe side, as in ``mine_hard_negatives``.
-
-The pool holds ``range_max + P`` documents, P being the largest number of
-labeled documents of any query in the split: every query then keeps at
-least ``range_max`` unlabeled candidates after its labeled ones are taken
-out. This equals ``mine_hard_negatives``' ``range_max + max_positives`` on
-a dataset of positives, which the parity test relies on.
-
-A pass is stored in one transaction: a ``mining_passes`` row (pass number,
-source, model version, configuration and counts) plus one ``candidates``
-row per scored document, labeled documents outside the pool included (their
-scores feed the margins and the ``ntuple-scores`` export). The meta key
-``current_pass`` becomes the new pass number, so labels set while reviewing
-it carry that pass.
+:func:`load_preview` and :func:`decide_preview` are the dialog's background jobs: they
+take the project *path* and open their own connection (one owner per connection).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
@@ -69,6 +29,8 @@ from core.project.schema import RELEVANT_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.retrieval.service import Retrieval
+
+TITLE_DEPTH = 1200  # documents whose titles the preview fetches (best first)
 
 
 # -- preview (no writes) ---------------------------------------------------------------------
@@ -131,3 +93,45 @@ def preview_query(
     return prepare_preview(project, query_id, config, retrieval, progress).decide(config)
 
 
+
+
+# -- the dialog's jobs (own connection, on a job thread) ---------------------------------------
+
+@dataclass(frozen=True)
+class PreviewBundle:
+    """A scored preview query plus what the dialog shows about it."""
+
+    data: PreviewData
+    query_text: str
+    titles: dict[str, str]
+    minable: tuple[str, ...] = field(default_factory=tuple)  # queries of the split with a positive
+
+
+def load_preview(project_path: Path, query_id: str | None, config: MiningConfig,
+                 retrieval: "Retrieval | None", *, progress: Progress) -> PreviewBundle:
+    """Score one query for the preview (the first minable query of the split if None)."""
+    with Project.open(project_path) as project:
+        labels = query_labels(project, config.split)
+        minable = tuple(q.id for q in project.queries(config.split)
+                        if any(v in RELEVANT_LABELS for v in labels.get(q.id, {}).values()))
+        if query_id is None or project.get_query(query_id) is None:
+            if not minable:
+                where = f"split {config.split!r}" if config.split else "this project"
+                raise StudioError(f"no query in {where} has a positive label: nothing to preview")
+            query_id = minable[0]
+        data = prepare_preview(project, query_id, config, retrieval, progress)
+        row = data.row
+        depth = min(TITLE_DEPTH, len(row))
+        top = np.argpartition(-row, depth - 1)[:depth] if 0 < depth < len(row) else np.arange(len(row))
+        wanted = [data.doc_ids[i] for i in top.tolist()] + list(data.labels)
+        docs = project.get_documents(wanted)
+        titles = {d: (doc.title or doc.text[:90]) for d, doc in docs.items()}
+        query = project.get_query(query_id)
+        return PreviewBundle(data, query.text if query else query_id, titles, minable)
+
+
+def decide_preview(data: PreviewData, config: MiningConfig, *,
+                   progress: Progress) -> list[CandidateDecision]:
+    """:meth:`PreviewData.decide` as a job (a cancellation point first: the latest request wins)."""
+    progress.check()
+    return data.decide(config)

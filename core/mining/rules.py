@@ -1,20 +1,18 @@
-"""Hard-negative mining with a reason for every candidate, stored per pass.
+"""The mining rules: what :func:`decide` makes of each candidate, and why.
 
-For every query with at least one relevant document the miner scores the
-corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded
-batches), takes the top ``range_max + P`` documents as the candidate pool
-and runs :func:`decide`, a pure function of (pool, labels, configuration).
-
-Rules, in this order (the order of sentence-transformers'
-``util.mine_hard_negatives``, whose semantics :func:`decide` reproduces):
+:func:`decide` is a pure function of (pool, labels, rejected, configuration);
+the pool comes from :mod:`core.mining.scores`. Rules, in this order (the
+order of sentence-transformers' ``util.mine_hard_negatives``, whose
+semantics :func:`decide` reproduces):
 
 1. **Labels are law.** A document labeled ``positive`` or ``false_negative``
    for the query is never a negative (reasons ``positive`` /
    ``false_negative``); one labeled ``negative`` is always kept
    (``confirmed``); a proposal the user rejected in an earlier pass is not
-   proposed again (``previously_rejected``, see :func:`rejected_pairs`).
-   These documents are taken out of the pool before any other rule, like
-   the positives in ``mine_hard_negatives``.
+   proposed again (``previously_rejected``, see
+   :func:`core.mining.store.rejected_pairs`). These documents are taken out
+   of the pool before any other rule, like the positives in
+   ``mine_hard_negatives``.
 2. ``absolute_margin`` m: drop a candidate if ``s + m > pos``.
 3. ``relative_margin`` m: drop it if ``s > pos − |pos|·m``. With m = 0.05 this
    is NV-Retriever's TopK-PercPos (Moreira et al. 2024, "NV-Retriever:
@@ -37,32 +35,37 @@ Rules, in this order (the order of sentence-transformers'
 ``pos`` is the query's *lowest* relevant score (positives and confirmed
 false negatives): the safe side, as in ``mine_hard_negatives``.
 
-The pool holds ``range_max + P`` documents, P being the largest number of
-labeled documents of any query in the split: every query then keeps at
-least ``range_max`` unlabeled candidates after its labeled ones are taken
-out. This equals ``mine_hard_negatives``' ``range_max + max_positives`` on
-a dataset of positives, which the parity test relies on.
-
-A pass is stored in one transaction: a ``mining_passes`` row (pass number,
-source, model version, configuration and counts) plus one ``candidates``
-row per scored document, labeled documents outside the pool included (their
-scores feed the margins and the ``ntuple-scores`` export). The meta key
-``current_pass`` becomes the new pass number, so labels set while reviewing
-it carry that pass.
+Rules 2-5 are :data:`SCORE_RULES`: each one states, in one place, when it
+drops a candidate, where it cuts the score axis and how it explains itself,
+so :func:`decide`, :func:`thresholds_for` (the dialog's histogram lines) and
+:func:`explanations` (its tooltips) cannot disagree.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Collection, Mapping, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Callable, Collection, Mapping, NamedTuple, Sequence
 
 from core.mining.config import MiningConfig
 from core.mining.scores import Candidate, ScoredQuery
 from core.project.schema import RELEVANT_LABELS
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+# What each reason of a decision means, in words (the dialog's table and summary).
+REASON_TEXT = {
+    "kept": "kept: proposed as a negative",
+    "confirmed": "kept: already labeled negative",
+    "positive": "labeled positive",
+    "false_negative": "labeled false negative",
+    "previously_rejected": "dropped: rejected in an earlier pass",
+    "absolute_margin": "dropped: absolute margin",
+    "relative_margin": "dropped: relative margin",
+    "max_score": "dropped: above max score",
+    "min_score": "dropped: below min score",
+    "rank_window": "dropped: outside the rank window",
+    "not_sampled": "dropped: not sampled",
+}
 
 
 class CandidateDecision(NamedTuple):
@@ -77,6 +80,68 @@ class CandidateDecision(NamedTuple):
     @property
     def kept(self) -> bool:
         return self.status == "kept"
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """One of rules 2-5: a score test with the setting it reads (``None`` = rule off).
+
+    ``drops(s, pos, value)`` is the test :func:`decide` applies; ``cut(pos,
+    value)`` is the score where that test flips, drawn as a line on the
+    histogram; ``explain(pos, value)`` says it with the numbers.
+    """
+
+    reason: str  # the reason of a candidate this rule drops, and the MiningConfig field it reads
+    line: str  # short name of the histogram line
+    relative_to_positive: bool  # needs pos: without a relevant score the rule cannot cut
+    drops: Callable[[float, float, float], bool]
+    cut: Callable[[float | None, float], float]  # max and min score ignore pos (None without one)
+    explain: Callable[[float | None, float], str]
+
+    def value(self, config: MiningConfig) -> float | None:
+        return getattr(config, self.reason)
+
+
+def _relative_cut(pos: float, m: float) -> float:
+    return pos - abs(pos) * m
+
+
+SCORE_RULES: tuple[ScoreRule, ...] = (
+    ScoreRule(
+        "absolute_margin", "abs. margin", True,
+        # s + m > pos, not s > pos − m: the same in real numbers, and this is
+        # the float expression mine_hard_negatives evaluates (parity test).
+        drops=lambda s, pos, m: s + m > pos,
+        cut=lambda pos, m: pos - m,
+        explain=lambda pos, m: f"dropped: score + {m:g} > lowest positive {pos:.4g}"),
+    ScoreRule(
+        "relative_margin", "rel. margin", True,
+        drops=lambda s, pos, m: s > _relative_cut(pos, m),
+        cut=_relative_cut,
+        explain=lambda pos, m: (f"dropped: score > {pos:.4g} − |{pos:.4g}|·{m:g}"
+                                f" = {_relative_cut(pos, m):.4g}")),
+    ScoreRule(
+        "max_score", "max", False,
+        drops=lambda s, _pos, v: s > v,
+        cut=lambda _pos, v: v,
+        explain=lambda _pos, v: f"dropped: score > max score {v:g}"),
+    ScoreRule(
+        "min_score", "min", False,
+        drops=lambda s, _pos, v: s < v,
+        cut=lambda _pos, v: v,
+        explain=lambda _pos, v: f"dropped: score < min score {v:g}"),
+)
+
+
+def _active_rules(config: MiningConfig) -> list[tuple[ScoreRule, float]]:
+    """The score rules ``config`` turns on, in the order :func:`decide` applies them."""
+    return [(rule, value) for rule in SCORE_RULES if (value := rule.value(config)) is not None]
+
+
+def lowest_relevant(decisions: Sequence[CandidateDecision]) -> float | None:
+    """``pos`` of a query's decisions: the lowest score labeled relevant (None without one)."""
+    relevant = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
+    return min(relevant) if relevant else None
 
 
 # -- the rules (pure) ------------------------------------------------------------------
@@ -127,6 +192,7 @@ def decide(
     if not relevant:
         return []
     pos = min(relevant)
+    score_rules = _active_rules(config)
     out: dict[str, CandidateDecision] = {}
 
     def put(c: Candidate, status: str, reason: str) -> None:
@@ -143,16 +209,13 @@ def decide(
             continue  # only labeled documents are scored outside the pool
         elif c.doc_id in rejected:
             put(c, "dropped", "previously_rejected")
-        elif config.absolute_margin is not None and c.score + config.absolute_margin > pos:
-            put(c, "dropped", "absolute_margin")
-        elif config.relative_margin is not None and c.score > pos - abs(pos) * config.relative_margin:
-            put(c, "dropped", "relative_margin")
-        elif config.max_score is not None and c.score > config.max_score:
-            put(c, "dropped", "max_score")
-        elif config.min_score is not None and c.score < config.min_score:
-            put(c, "dropped", "min_score")
         else:
-            survivors.append(c)
+            for rule, value in score_rules:
+                if rule.drops(c.score, pos, value):
+                    put(c, "dropped", rule.reason)
+                    break
+            else:
+                survivors.append(c)
     survivors.sort(key=lambda c: c.rank)
     eligible = survivors[config.range_min : config.range_max]
     for c in survivors[: config.range_min] + survivors[config.range_max :]:
@@ -166,3 +229,29 @@ def decide(
     return sorted(out.values(), key=lambda d: d.rank)
 
 
+# -- the rules in numbers and words (the dialog's histogram and tooltips) ----------------------
+
+def thresholds_for(decisions: Sequence[CandidateDecision],
+                   config: MiningConfig) -> list[tuple[float, str]]:
+    """``(score, name)`` where each active score rule cuts, for one query's ``decisions``.
+
+    A margin needs the query's ``pos`` (:func:`lowest_relevant`), so it has no
+    line for a query without a relevant decision; max and min score always do.
+    """
+    pos = lowest_relevant(decisions)
+    return [(rule.cut(pos, value), rule.line) for rule, value in _active_rules(config)
+            if pos is not None or not rule.relative_to_positive]
+
+
+def explanations(decisions: Sequence[CandidateDecision], config: MiningConfig) -> dict[str, str]:
+    """One line per reason, with the numbers of ``config`` and the query's ``pos`` behind it."""
+    pos = lowest_relevant(decisions)
+    out = dict(REASON_TEXT)
+    for rule, value in _active_rules(config):
+        if pos is not None or not rule.relative_to_positive:
+            out[rule.reason] = rule.explain(pos, value)
+    out["rank_window"] = (f"dropped: not among surviving candidates {config.range_min + 1}–"
+                          f"{config.range_max}")
+    out["not_sampled"] = (f"dropped: in the window, but not one of the {config.num_negatives} "
+                          f"sampled ({config.sampling})")
+    return out
