@@ -14,11 +14,13 @@ gain is 0 is a ``negative`` label (judged non-relevant), a gain > 0 a
 
 from __future__ import annotations
 
+import stat
 from itertools import islice
 from pathlib import Path
 
-from core.errors import InputError, ProjectError
+from core.errors import InputError, ProjectError, StudioError
 from core.io.importers import beir, msmarco, smart, tabular, trec
+from core.io.importers.compression import find_variant, plain_path
 from core.io.importers.engine import write_plan
 from core.io.importers.options import (
     FORMATS,
@@ -26,8 +28,9 @@ from core.io.importers.options import (
     grade_to_label,
     parse_grade_map,
 )
-from core.io.importers.reading import looks_like_qrels, sniff_text
+from core.io.importers.reading import folder_files, looks_like_qrels, sniff_text
 from core.io.importers.records import ImportPlan
+from core.io.names import DEFAULT_SPLIT, split_name_problem
 from core.progress import Progress
 from core.project.file import Project
 
@@ -45,9 +48,9 @@ def detect_format(source: str | Path) -> str:
     if source.is_dir():
         if beir.is_beir(source):
             return "beir"
-        if (source / "collection.tsv").is_file():
+        if find_variant(source, "collection.tsv") is not None:
             return "msmarco"
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = folder_files(source)
         if any(smart.is_smart_file(p) for p in files):
             return "smart"
         if any(trec.sniff_role(p) in ("documents", "queries") for p in files):
@@ -65,8 +68,9 @@ def detect_format(source: str | Path) -> str:
         return "smart"
     if trec.sniff_role(source) in ("documents", "queries"):
         return "trec"
-    if kind == "tsv" or source.suffix.lower() in (".txt", ""):
-        if source.name.lower().startswith(("collection", "queries", "qrels")) or looks_like_qrels(source):
+    plain = plain_path(source)
+    if kind == "tsv" or plain.suffix.lower() in (".txt", ""):
+        if plain.name.lower().startswith(("collection", "queries", "qrels")) or looks_like_qrels(source):
             return "msmarco"
         if kind == "tsv":
             return "tsv" if tabular._has_header(source) else "msmarco"
@@ -79,6 +83,8 @@ def plan_import(source: str | Path, format: str = "auto", options: ImportOptions
     """Which files an import would read, with their roles and splits."""
     source = Path(source)
     options = options or ImportOptions()
+    if options.split is not None and split_name_problem(options.split):
+        raise StudioError(f"--split: {split_name_problem(options.split)}")
     if not source.exists():
         raise InputError(source, "no such file or folder")
     fmt = detect_format(source) if format == "auto" else format
@@ -97,9 +103,26 @@ def plan_import(source: str | Path, format: str = "auto", options: ImportOptions
     if not plan.files:
         raise InputError(source, f"no {fmt} files to import here")
     for spec in plan.files:
-        if not spec.path.is_file():
-            raise InputError(spec.path, "no such file")
+        _check_readable(spec.path)
+        if spec.role != "qrels":
+            continue
+        if spec.split is None:
+            spec.split = plan.split_assumed = DEFAULT_SPLIT
+            spec.split_assumed = True
+        problem = split_name_problem(spec.split)
+        if problem:
+            raise InputError(spec.path, f"{problem} (the split comes from "
+                                        f"{'--split' if spec.split == options.split else 'the file name'})")
     return plan
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(path, "not a regular file")
 
 
 def import_source(
