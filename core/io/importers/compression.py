@@ -14,7 +14,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-_OPENERS = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+_OPENERS = {".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"), ".bz2": bz2.BZ2File,
+            ".xz": lzma.LZMAFile}
 # What a damaged compressed stream raises while being read.
 DECOMPRESSION_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
 
