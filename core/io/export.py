@@ -291,7 +291,9 @@ def export_beir(
     for name in (split, unsplit_as):
         if name is not None and split_name_problem(name):
             raise ExportError(split_name_problem(name))
-    project_splits = [s for s in project.splits() if s]
+    # Straight from the table: an empty-string split ('' is not NULL) must be refused, not dropped.
+    project_splits = [s for (s,) in project.conn.execute(
+        "SELECT DISTINCT split FROM queries WHERE split IS NOT NULL ORDER BY split")]
     if split is not None and split not in project_splits:
         raise ExportError(f"no queries in split {split!r} (splits: {', '.join(project_splits) or 'none'})")
     splits = [split] if split is not None else list(project_splits)
