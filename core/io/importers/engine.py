@@ -120,6 +120,7 @@ class _Run:
             rows = [(r.id, r.title, r.text) for r in batch_new]
             if not self._savepoint([(sql, rows)]):
                 self._diagnose_documents(spec, batch_new, sql)
+            self.corpus_changed = self.corpus_changed or bool(rows)
             n += len(batch)
             self._report(spec, f"documents: {self.counts['documents'] + n:,}")
         return n
@@ -344,7 +345,7 @@ class _Run:
                     self.counts[role] += n
                 self.finished_bytes += spec.size
                 per_file.append({**spec.describe(), "records": n})
-        if self.counts["documents"] or self.corpus_changed:
+        if self.corpus_changed:
             self.project.touch_corpus()
         self.counts["queries_per_split"] = {
             (s or ""): n for s, n in self.conn.execute(
