@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SMART qrels: queries named by .I label or by position (Cranfield); default auto")
     p.add_argument("--topic-field", choices=TOPIC_FIELDS, default="title",
                    help="TREC topics: which field is the query text (default title)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="read and check everything and print the summary (grades and the gains they "
+                        "become included), but change nothing")
     p.add_argument("--json", action="store_true", help="print the counts as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_import)
@@ -125,7 +128,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     progress = None if args.quiet else stderr_progress()
     counts = import_source(args.project, args.source, format=args.format, options=options,
-                           progress=progress)
+                           progress=progress, dry_run=args.dry_run)
     if args.json:
         print_json(counts)
         return 0
@@ -139,8 +142,12 @@ _CONFLICTS_SHOWN = 10
 
 def print_import_summary(counts: dict) -> None:
     splits = ", ".join(f"{s or 'no split'}: {n:,}" for s, n in counts["queries_per_split"].items())
-    print(f"imported {counts['format']} from {counts['source']} into {counts['project']}"
-          f"{' (new project)' if counts['created'] else ''}")
+    if counts.get("dry_run"):
+        print(f"dry run: would import {counts['format']} from {counts['source']} into {counts['project']}"
+              f"{' (a new project)' if counts['created'] else ''}; nothing was changed")
+    else:
+        print(f"imported {counts['format']} from {counts['source']} into {counts['project']}"
+              f"{' (new project)' if counts['created'] else ''}")
     print(f"  documents:  {counts['documents']:,}")
     print(f"  queries:    {counts['queries']:,}" + (f" ({splits})" if splits else ""))
     print(f"  judgements: {counts['judgements']:,} ({counts['labels']['positive']:,} positive, "
@@ -169,23 +176,17 @@ def print_import_summary(counts: dict) -> None:
 
 
 def grade_lines(counts: dict) -> list[str]:
-    """The grade distribution and the gain each grade became, unless grades were plain 0/1."""
-    grades, gains = counts.get("grades", {}), counts.get("gains", {})
-    if set(grades) <= {"0", "1"} and all(gains.get(g) == int(g) for g in grades):
+    """The grade distribution and what each grade became, unless grades were plain 0/1."""
+    from core.io.importers import grade_table, plain_binary_grades
+
+    table = grade_table(counts.get("grades", {}), counts.get("grade_map"))
+    if plain_binary_grades(table):
         return []
     lines = ["grades (raw grade: judgements -> imported as):"]
-    for grade in sorted(grades, key=_grade_order):
-        gain = gains.get(grade, 0)
-        became = f"positive, gain {gain}" if gain > 0 else "negative (gain 0)"
-        lines.append(f"  {grade:>6}: {grades[grade]:>8,} -> {became}")
+    for row in table:
+        became = f"positive, gain {row['gain']}" if row["label"] == "positive" else "negative (gain 0)"
+        lines.append(f"  {row['grade']:>6}: {row['count']:>8,} -> {became}")
     return lines
-
-
-def _grade_order(grade: str):
-    try:
-        return (0, float(grade), grade)
-    except ValueError:
-        return (1, 0.0, grade)
 
 
 def _open(path: str):

@@ -26,6 +26,7 @@ from core.io.importers.options import (
     FORMATS,
     ImportOptions,
     grade_to_label,
+    normalize_grade,
     parse_grade_map,
 )
 from core.io.importers.reading import folder_files, looks_like_qrels, sniff_text
@@ -36,7 +37,7 @@ from core.project.file import Project
 
 __all__ = [
     "FORMATS", "ImportOptions", "detect_format", "import_source", "parse_grade_map",
-    "grade_to_label", "plan_import", "preview",
+    "grade_to_label", "grade_table", "plain_binary_grades", "plan_import", "preview",
 ]
 
 
@@ -132,8 +133,12 @@ def import_source(
     format: str = "auto",
     options: ImportOptions | None = None,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> dict:
     """Import ``source`` into the project at ``project_path`` (created if missing).
+
+    ``dry_run``: read and check everything, return the counts, change nothing
+    (a project file created for the run is removed again).
 
     All-or-nothing: on any error (``InputError`` for bad input, ``Cancelled``,
     anything else) the project is left unchanged, and a project file this
@@ -156,13 +161,15 @@ def import_source(
             _remove_project_file(project_path)
         raise
     try:
-        counts = write_plan(project, plan, options, progress)
+        counts = write_plan(project, plan, options, progress, dry_run=dry_run)
     except BaseException:
         project.close()
         if created:
             _remove_project_file(project_path)
         raise
     project.close()
+    if dry_run and created:
+        _remove_project_file(project_path)
     counts["project"] = str(project_path)
     counts["created"] = created
     return counts
@@ -230,7 +237,49 @@ def preview(source: str | Path, format: str = "auto", options: ImportOptions | N
                     item["split"] = spec.split
                 rows[spec.role].append(item)
     return {"format": plan.format, "source": str(plan.source), "files": files,
-            "ignored_files": [str(p) for p in plan.ignored], "rows": rows}
+            "ignored_files": [str(p) for p in plan.ignored], "rows": rows,
+            "grades": grade_table(_grade_counts(plan), options.grade_map),
+            "split_assumed": plan.split_assumed}
+
+
+def _grade_counts(plan: ImportPlan) -> dict[str, int]:
+    """Every raw grade of the plan's qrels files with its count (reads them whole: they are small)."""
+    counts: dict[str, int] = {}
+    for spec in plan.of("qrels"):
+        for record in spec.read():
+            key = normalize_grade(record.grade)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def grade_table(grade_counts: dict[str, int], grade_map: dict[str, int] | None) -> list[dict]:
+    """One row per raw grade, in numeric order: ``{grade, count, label, gain, problem}``.
+
+    ``label``/``gain`` are what the grade imports as; ``problem`` says why it
+    cannot be imported (a grade missing from the map, a word), else None.
+    """
+    rows = []
+    for grade in sorted(grade_counts, key=_grade_order):
+        try:
+            label, gain = grade_to_label(grade, grade_map)
+            problem = None
+        except ValueError as exc:
+            label, gain, problem = None, None, str(exc)
+        rows.append({"grade": grade, "count": grade_counts[grade], "label": label, "gain": gain,
+                     "problem": problem})
+    return rows
+
+
+def plain_binary_grades(table: list[dict]) -> bool:
+    """True when every grade is 0 or 1 and imports as itself: nothing worth showing."""
+    return all(r["grade"] in ("0", "1") and r["gain"] == int(r["grade"]) for r in table)
+
+
+def _grade_order(grade: str):
+    try:
+        return (0, float(grade), grade)
+    except ValueError:
+        return (1, 0.0, grade)
 
 
 def _columns(spec, fmt: str) -> list[str] | None:

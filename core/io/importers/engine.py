@@ -53,7 +53,7 @@ class _Run:
         self.counts: dict = {
             "documents": 0, "queries": 0, "judgements": 0,
             "judgements_per_split": {}, "labels": {"positive": 0, "negative": 0}, "grades": {},
-            "gains": {}, "split_assumed": plan.split_assumed, "on_existing": options.on_existing,
+            "gains": {}, "grade_map": options.grade_map, "split_assumed": plan.split_assumed, "on_existing": options.on_existing,
             "existing": {role: {"identical": 0, "conflicting": 0} for role in ("documents", "queries",
                                                                                 "judgements")},
             "conflicts": [],
@@ -375,8 +375,27 @@ def _check_id(spec: FileSpec, value: str, line: int) -> None:
         raise input_error(spec, problem, line)
 
 
+class _DryRunDone(Exception):
+    """Raised inside the transaction to roll a complete dry run back."""
+
+    def __init__(self, counts: dict) -> None:
+        super().__init__("dry run")
+        self.counts = counts
+
+
 def write_plan(project: Project, plan: ImportPlan, options: ImportOptions,
-               progress: Progress | None = None) -> dict:
-    """Import ``plan`` into ``project`` as one transaction; returns counts."""
-    with project.transaction():
-        return _Run(project, plan, options, progress).run()
+               progress: Progress | None = None, *, dry_run: bool = False) -> dict:
+    """Import ``plan`` into ``project`` as one transaction; returns counts.
+
+    ``dry_run``: do every step and check (constraints included), then roll
+    the transaction back, so the counts say exactly what an import would do.
+    """
+    try:
+        with project.transaction():
+            counts = _Run(project, plan, options, progress).run()
+            if dry_run:
+                counts["dry_run"] = True
+                raise _DryRunDone(counts)
+    except _DryRunDone as done:
+        return done.counts
+    return counts
