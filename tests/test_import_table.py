@@ -558,11 +558,12 @@ def csv_no_text_column(t):
 
 @case(Ok(DOCS, [("x1", "first query", "test"), ("x2", "second query", "test")], LABELS))
 def csv_folder_three_files(t):
-    root = t / "c"
-    write_text(root / "corpus.csv", "id,title,text\na1,T1,one\na2,,two\n")
-    write_text(root / "queries.csv", "id,text\nx1,first query\nx2,second query\n")
-    write_text(root / "qrels.csv", "query-id,corpus-id,score\nx1,a1,1\nx2,a2,0\n")
-    return root, "csv", None
+    files = {"corpus.csv": "id,title,text\na1,T1,one\na2,,two\n",
+             "queries.csv": "id,text\nx1,first query\nx2,second query\n",
+             "qrels.csv": "query-id,corpus-id,score\nx1,a1,1\nx2,a2,0\n"}
+    for name, text in files.items():
+        write_text(t / "c" / name, text)
+    return t / "c", "csv", None
 
 
 @case(Refused("queries.jsonl", None, "named like a queries file, but this is a csv import"))
