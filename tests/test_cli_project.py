@@ -152,6 +152,8 @@ def test_raw_collection_lands_in_test_and_the_summary_says_so(tmp_path, capsys):
     assert "queries:    3 (no split: 1, test: 2)" in out
     assert "their queries without one were put in split 'test'" in out
     assert "read 2 qrels from" in out and "read 3 queries from" in out
+    code, out, _ = run(capsys, "info", tmp_path / "p.rsproj")
+    assert f"{src.resolve()} named no split; its judged queries were put in split 'test'" in out
     code, out, _ = run(capsys, "export", tmp_path / "p.rsproj", tmp_path / "out", "--format", "beir", "--json")
     assert code == 0 and json.loads(out)["judgements_per_split"] == {"test": 2}
     # A judgement given by hand to the unsplit query: info says so, the BEIR export refuses and names it.

@@ -201,6 +201,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         unsplit_judgements = project.conn.execute(
             "SELECT count(*) FROM labels l JOIN queries q ON q.id=l.query_id WHERE q.split IS NULL"
         ).fetchone()[0]
+        assumed = _assumed_splits(project)
     if args.json:
         print_json(info)
         return 0
@@ -209,6 +210,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  queries:   {info['queries']:,}")
     for split, n in info["queries_per_split"].items():
         print(f"    {split or '(no split)'}: {n:,}")
+    for source, split in assumed:
+        print(f"  note: {source} named no split; its judged queries were put in split {split!r}")
     if unsplit_judgements:
         print(f"  note: {unsplit_judgements:,} judgements belong to queries without a split; evaluation "
               f"and BEIR export need a split (export --no-split-as NAME)")
@@ -220,6 +223,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     for m in info["model_versions"]:
         print(f"    {m['id']}  {m['name']}  (from {m['base']}, {m['created_at']})")
     return 0
+
+
+def _assumed_splits(project) -> list[tuple[str, str]]:
+    """(source, split) of each import whose qrels named no split, from the project's import log."""
+    import json
+
+    out = []
+    for source, counts in project.conn.execute("SELECT source, counts FROM imports ORDER BY id"):
+        try:
+            split = json.loads(counts).get("split_assumed")
+        except (ValueError, AttributeError):
+            continue
+        if split:
+            out.append((source, split))
+    return out
 
 
 def cmd_label(args: argparse.Namespace) -> int:
