@@ -381,6 +381,12 @@ def trec_qrels_six_fields_first(t):
     return trec(t / "t", qrels="x1 0 a1 1 run 9\nx2 0 a2 0\n"), "trec", None
 
 
+@case(Refused("judged.txt", 3, "found 6"))
+def trec_qrels_not_named_qrels_with_one_bad_line(t):  # mostly qrels lines: read, not ignored
+    root = trec(t / "t", qrels="x1 0 a1 1\nx2 0 a2 0\nx2 0 a1 0 run 7\n", qrels_name="judged.txt")
+    return root, "trec", None
+
+
 @case(Refused("docs.sgml", 1, "without a <DOCNO>"))
 def trec_doc_without_docno(t):
     return trec(t / "t", docs="<DOC>\n<TEXT>x</TEXT>\n</DOC>\n"), "trec", None

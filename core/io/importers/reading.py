@@ -526,8 +526,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def looks_like_qrels(path: Path) -> bool:
-    """True when the first lines look like ``q [iter] d grade`` records (header allowed)."""
+def looks_like_qrels(path: Path, *, share: float = 1.0) -> bool:
+    """True when the first lines look like ``q [iter] d grade`` records (header allowed).
+
+    ``share``: the fraction of those lines that must look so (1.0 = all); a
+    folder import uses less, so that one bad line gets the file refused with
+    that line's number instead of the file being skipped as "not qrels".
+    """
     size = 8192
     text = sniff_text(path, size)
     lines = [l for l in text.splitlines() if l.strip()]
@@ -538,6 +543,5 @@ def looks_like_qrels(path: Path) -> bool:
         lines = lines[1:]
     if not lines:
         return False
-    return all(
-        len(f) in (3, 4) and _is_number(f[-1]) for f in (_fields(l.strip()) for l in lines)
-    )
+    good = sum(len(f) in (3, 4) and _is_number(f[-1]) for f in (_fields(l.strip()) for l in lines))
+    return good >= share * len(lines)

@@ -178,7 +178,9 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
     readers = {"documents": trec_documents, "queries": topics, "qrels": trec_qrels}
     paths = _walk(source) if source.is_dir() else [source]
     for path in paths:
-        role = options.kind if not source.is_dir() and options.kind else (sniff_role(path) or role_by_name(path))
+        role = options.kind if not source.is_dir() and options.kind else (
+            sniff_role(path) or role_by_name(path)
+            or ("qrels" if looks_like_qrels(path, share=0.5) else None))
         if role is None:
             ignored.append(path)
             continue
