@@ -9,6 +9,7 @@ the project as it was.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from core.io.importers import (
     ImportOptions,
     import_source,
     parse_grade_map,
+    plain_binary_grades,
     preview,
 )
 
@@ -82,6 +84,22 @@ def _fill_table(table: QTableWidget, rows: list[dict]) -> None:
     table.resizeColumnsToContents()
     for j in range(len(columns)):
         table.setColumnWidth(j, min(table.columnWidth(j), 360))
+
+
+def grade_summary_html(grades: list[dict]) -> str:
+    """One line per raw grade: how many judgements carry it and the label and gain it becomes."""
+    rows = []
+    for g in grades:
+        if g["problem"]:
+            became = f"<span style='color:#b91c1c'>cannot import: {html.escape(g['problem'])}</span>"
+        elif g["label"] == "positive":
+            became = f"positive, gain {g['gain']}"
+        else:
+            became = "negative (judged non-relevant)"
+        rows.append(f"<tr><td align='right'>{html.escape(g['grade'])}</td>"
+                    f"<td align='right'>&nbsp;{g['count']:,}&nbsp;</td><td>→ {became}</td></tr>")
+    return ("<b>Grades</b> (raw grade, judgements, imported as):"
+            f"<table cellspacing='0' cellpadding='1'>{''.join(rows)}</table>")
 
 
 def run_preview(source: str, fmt: str, options: ImportOptions, *, progress) -> dict:
@@ -140,11 +158,18 @@ class ImportDialog(QDialog):
         for edit in (self.queries_file, self.qrels_file):
             edit.textChanged.connect(self._changed)
         self.split = QLineEdit()
-        self.split.setPlaceholderText("split for judgements that name none (e.g. test)")
+        self.split.setPlaceholderText("split for judgements that name none (default: test)")
         self.split.textChanged.connect(self._changed)
         self.grade_map = QLineEdit()
-        self.grade_map.setPlaceholderText("e.g. 1:3,2:2,3:1,4:0 (grade:gain; gain 0 = negative)")
+        self.grade_map.setPlaceholderText("grade:gain, gain 0 = negative; Cranfield: 1:4,2:3,3:2,4:1,-1:0")
         self.grade_map.textChanged.connect(self._changed)
+        self.on_existing = QComboBox()
+        for text, policy in (("Refuse the import", "error"), ("Keep the project's version", "skip"),
+                             ("Replace with the imported one", "update")):
+            self.on_existing.addItem(text, policy)
+        self.on_existing.setToolTip("Identical records are passed over and conflicting ones listed "
+                                    "either way; new records are always added.")
+        self.on_existing.currentIndexChanged.connect(self._changed)
 
         options_box = QGroupBox("What to read")
         form = QFormLayout(options_box)
@@ -154,6 +179,7 @@ class ImportDialog(QDialog):
         form.addRow("Judgements file", self._with_browse(self.qrels_file))
         form.addRow("Split", self.split)
         form.addRow("Grade map", self.grade_map)
+        form.addRow("Ids already in the project", self.on_existing)
 
         mapping_box = QGroupBox("Column mapping")
         mapping = QFormLayout(mapping_box)
@@ -175,6 +201,11 @@ class ImportDialog(QDialog):
         self.status = QLabel("Choose a file or folder to preview.")
         self.status.setWordWrap(True)
         self.status.setObjectName("import-status")
+        # The grade distribution and what each grade becomes, before anything is imported.
+        self.grades = QLabel()
+        self.grades.setObjectName("import-grades")
+        self.grades.setTextFormat(Qt.TextFormat.RichText)
+        self.grades.setVisible(False)
         self.tables: dict[str, QTableWidget] = {}
         self.preview_tabs = QTabWidget()
         for key, title in (("files", "Files"), ("documents", "Documents"), ("queries", "Queries"),
@@ -202,6 +233,7 @@ class ImportDialog(QDialog):
         layout.addLayout(src_row)
         layout.addLayout(top)
         layout.addWidget(self.status)
+        layout.addWidget(self.grades)
         layout.addWidget(self.preview_tabs, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.buttons)
@@ -250,6 +282,7 @@ class ImportDialog(QDialog):
             kwargs["split"] = self.split.text().strip()
         if self.grade_map.text().strip():
             kwargs["grade_map"] = parse_grade_map(self.grade_map.text())
+        kwargs["on_existing"] = self.on_existing.currentData()
         return ImportOptions(**kwargs)
 
     def _changed(self, *_args) -> None:
@@ -273,6 +306,7 @@ class ImportDialog(QDialog):
 
     def _preview_failed(self, message: str) -> None:
         self.status.setText(f"<span style='color:#b91c1c'>{message}</span>")
+        self.grades.setVisible(False)
         for table in self.tables.values():
             table.clear()
             table.setRowCount(0)
@@ -307,12 +341,19 @@ class ImportDialog(QDialog):
             box.blockSignals(False)
         counts = {role: len(rows.get(role, [])) for role in ("documents", "queries", "qrels")}
         ignored = info.get("ignored_files") or []
+        assumed = info.get("split_assumed")
         self.status.setText(
             f"Format <b>{info['format']}</b>: {len(files)} file(s); first rows shown "
             f"({counts['documents']} documents, {counts['queries']} queries, "
             f"{counts['qrels']} judgements)."
+            + (f" The judgements name no split: their queries go to split <b>{assumed}</b>."
+               if assumed else "")
             + (f" Ignored: {', '.join(Path(p).name for p in ignored)}." if ignored else ""))
-        self.import_button.setEnabled(bool(files))
+        grades = info.get("grades") or []
+        unmappable = [g for g in grades if g["problem"]]
+        self.grades.setText(grade_summary_html(grades))
+        self.grades.setVisible(bool(grades) and not plain_binary_grades(grades))
+        self.import_button.setEnabled(bool(files) and not unmappable)
 
     # -- import -----------------------------------------------------------------------
     def start_import(self) -> None:

@@ -154,11 +154,15 @@ def test_beir_export_files(tiny_project, tmp_path):
         p.set_label("q3", "d6", "negative")
         p.conn.execute("INSERT INTO queries VALUES ('q5', 'no split query', NULL)")
         p.set_label("q5", "d1", "positive")
+        # q5's judgement has no qrels file to go to: refused, naming how many, and nothing written.
+        with pytest.raises(ExportError, match="1 judgements of 1 queries without a split would be left out"):
+            export(p, tmp_path / "out", format="beir")
+        assert not (tmp_path / "out").exists() and list(tmp_path.glob(".out.*")) == []
+        p.conn.execute("DELETE FROM labels WHERE query_id='q5'")
         counts = export(p, tmp_path / "out", format="beir")
     out = tmp_path / "out"
     assert counts["documents"] == 12 and counts["queries"] == 5
     assert counts["judgements_per_split"] == {"test": 5, "train": 2}
-    assert counts["labels_without_split"] == 1
     corpus = [json.loads(l) for l in (out / "corpus.jsonl").read_text().splitlines()]
     assert corpus[0] == {"_id": "d1", "title": TINY_DOCS[0][1], "text": TINY_DOCS[0][2]}
     test = (out / "qrels" / "test.tsv").read_text().splitlines()

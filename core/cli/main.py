@@ -38,12 +38,20 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     return parser
 
 
-ALL_SPLITS = ("all", "*", "")
-
-
 def split_arg(value: str | None) -> str | None:
-    """A ``--split`` value as the core expects it: None (every query) for all/*/empty."""
-    return None if value is None or value in ALL_SPLITS else value
+    """A ``--split`` value as the core expects it: None (every query) for ``all`` (or ``*``).
+
+    Any other value must be a valid split name (:mod:`core.io.names`); a bad
+    one is refused with one line before anything runs.
+    """
+    from core.io.names import ALL_SPLITS, split_name_problem
+
+    if value is None or value.lower() in ALL_SPLITS:
+        return None
+    problem = split_name_problem(value)
+    if problem:
+        raise StudioError(f"--split: {problem}")
+    return value
 
 
 def print_json(data) -> None:

@@ -6,8 +6,10 @@ BEIR (``format="beir"``): ``corpus.jsonl`` (every document), ``queries.jsonl``
 written with their gain; ``negative`` labels with score 0, so that importing
 the folder again reproduces every judgement (score 0 imports as a negative).
 BEIR has no "false negative": those come back as positives with the same
-gain. Labels of queries that have no split are not written (counted as
-``labels_without_split``). ``include_negatives=False`` writes relevant
+gain. Labels of queries that have no split have no qrels file to go to: the
+export refuses rather than leave them out, unless ``unsplit_as`` names a split
+for them. Split names are checked before they become file names, so nothing
+is ever written outside OUT. ``include_negatives=False`` writes relevant
 judgements only.
 
 Training data (one row per example, JSONL or Parquet, loadable with
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import StudioError
+from core.io.names import ALL_SPLITS, id_problem, split_name_problem
 from core.progress import Progress
 from core.project.file import Project, retrieval_text
 from core.project.schema import RELEVANT_LABELS
@@ -254,18 +257,65 @@ def export_training(
     return counts
 
 
+def _check_export_names(project: Project, splits: list[str]) -> None:
+    """Refuse split names that are not safe file names and ids that would break a qrels line.
+
+    A project file may come from someone else: its split names become
+    ``qrels/<split>.tsv`` and must never reach outside the export folder.
+    """
+    for name in splits:
+        problem = split_name_problem(name)
+        if problem:
+            raise ExportError(f"the project has a split that cannot be a file name: {problem}")
+    for kind, sql in (("query", "SELECT DISTINCT query_id FROM labels"),
+                      ("document", "SELECT DISTINCT doc_id FROM labels")):
+        for (value,) in project.conn.execute(sql):
+            problem = id_problem(value)
+            if problem:
+                raise ExportError(f"cannot write BEIR qrels: {kind} {problem}")
+
+
 def export_beir(
     project: Project, out: Path, *, split: str | None = None, include_negatives: bool = True,
-    progress: Progress | None = None,
+    unsplit_as: str | None = None, progress: Progress | None = None,
 ) -> dict:
+    """A BEIR folder at ``out``; see the module docstring.
+
+    ``split`` None writes every split. Judgements of queries without a split
+    have no qrels file to go to: the export refuses (naming how many) unless
+    ``unsplit_as`` names the split to write them under.
+    """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out}: already exists and is not an empty folder")
+    for name in (split, unsplit_as):
+        if name is not None and split_name_problem(name):
+            raise ExportError(split_name_problem(name))
+    # Straight from the table: an empty-string split ('' is not NULL) must be refused, not dropped.
+    project_splits = [s for (s,) in project.conn.execute(
+        "SELECT DISTINCT split FROM queries WHERE split IS NOT NULL ORDER BY split")]
+    if split is not None and split not in project_splits:
+        raise ExportError(f"no queries in split {split!r} (splits: {', '.join(project_splits) or 'none'})")
+    splits = [split] if split is not None else list(project_splits)
+    if split is None and unsplit_as is not None and unsplit_as not in splits:
+        splits.append(unsplit_as)
+    _check_export_names(project, splits)
+    if split is None:
+        unsplit = project.conn.execute(
+            "SELECT count(*), count(DISTINCT l.query_id) FROM labels l JOIN queries q ON q.id=l.query_id "
+            "WHERE q.split IS NULL" + ("" if include_negatives else " AND l.label IN ('positive', 'false_negative')")
+        ).fetchone()
+        if unsplit[0] and unsplit_as is None:
+            raise ExportError(
+                f"{unsplit[0]:,} judgements of {unsplit[1]:,} queries without a split would be left out "
+                f"(BEIR qrels are one file per split); name their split with --no-split-as NAME, "
+                f"or export one split with --split NAME")
+    unsplit_queries = {q.id for q in project.queries() if q.split is None} if unsplit_as else set()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(out)
     tmp.mkdir()
     counts: dict = {"format": "beir", "path": str(out), "documents": 0, "queries": 0,
-                    "judgements_per_split": {}, "labels_without_split": 0}
+                    "judgements_per_split": {}, "unsplit_as": unsplit_as}
     try:
         total = project.document_count() + project.query_count() or 1
         with open(tmp / "corpus.jsonl", "w", encoding="utf-8") as f:
@@ -280,12 +330,15 @@ def export_beir(
                 f.write(json.dumps({"_id": q.id, "text": q.text, "metadata": {}}, ensure_ascii=False) + "\n")
                 counts["queries"] += 1
         (tmp / "qrels").mkdir()
-        splits = [split] if split is not None else [s for s in project.splits() if s]
         for name in splits:
             n = 0
-            with open(tmp / "qrels" / f"{name}.tsv", "w", encoding="utf-8") as f:
+            target = tmp / "qrels" / f"{name}.tsv"
+            labels = project.all_labels(name)
+            if split is None and name == unsplit_as:
+                labels += [lab for lab in project.all_labels() if lab.query_id in unsplit_queries]
+            with open(target, "w", encoding="utf-8") as f:
                 f.write("query-id\tcorpus-id\tscore\n")
-                for lab in project.all_labels(name):
+                for lab in labels:
                     if lab.label in RELEVANT_LABELS:
                         score = lab.gain
                     elif include_negatives:
@@ -295,13 +348,9 @@ def export_beir(
                     f.write(f"{lab.query_id}\t{lab.doc_id}\t{score}\n")
                     n += 1
             if n == 0:
-                (tmp / "qrels" / f"{name}.tsv").unlink()
+                target.unlink()
             else:
                 counts["judgements_per_split"][name] = n
-        if split is None:
-            counts["labels_without_split"] = project.conn.execute(
-                "SELECT count(*) FROM labels l JOIN queries q ON q.id=l.query_id WHERE q.split IS NULL"
-            ).fetchone()[0]
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(tmp, out)
@@ -319,24 +368,30 @@ def export(
     project: Project, out: str | Path, *, format: str, split: str | None = None,
     use_proposed: bool = False, file_format: str | None = None, num_negatives: int = 3,
     max_negatives: int | None = None, include_negatives: bool = True, overwrite: bool = False,
-    progress: Progress | None = None,
+    unsplit_as: str | None = None, progress: Progress | None = None,
 ) -> dict:
     """Export ``project`` to ``out`` in ``format`` (see the module docstring).
 
     ``split``: BEIR writes every split when None; training formats default to
-    ``"train"`` when None (pass ``"*"`` for every query). ``file_format`` for
+    ``"train"`` when None (pass ``"all"`` or ``"*"`` for every query, as in
+    every command). ``unsplit_as``: BEIR only, see :func:`export_beir`. ``file_format`` for
     training data defaults to ``parquet`` when ``out`` ends in ``.parquet``,
     else ``jsonl``. Returns counts of what was written.
     """
     if format not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    if "\x00" in str(out) or not str(out).strip():
+        raise ExportError(f"{str(out)!r} cannot be an output path (empty, or it contains NUL)")
     out = Path(out)
+    every = split is not None and split.lower() in ALL_SPLITS
     if format == "beir":
-        return export_beir(project, out, split=None if split == "*" else split,
+        return export_beir(project, out, split=None if every else split, unsplit_as=unsplit_as,
                            include_negatives=include_negatives, progress=progress)
+    if unsplit_as is not None:
+        raise ExportError("--no-split-as applies to BEIR exports only")
     if file_format is None:
         file_format = "parquet" if out.suffix.lower() in (".parquet", ".pq") else "jsonl"
-    split = "train" if split is None else (None if split == "*" else split)
+    split = "train" if split is None else (None if every else split)
     return export_training(project, out, format=format, split=split, use_proposed=use_proposed,
                            file_format=file_format, num_negatives=num_negatives,
                            max_negatives=max_negatives, overwrite=overwrite, progress=progress)

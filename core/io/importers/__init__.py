@@ -14,26 +14,30 @@ gain is 0 is a ``negative`` label (judged non-relevant), a gain > 0 a
 
 from __future__ import annotations
 
+import stat
 from itertools import islice
 from pathlib import Path
 
-from core.errors import InputError, ProjectError
+from core.errors import InputError, ProjectError, StudioError
 from core.io.importers import beir, msmarco, smart, tabular, trec
+from core.io.importers.compression import find_variant, plain_path
 from core.io.importers.engine import write_plan
 from core.io.importers.options import (
     FORMATS,
     ImportOptions,
     grade_to_label,
+    normalize_grade,
     parse_grade_map,
 )
-from core.io.importers.reading import looks_like_qrels, sniff_text
+from core.io.importers.reading import folder_files, looks_like_qrels, sniff_text
 from core.io.importers.records import ImportPlan
+from core.io.names import DEFAULT_SPLIT, split_name_problem
 from core.progress import Progress
 from core.project.file import Project
 
 __all__ = [
     "FORMATS", "ImportOptions", "detect_format", "import_source", "parse_grade_map",
-    "grade_to_label", "plan_import", "preview",
+    "grade_to_label", "grade_table", "plain_binary_grades", "plan_import", "preview",
 ]
 
 
@@ -45,9 +49,9 @@ def detect_format(source: str | Path) -> str:
     if source.is_dir():
         if beir.is_beir(source):
             return "beir"
-        if (source / "collection.tsv").is_file():
+        if find_variant(source, "collection.tsv") is not None:
             return "msmarco"
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = folder_files(source)
         if any(smart.is_smart_file(p) for p in files):
             return "smart"
         if any(trec.sniff_role(p) in ("documents", "queries") for p in files):
@@ -65,8 +69,9 @@ def detect_format(source: str | Path) -> str:
         return "smart"
     if trec.sniff_role(source) in ("documents", "queries"):
         return "trec"
-    if kind == "tsv" or source.suffix.lower() in (".txt", ""):
-        if source.name.lower().startswith(("collection", "queries", "qrels")) or looks_like_qrels(source):
+    plain = plain_path(source)
+    if kind == "tsv" or plain.suffix.lower() in (".txt", ""):
+        if plain.name.lower().startswith(("collection", "queries", "qrels")) or looks_like_qrels(source):
             return "msmarco"
         if kind == "tsv":
             return "tsv" if tabular._has_header(source) else "msmarco"
@@ -79,6 +84,8 @@ def plan_import(source: str | Path, format: str = "auto", options: ImportOptions
     """Which files an import would read, with their roles and splits."""
     source = Path(source)
     options = options or ImportOptions()
+    if options.split is not None and split_name_problem(options.split):
+        raise StudioError(f"--split: {split_name_problem(options.split)}")
     if not source.exists():
         raise InputError(source, "no such file or folder")
     fmt = detect_format(source) if format == "auto" else format
@@ -97,9 +104,26 @@ def plan_import(source: str | Path, format: str = "auto", options: ImportOptions
     if not plan.files:
         raise InputError(source, f"no {fmt} files to import here")
     for spec in plan.files:
-        if not spec.path.is_file():
-            raise InputError(spec.path, "no such file")
+        _check_readable(spec.path)
+        if spec.role != "qrels":
+            continue
+        if spec.split is None:
+            spec.split = plan.split_assumed = DEFAULT_SPLIT
+            spec.split_assumed = True
+        problem = split_name_problem(spec.split)
+        if problem:
+            raise InputError(spec.path, f"{problem} (the split comes from "
+                                        f"{'--split' if spec.split == options.split else 'the file name'})")
     return plan
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(path, "not a regular file")
 
 
 def import_source(
@@ -109,8 +133,12 @@ def import_source(
     format: str = "auto",
     options: ImportOptions | None = None,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> dict:
     """Import ``source`` into the project at ``project_path`` (created if missing).
+
+    ``dry_run``: read and check everything, return the counts, change nothing
+    (a project file created for the run is removed again).
 
     All-or-nothing: on any error (``InputError`` for bad input, ``Cancelled``,
     anything else) the project is left unchanged, and a project file this
@@ -133,13 +161,15 @@ def import_source(
             _remove_project_file(project_path)
         raise
     try:
-        counts = write_plan(project, plan, options, progress)
+        counts = write_plan(project, plan, options, progress, dry_run=dry_run)
     except BaseException:
         project.close()
         if created:
             _remove_project_file(project_path)
         raise
     project.close()
+    if dry_run and created:
+        _remove_project_file(project_path)
     counts["project"] = str(project_path)
     counts["created"] = created
     return counts
@@ -207,7 +237,49 @@ def preview(source: str | Path, format: str = "auto", options: ImportOptions | N
                     item["split"] = spec.split
                 rows[spec.role].append(item)
     return {"format": plan.format, "source": str(plan.source), "files": files,
-            "ignored_files": [str(p) for p in plan.ignored], "rows": rows}
+            "ignored_files": [str(p) for p in plan.ignored], "rows": rows,
+            "grades": grade_table(_grade_counts(plan), options.grade_map),
+            "split_assumed": plan.split_assumed}
+
+
+def _grade_counts(plan: ImportPlan) -> dict[str, int]:
+    """Every raw grade of the plan's qrels files with its count (reads them whole: they are small)."""
+    counts: dict[str, int] = {}
+    for spec in plan.of("qrels"):
+        for record in spec.read():
+            key = normalize_grade(record.grade)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def grade_table(grade_counts: dict[str, int], grade_map: dict[str, int] | None) -> list[dict]:
+    """One row per raw grade, in numeric order: ``{grade, count, label, gain, problem}``.
+
+    ``label``/``gain`` are what the grade imports as; ``problem`` says why it
+    cannot be imported (a grade missing from the map, a word), else None.
+    """
+    rows = []
+    for grade in sorted(grade_counts, key=_grade_order):
+        try:
+            label, gain = grade_to_label(grade, grade_map)
+            problem = None
+        except ValueError as exc:
+            label, gain, problem = None, None, str(exc)
+        rows.append({"grade": grade, "count": grade_counts[grade], "label": label, "gain": gain,
+                     "problem": problem})
+    return rows
+
+
+def plain_binary_grades(table: list[dict]) -> bool:
+    """True when every grade is 0 or 1 and imports as itself: nothing worth showing."""
+    return all(r["grade"] in ("0", "1") and r["gain"] == int(r["grade"]) for r in table)
+
+
+def _grade_order(grade: str):
+    try:
+        return (0, float(grade), grade)
+    except ValueError:
+        return (1, 0.0, grade)
 
 
 def _columns(spec, fmt: str) -> list[str] | None:

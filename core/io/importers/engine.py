@@ -30,6 +30,7 @@ from core.io.importers.records import (
     QueryRecord,
     input_error,
 )
+from core.io.names import id_problem
 from core.progress import Progress
 from core.project.file import Project, now_iso
 
@@ -52,7 +53,13 @@ class _Run:
         self.counts: dict = {
             "documents": 0, "queries": 0, "judgements": 0,
             "judgements_per_split": {}, "labels": {"positive": 0, "negative": 0}, "grades": {},
+            "gains": {}, "grade_map": options.grade_map, "split_assumed": plan.split_assumed, "on_existing": options.on_existing,
+            "existing": {role: {"identical": 0, "conflicting": 0} for role in ("documents", "queries",
+                                                                                "judgements")},
+            "conflicts": [],
         }
+        self.policy = options.on_existing
+        self.corpus_changed = False
 
     # -- progress ---------------------------------------------------------------
     def _report(self, spec: FileSpec, message: str) -> None:
@@ -104,9 +111,16 @@ class _Run:
         sql = "INSERT INTO documents(id, title, text) VALUES (?, ?, ?)"
         n = 0
         for batch in self._batches(spec):
-            rows = [(r.id, r.title, r.text) for r in batch]
+            for r in batch:
+                _check_id(spec, r.id, r.line)
+            if self.policy != "error":
+                batch_new = self._existing_documents(spec, batch)
+            else:
+                batch_new = batch
+            rows = [(r.id, r.title, r.text) for r in batch_new]
             if not self._savepoint([(sql, rows)]):
-                self._diagnose_documents(spec, batch, sql)
+                self._diagnose_documents(spec, batch_new, sql)
+            self.corpus_changed = self.corpus_changed or bool(rows)
             n += len(batch)
             self._report(spec, f"documents: {self.counts['documents'] + n:,}")
         return n
@@ -132,9 +146,17 @@ class _Run:
         sql = "INSERT INTO queries(id, text, split) VALUES (?, ?, NULL)"
         n = 0
         for batch in self._batches(spec):
-            rows = [(r.id, r.text) for r in batch]
+            for r in batch:
+                _check_id(spec, r.id, r.line)
+                if not r.text.strip():
+                    raise input_error(spec, f"query {r.id!r} has no text", r.line)
+            if self.policy != "error":
+                batch_new = self._existing_queries(spec, batch)
+            else:
+                batch_new = batch
+            rows = [(r.id, r.text) for r in batch_new]
             if not self._savepoint([(sql, rows)]):
-                self._diagnose_queries(spec, batch, sql)
+                self._diagnose_queries(spec, batch_new, sql)
             n += len(batch)
             self._report(spec, f"queries: {self.counts['queries'] + n:,}")
         return n
@@ -164,20 +186,27 @@ class _Run:
         grades = self.counts["grades"]
         labels = self.counts["labels"]
         n = 0
+        gains = self.counts["gains"]
         for batch in self._batches(spec):
-            label_rows, history_rows = [], []
+            label_rows, history_rows, kept = [], [], []
             for r in batch:
+                _check_id(spec, r.query_id, r.line)
+                _check_id(spec, r.doc_id, r.line)
                 try:
                     label, gain = grade_to_label(r.grade, grade_map)
                 except ValueError as exc:
                     raise input_error(spec, str(exc), r.line) from None
                 key = normalize_grade(r.grade)
                 grades[key] = grades.get(key, 0) + 1
+                gains[key] = gain
                 labels[label] += 1
+                if self.policy != "error" and self._existing_judgement(spec, r, label, gain):
+                    continue
+                kept.append(r)
                 label_rows.append((r.query_id, r.doc_id, label, gain, self.at))
                 history_rows.append((r.query_id, r.doc_id, label, gain, self.at))
             if not self._savepoint([(label_sql, label_rows), (history_sql, history_rows)]):
-                self._diagnose_qrels(spec, batch, label_sql, label_rows)
+                self._diagnose_qrels(spec, kept, label_sql, label_rows)
             if spec.split is not None:
                 self._assign_split(spec, batch)
             n += len(batch)
@@ -188,6 +217,8 @@ class _Run:
         qids = list(dict.fromkeys(r.query_id for r in batch))
         self.conn.executemany("UPDATE queries SET split=? WHERE id=? AND split IS NULL",
                               [(spec.split, q) for q in qids])
+        if spec.split_assumed:
+            return  # queries judged here that already have a split keep it
         for start in range(0, len(qids), 500):
             chunk = qids[start:start + 500]
             marks = ",".join("?" * len(chunk))
@@ -237,6 +268,63 @@ class _Run:
                 ) from None
         raise input_error(spec, "a batch failed a database constraint", batch[0].line)
 
+    # -- records already in the project (on_existing = skip | update) -------------------
+    def _conflict(self, role: str, spec: FileSpec, line: int, what: str) -> None:
+        self.counts["existing"][role]["conflicting"] += 1
+        action = "replaced by the imported one" if self.policy == "update" else "kept as in the project"
+        self.counts["conflicts"].append(f"{spec.path}, {spec.unit} {line}: {what}; {action}")
+
+    def _existing_documents(self, spec: FileSpec, batch: list[DocRecord]) -> list[DocRecord]:
+        """The records of ``batch`` not yet in the project; identical ones counted, conflicts named."""
+        new = []
+        for r in batch:
+            row = self.conn.execute("SELECT rowid, title, text FROM documents WHERE id=?", (r.id,)).fetchone()
+            if row is None or row[0] > self.base["documents"]:
+                new.append(r)  # new, or a duplicate within this import (refused by the insert)
+            elif (row[1], row[2]) == (r.title, r.text):
+                self.counts["existing"]["documents"]["identical"] += 1
+            else:
+                self._conflict("documents", spec, r.line,
+                               f"document {r.id!r} differs from the project's")
+                if self.policy == "update":
+                    self.conn.execute("UPDATE documents SET title=?, text=? WHERE id=?", (r.title, r.text, r.id))
+                    self.corpus_changed = True
+        return new
+
+    def _existing_queries(self, spec: FileSpec, batch: list[QueryRecord]) -> list[QueryRecord]:
+        new = []
+        for r in batch:
+            row = self.conn.execute("SELECT rowid, text FROM queries WHERE id=?", (r.id,)).fetchone()
+            if row is None or row[0] > self.base["queries"]:
+                new.append(r)
+            elif row[1] == r.text:
+                self.counts["existing"]["queries"]["identical"] += 1
+            else:
+                self._conflict("queries", spec, r.line, f"query {r.id!r} has another text in the project")
+                if self.policy == "update":
+                    self.conn.execute("UPDATE queries SET text=? WHERE id=?", (r.text, r.id))
+        return new
+
+    def _existing_judgement(self, spec: FileSpec, r: QrelRecord, label: str, gain: int) -> bool:
+        """True when the project already judged this pair before the import (handled here)."""
+        row = self.conn.execute("SELECT rowid, label, gain, source FROM labels WHERE query_id=? AND doc_id=?",
+                                (r.query_id, r.doc_id)).fetchone()
+        if row is None or row[0] > self.base["labels"]:
+            return False
+        if (row[1], row[2]) == (label, gain):
+            self.counts["existing"]["judgements"]["identical"] += 1
+            return True
+        self._conflict("judgements", spec, r.line,
+                       f"query {r.query_id!r} / document {r.doc_id!r} is {row[1]} (gain {row[2]}, "
+                       f"{row[3]}) in the project, {label} (gain {gain}) here")
+        if self.policy == "update":
+            self.conn.execute("UPDATE labels SET label=?, gain=?, source='imported', pass=0, updated_at=? "
+                              "WHERE query_id=? AND doc_id=?", (label, gain, self.at, r.query_id, r.doc_id))
+            self.conn.execute(
+                "INSERT INTO label_history(query_id, doc_id, old_label, label, gain, source, pass, at) "
+                "VALUES (?, ?, ?, ?, ?, 'imported', 0, ?)", (r.query_id, r.doc_id, row[1], label, gain, self.at))
+        return True
+
     # -- the whole run ------------------------------------------------------------------
     def run(self) -> dict:
         started = time.perf_counter()
@@ -257,7 +345,7 @@ class _Run:
                     self.counts[role] += n
                 self.finished_bytes += spec.size
                 per_file.append({**spec.describe(), "records": n})
-        if self.counts["documents"]:
+        if self.corpus_changed:
             self.project.touch_corpus()
         self.counts["queries_per_split"] = {
             (s or ""): n for s, n in self.conn.execute(
@@ -281,8 +369,33 @@ class _Run:
         return self.counts
 
 
+def _check_id(spec: FileSpec, value: str, line: int) -> None:
+    problem = id_problem(value)
+    if problem:
+        raise input_error(spec, problem, line)
+
+
+class _DryRunDone(Exception):
+    """Raised inside the transaction to roll a complete dry run back."""
+
+    def __init__(self, counts: dict) -> None:
+        super().__init__("dry run")
+        self.counts = counts
+
+
 def write_plan(project: Project, plan: ImportPlan, options: ImportOptions,
-               progress: Progress | None = None) -> dict:
-    """Import ``plan`` into ``project`` as one transaction; returns counts."""
-    with project.transaction():
-        return _Run(project, plan, options, progress).run()
+               progress: Progress | None = None, *, dry_run: bool = False) -> dict:
+    """Import ``plan`` into ``project`` as one transaction; returns counts.
+
+    ``dry_run``: do every step and check (constraints included), then roll
+    the transaction back, so the counts say exactly what an import would do.
+    """
+    try:
+        with project.transaction():
+            counts = _Run(project, plan, options, progress).run()
+            if dry_run:
+                counts["dry_run"] = True
+                raise _DryRunDone(counts)
+    except _DryRunDone as done:
+        return done.counts
+    return counts

@@ -1,6 +1,8 @@
 """MS MARCO style TSV: ``collection.tsv``, ``queries.*.tsv``, ``qrels.*.tsv``.
 
-No header (one is skipped if its first field is a usual id column name).
+No header (one is skipped if its first field is a usual id column name); no
+quoting: every line is one record, split on tabs, quotes kept as they are.
+Any file may be compressed (``collection.tsv.gz``).
 ``collection.tsv`` lines are ``id<TAB>text`` or ``id<TAB>title<TAB>text``;
 query lines ``id<TAB>text``; qrels TREC lines ``qid 0 docid rel``. The split
 of ``qrels.<split>[.more].tsv`` is ``<split>`` (``qrels.dev.small.tsv`` ->
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import InputError
+from core.io.importers.compression import plain_name, plain_path
 from core.io.importers.options import ImportOptions
 from core.io.importers.reading import (
     DOC_ID_KEYS,
     QUERY_ID_KEYS,
+    folder_files,
     iter_lines,
     looks_like_qrels,
     trec_qrels,
@@ -64,7 +68,7 @@ def tsv_queries(spec: FileSpec) -> Iterator[QueryRecord]:
 
 
 def qrels_split(path: Path, options: ImportOptions) -> str | None:
-    parts = path.name.split(".")
+    parts = plain_name(path).split(".")
     # qrels.<split>[.more].tsv
     if len(parts) >= 3 and parts[0].lower().startswith("qrels") and parts[1]:
         return parts[1]
@@ -72,7 +76,7 @@ def qrels_split(path: Path, options: ImportOptions) -> str | None:
 
 
 def role_of(path: Path) -> str | None:
-    name = path.name.lower()
+    name = plain_name(path).lower()
     if name.startswith("collection") or name.startswith("corpus"):
         return "documents"
     if name.startswith("queries") or name.startswith("topics"):
@@ -87,8 +91,11 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
     ignored: list[Path] = []
     readers = {"documents": tsv_documents, "queries": tsv_queries, "qrels": trec_qrels}
     if source.is_dir():
-        for path in sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")):
-            role = role_of(path) if path.suffix.lower() in (".tsv", ".txt", "") else None
+        for path in folder_files(source):
+            role = role_of(path)
+            if role is not None and plain_path(path).suffix.lower() not in (".tsv", ".txt", ""):
+                raise InputError(path, f"named like an MS MARCO {role} file but not .tsv/.txt; rename or "
+                                       f"move it so nothing is left out")
             if role is None:
                 ignored.append(path)
                 continue

@@ -9,6 +9,10 @@ FORMATS = ("beir", "msmarco", "trec", "smart", "csv", "tsv", "jsonl", "parquet")
 KINDS = ("documents", "queries", "qrels")
 QUERY_NUMBERINGS = ("auto", "position", "label")
 TOPIC_FIELDS = ("title", "description", "title+description")
+# What to do with a record whose id is already in the project (see ImportOptions).
+ON_EXISTING = ("error", "skip", "update")
+# Gains are stored as SQLite integers; a larger grade is a typo, not a judgement.
+MAX_GAIN = 2**31 - 1
 
 
 @dataclass
@@ -39,6 +43,12 @@ class ImportOptions:
       label or by their position in the queries file; ``auto`` uses labels
       when every qrels query number is a label, else positions (Cranfield).
     - ``topic_field`` (TREC topics): which topic field is the query text.
+    - ``on_existing``: a document, query or judgement already in the project.
+      ``error`` (default) refuses the import; ``skip`` and ``update`` pass over
+      records identical to the project's and name the conflicting ones (same
+      id, different content) in the counts: ``skip`` keeps the project's
+      version, ``update`` replaces it with the imported one. New records are
+      added either way, in the same single transaction.
     """
 
     kind: str | None = None
@@ -56,6 +66,7 @@ class ImportOptions:
     grade_map: dict[str, int] | None = None
     query_numbering: str = "auto"
     topic_field: str = "title"
+    on_existing: str = "error"
     batch_size: int = 1000
 
     def __post_init__(self) -> None:
@@ -65,6 +76,8 @@ class ImportOptions:
             raise ValueError(f"query_numbering must be one of {', '.join(QUERY_NUMBERINGS)}")
         if self.topic_field not in TOPIC_FIELDS:
             raise ValueError(f"topic_field must be one of {', '.join(TOPIC_FIELDS)}")
+        if self.on_existing not in ON_EXISTING:
+            raise ValueError(f"on_existing must be one of {', '.join(ON_EXISTING)}")
         self.queries = [Path(p) for p in self.queries]
         self.qrels = [Path(p) for p in self.qrels]
         if self.batch_size < 1:
@@ -102,8 +115,8 @@ def parse_grade_map(spec: str) -> dict[str, int]:
             value = int(gain)
         except ValueError:
             raise ValueError(f"grade map entry {part!r}: gain {gain!r} is not an integer") from None
-        if value < 0:
-            raise ValueError(f"grade map entry {part!r}: gain must be >= 0")
+        if not 0 <= value <= MAX_GAIN:
+            raise ValueError(f"grade map entry {part!r}: gain must be between 0 and {MAX_GAIN}")
         key = normalize_grade(grade)
         if key in out:
             raise ValueError(f"grade map names grade {key!r} twice")
@@ -128,4 +141,7 @@ def grade_to_label(raw: str, grade_map: dict[str, int] | None) -> tuple[str, int
             raise ValueError(
                 f"relevance grade {raw.strip()!r} is not an integer (use a grade map)"
             ) from None
+        if abs(gain) > MAX_GAIN:
+            raise ValueError(f"relevance grade {raw.strip()!r} is out of range (at most {MAX_GAIN}; "
+                             f"use a grade map)")
     return ("positive", gain) if gain > 0 else ("negative", 0)

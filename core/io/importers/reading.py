@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from core.errors import InputError
+from core.io.importers.compression import DECOMPRESSION_ERRORS, open_input
 from core.io.importers.options import ImportOptions
 from core.io.importers.records import (
     DocRecord,
@@ -34,40 +35,75 @@ QRELS_QUERY_KEYS = ("query-id", "query_id", "qid", "query", "topic", "topic_id")
 QRELS_DOC_KEYS = ("corpus-id", "corpus_id", "doc-id", "doc_id", "docid", "docno", "pid", "document")
 QRELS_SCORE_KEYS = ("score", "relevance", "rel", "label", "grade", "gain", "judgement", "judgment")
 
-_INT_RE = re.compile(r"^-?\d+(\.0+)?$")
-
-
 def iter_lines(spec: FileSpec) -> Iterator[tuple[int, str]]:
-    """``(line_number, text)`` without the line ending; counts bytes into ``spec.done``."""
+    """``(line_number, text)`` without the line ending; counts bytes into ``spec.done``.
+
+    ``.gz``/``.bz2``/``.xz`` files are decompressed on the fly (``spec.done``
+    then counts compressed bytes, so progress still ends at the file size).
+    """
     path = spec.path
     try:
-        handle = open(path, "rb")
+        source = open_input(path)
     except OSError as exc:
-        raise InputError(path, f"cannot read file ({exc.strerror})") from None
-    with handle:
-        for number, raw in enumerate(handle, 1):
-            spec.done += len(raw)
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    path,
-                    f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}",
-                    number,
-                ) from None
-            if number == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            yield number, text.rstrip("\r\n")
+        raise InputError(path, f"cannot read file ({exc.strerror or exc})") from None
+    compressed = source.stream is not source.raw
+    number = 0
+    with source:
+        try:
+            for number, raw in enumerate(source.stream, 1):
+                if compressed:
+                    if number % 256 == 0:
+                        spec.done = source.position
+                else:
+                    spec.done += len(raw)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        path,
+                        f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}",
+                        number,
+                    ) from None
+                if number == 1 and text.startswith("\ufeff"):
+                    text = text[1:]
+                yield number, text.rstrip("\r\n")
+        except (OSError, *DECOMPRESSION_ERRORS) as exc:
+            what = "cannot decompress" if compressed else "cannot read"
+            raise InputError(path, f"{what} the file ({exc})", number + 1) from None
+        if compressed:
+            spec.done = source.position
 
 
 def sniff_text(path: Path, size: int = 65536) -> str:
-    """The start of a file, decoded leniently; for format detection only."""
+    """The start of a file (decompressed), decoded leniently; for format detection only."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(size)
-    except OSError:
+        with open_input(path) as source:
+            head = source.stream.read(size)
+    except (OSError, *DECOMPRESSION_ERRORS):
         return ""
     return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def folder_files(folder: Path, *, hidden: bool = False) -> list[Path]:
+    """The files of ``folder`` (sorted); refuses an entry that cannot be read as a file.
+
+    A symlink loop, a dangling link or a device would otherwise be skipped
+    silently by ``is_file()``; sub-folders are left to the caller.
+    """
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") and not hidden:
+            continue
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise InputError(path, f"cannot read ({exc.strerror or exc}; a broken or looping link?)") from None
+        if stat.S_ISDIR(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            raise InputError(path, "not a regular file (a pipe or device?); move it out of the folder")
+        out.append(path)
+    return out
 
 
 def first_line(path: Path) -> str:
@@ -238,68 +274,109 @@ def _raise_csv_limit() -> None:
 
 
 def iter_table_rows(spec: FileSpec, delimiter: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV/TSV file with a header line, as ``(first_line_of_row, {column: value})``."""
-    _raise_csv_limit()
-    lines = (text + "\n" for _, text in iter_lines(spec))
-    reader = csv.reader(lines, delimiter=delimiter)
+    """Rows of a CSV/TSV file with a header line, as ``(first_line_of_row, {column: value})``.
+
+    TSV (as BEIR and MS MARCO write it) has no quoting: each line is one
+    record, split on tabs, quotes kept literally. CSV follows RFC 4180: a
+    quoted field may span lines, and a quote that never closes is an error
+    naming the line where it opened.
+    """
+    rows = _tsv_rows(spec) if delimiter == "\t" else _csv_rows(spec)
     header: list[str] | None = None
-    start = 1
-    try:
-        for row in reader:
-            line = start
-            start = reader.line_num + 1
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if header is None:
-                header = [h.strip() for h in row]
-                continue
-            if len(row) != len(header):
-                raise input_error(
-                    spec, f"expected {len(header)} fields (as in the header), found {len(row)}", line
-                )
-            yield line, dict(zip(header, row))
-    except csv.Error as exc:
-        raise input_error(spec, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})",
-                         reader.line_num) from None
+    for line, row in rows:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        if len(row) != len(header):
+            raise input_error(
+                spec, f"expected {len(header)} fields (as in the header), found {len(row)}", line
+            )
+        yield line, dict(zip(header, row))
     if header is None:
         raise input_error(spec, "empty file: no header line")
+
+
+def _tsv_rows(spec: FileSpec) -> Iterator[tuple[int, list[str]]]:
+    for number, text in iter_lines(spec):
+        yield number, text.split("\t")
+
+
+def _csv_rows(spec: FileSpec) -> Iterator[tuple[int, list[str]]]:
+    _raise_csv_limit()
+    lines = (text + "\n" for _, text in iter_lines(spec))
+    reader = csv.reader(lines, strict=True)
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise input_error(spec, f"malformed CSV: the quote opened on line {start} never closes "
+                                        f"(or a quote inside a field is not doubled: write \"\")", start) from None
+            raise input_error(spec, f"malformed CSV ({exc}; a quote inside a field must be doubled)",
+                              reader.line_num) from None
+        yield start, row
+        start = reader.line_num + 1
 
 
 def table_header(spec: FileSpec, delimiter: str) -> list[str]:
     _raise_csv_limit()
     for line in sniff_text(spec.path).splitlines():
         if line.strip():
-            return [h.strip() for h in next(csv.reader([line], delimiter=delimiter))]
+            if delimiter == "\t":
+                return [h.strip() for h in line.split("\t")]
+            try:
+                return [h.strip() for h in next(csv.reader([line], delimiter=delimiter))]
+            except csv.Error:
+                return []
     return []
 
 
 # -- Parquet ----------------------------------------------------------------------
 
-def iter_parquet_rows(spec: FileSpec, columns: Sequence[str] | None = None,
-                      batch_size: int = 1000) -> Iterator[tuple[int, dict[str, Any]]]:
+def _open_parquet(spec: FileSpec):
     import pyarrow.parquet as pq
 
+    source = None
     try:
-        pf = pq.ParquetFile(spec.path)
+        source = open_input(spec.path)
+        return source, pq.ParquetFile(source.stream)
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError variants
+        if source is not None:
+            source.close()
         raise input_error(spec, f"not a readable Parquet file ({exc})") from None
-    total = pf.metadata.num_rows or 1
-    size = spec.size
-    row = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None):
-        for item in batch.to_pylist():
-            row += 1
-            spec.done = int(size * row / total)
-            yield row, item
+
+
+def iter_parquet_rows(spec: FileSpec, columns: Sequence[str] | None = None,
+                      batch_size: int = 1000) -> Iterator[tuple[int, dict[str, Any]]]:
+    source, pf = _open_parquet(spec)
+    with source:
+        total = pf.metadata.num_rows or 1
+        size = spec.size
+        row = 0
+        batches = pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
+        while True:
+            try:
+                batch = next(batches, None)
+                items = batch.to_pylist() if batch is not None else None
+            except Exception as exc:  # a damaged data page: ArrowInvalid, OSError, ...
+                raise input_error(spec, f"damaged Parquet data after row {row} ({exc})") from None
+            if items is None:
+                return
+            for item in items:
+                row += 1
+                spec.done = int(size * row / total)
+                yield row, item
 
 
 def parquet_columns(spec: FileSpec) -> list[str]:
-    import pyarrow.parquet as pq
-
-    try:
-        return list(pq.ParquetFile(spec.path).schema_arrow.names)
-    except Exception as exc:
-        raise input_error(spec, f"not a readable Parquet file ({exc})") from None
+    source, pf = _open_parquet(spec)
+    with source:
+        return list(pf.schema_arrow.names)
 
 
 # -- tabular role readers ------------------------------------------------------------
@@ -401,8 +478,10 @@ def _fields(line: str) -> list[str]:
 def trec_qrels(spec: FileSpec) -> Iterator[QrelRecord]:
     """Qrels lines: ``qid iter docid rel`` (TREC, MS MARCO) or ``qid docid rel`` (BEIR).
 
-    Tab- or whitespace-separated; a header line is allowed first (recognised
-    by a non-numeric grade).
+    Tab- or whitespace-separated. Only the first line may be a header, and only
+    when every field is a known column name (``query-id corpus-id score``,
+    ``qid iter docno rel``, ...): a line like ``q1 d1 high`` is data, and its
+    grade must then be in the grade map.
     """
     seen_data = False
     for number, line in iter_lines(spec):
@@ -422,11 +501,21 @@ def trec_qrels(spec: FileSpec) -> Iterator[QrelRecord]:
             )
         if not seen_data:
             seen_data = True
-            if not _INT_RE.match(grade) and not _is_number(grade):
-                continue  # header line
+            if is_qrels_header(fields):
+                continue
         if not qid or not did:
             raise input_error(spec, "empty query or document id", number)
         yield QrelRecord(number, qid, did, grade)
+
+
+_QRELS_HEADER_WORDS = frozenset(
+    k.lower() for k in QRELS_QUERY_KEYS + QRELS_DOC_KEYS + QRELS_SCORE_KEYS
+    + ("iter", "iteration", "q0", "0", "doc", "docid", "corpus", "query", "relevance", "qrel"))
+
+
+def is_qrels_header(fields: Sequence[str]) -> bool:
+    """True when every field of a qrels line is a known column name."""
+    return bool(fields) and all(f.strip().lower() in _QRELS_HEADER_WORDS for f in fields)
 
 
 def _is_number(text: str) -> bool:
@@ -437,18 +526,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def looks_like_qrels(path: Path) -> bool:
-    """True when the first lines look like ``q [iter] d grade`` records (header allowed)."""
+def looks_like_qrels(path: Path, *, share: float = 1.0) -> bool:
+    """True when the first lines look like ``q [iter] d grade`` records (header allowed).
+
+    ``share``: the fraction of those lines that must look so (1.0 = all); a
+    folder import uses less, so that one bad line gets the file refused with
+    that line's number instead of the file being skipped as "not qrels".
+    """
     size = 8192
     text = sniff_text(path, size)
     lines = [l for l in text.splitlines() if l.strip()]
     if len(text) >= size and len(lines) > 1:
         lines = lines[:-1]  # possibly cut in the middle
     lines = lines[:6]
-    if lines and not _is_number(_fields(lines[0].strip())[-1]):
+    if lines and is_qrels_header(_fields(lines[0].strip())):
         lines = lines[1:]
     if not lines:
         return False
-    return all(
-        len(f) in (3, 4) and _is_number(f[-1]) for f in (_fields(l.strip()) for l in lines)
-    )
+    good = sum(len(f) in (3, 4) and _is_number(f[-1]) for f in (_fields(l.strip()) for l in lines))
+    return good >= share * len(lines)

@@ -53,6 +53,9 @@ class FileSpec:
     done: int = 0
     # "row" for Parquet (no lines), "line" otherwise; used in messages.
     unit: str = "line"
+    # True when ``split`` is the default for qrels that name none: it then only
+    # fills in queries without a split and never contradicts an existing one.
+    split_assumed: bool = False
 
     @property
     def size(self) -> int:
@@ -76,6 +79,8 @@ class ImportPlan:
     source: Path
     files: list[FileSpec]
     ignored: list[Path] = field(default_factory=list)
+    # The split given to judged queries because their qrels named none (or None).
+    split_assumed: str | None = None
 
     def of(self, role: str) -> list[FileSpec]:
         return [f for f in self.files if f.role == role]

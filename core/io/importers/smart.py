@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import InputError
+from core.io.importers.compression import plain_name
 from core.io.importers.options import ImportOptions
-from core.io.importers.reading import first_line, iter_lines
+from core.io.importers.reading import first_line, folder_files, iter_lines
 from core.io.importers.records import (
     DocRecord,
     FileSpec,
@@ -89,10 +90,14 @@ def smart_documents(spec: FileSpec) -> Iterator[DocRecord]:
 
 
 def smart_queries(spec: FileSpec) -> Iterator[QueryRecord]:
+    """Query text is the ``.T`` title (when there is one) followed by the ``.W`` text.
+
+    CISI gives 55 of its 112 queries a title that the text does not repeat.
+    """
     for number, label, fields in _blocks(spec):
-        text = _join(fields.get("W")) or _join(fields.get("T"))
+        text = " ".join(t for t in (_join(fields.get("T")), _join(fields.get("W"))) if t)
         if not text:
-            raise InputError(spec.path, f"query {label!r} has no .W text", number)
+            raise InputError(spec.path, f"query {label!r} has no .T or .W text", number)
         yield QueryRecord(number, label, text)
 
 
@@ -142,10 +147,13 @@ def smart_qrels(options: ImportOptions, query_specs: list[FileSpec]):
 
 
 def _role_by_name(path: Path) -> str | None:
-    name = path.name.lower()
+    name = plain_name(path).lower()
     if "qry" in name or "quer" in name or "topic" in name:
         return "queries"
-    if "rel" in name and not name.endswith((".readme", ".txt.readme", ".md")) and "readme" not in name:
+    if "readme" in name or "release" in name or name.endswith(".md"):
+        return None
+    # cranqrel, qrels.text (CACM), CISI.REL, MED.REL
+    if "rel" in name:
         return "qrels"
     return None
 
@@ -154,7 +162,7 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
     files: list[FileSpec] = []
     ignored: list[Path] = []
     if source.is_dir():
-        candidates = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        candidates = folder_files(source)
     else:
         candidates = [source]
     for path in candidates:
@@ -165,11 +173,15 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
                                     "qrels" if _role_by_name(path) == "qrels" and not is_smart_file(path)
                                     else "documents")
         if role is None:
+            # A file named as queries or qrels is read as such even when its start
+            # looks wrong, so the reader refuses it with the line, instead of the
+            # folder import succeeding without it.
             by_name = _role_by_name(path)
-            if is_smart_file(path):
-                role = "queries" if by_name == "queries" else "documents"
-            elif by_name == "qrels" and first_line(path).split()[:1] and \
-                    all(_num(f) for f in first_line(path).split()):
+            if by_name == "queries":
+                role = "queries"
+            elif is_smart_file(path):
+                role = "documents"
+            elif by_name == "qrels":
                 role = "qrels"
         if role is None:
             ignored.append(path)
@@ -187,10 +199,3 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
         files.append(FileSpec("qrels", path, qrels_reader, split=options.split))
     return ImportPlan("smart", source, files, ignored)
 
-
-def _num(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import InputError
+from core.io.importers.compression import plain_name, plain_path
 from core.io.importers.options import ImportOptions
 from core.io.importers.reading import (
     QRELS_DOC_KEYS,
@@ -20,6 +21,8 @@ from core.io.importers.reading import (
     QRELS_SCORE_KEYS,
     columns_of,
     first_line,
+    folder_files,
+    is_qrels_header,
     table_documents,
     table_qrels,
     table_queries,
@@ -34,11 +37,12 @@ EXTENSIONS = {
 
 
 def kind_of_extension(path: Path) -> str | None:
-    return EXTENSIONS.get(path.suffix.lower())
+    """The table kind of a file from its extension (``x.csv.gz`` is csv)."""
+    return EXTENSIONS.get(plain_path(path).suffix.lower())
 
 
 def role_by_name(path: Path) -> str | None:
-    name = path.name.lower()
+    name = plain_name(path).lower()
     if name.startswith(("qrels", "judg")) or "qrels" in name:
         return "qrels"
     if "quer" in name or "topic" in name:
@@ -76,11 +80,14 @@ def plan(source: Path, options: ImportOptions, kind: str) -> ImportPlan:
     files: list[FileSpec] = []
     ignored: list[Path] = []
     if source.is_dir():
-        for path in sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")):
+        for path in folder_files(source):
             role = role_by_name(path)
-            if kind_of_extension(path) != kind or role is None:
+            if role is None:
                 ignored.append(path)
                 continue
+            if kind_of_extension(path) != kind:
+                raise InputError(path, f"named like a {role} file, but this is a {kind} import; import it "
+                                       f"separately (or move it out) so nothing is left out")
             files.append(FileSpec(role, path, reader_for(role, kind, options),
                                   split=options.split if role == "qrels" else None,
                                   unit="row" if kind == "parquet" else "line"))
@@ -121,12 +128,7 @@ def extra_files(options: ImportOptions, fallback_kind: str | None = None) -> lis
 
 def _qrels_header(path: Path) -> bool:
     """True when a qrels TSV starts with a header naming its columns."""
-    fields = first_line(path).strip().split("\t")
-    try:
-        float(fields[-1])
-    except ValueError:
-        return True
-    return False
+    return is_qrels_header(first_line(path).strip().split("\t"))
 
 
 def _has_header(path: Path) -> bool:

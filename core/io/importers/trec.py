@@ -9,7 +9,10 @@ without ``<TEXT>`` keeps its remaining body as text.
 Topics are classic ``<top><num> Number: 301 <title> ... <desc> ...</top>``
 blocks (tags not closed) or ``<topic number="1"><query>..</query>`` blocks;
 the query text is the title (or the description, with ``topic_field``).
-Qrels are ``qid iteration docid relevance`` lines.
+Qrels are ``qid iteration docid relevance`` lines. A file named ``qrels*`` or
+``topics*`` is read as such even when its first lines do not look it, so a bad
+line is refused with its number instead of the file being skipped. Any file
+may be compressed (``.gz``, ``.bz2``, ``.xz``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import InputError
+from core.io.importers.compression import plain_name
 from core.io.importers.options import ImportOptions
 from core.io.importers.reading import (
+    folder_files,
     iter_lines,
     looks_like_qrels,
     sniff_text,
@@ -150,10 +155,20 @@ def sniff_role(path: Path) -> str | None:
 
 def _walk(source: Path) -> list[Path]:
     out = []
-    for root, dirs, names in os.walk(source):
+    for root, dirs, _ in os.walk(source):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        out.extend(folder_files(Path(root)))
     return out
+
+
+def role_by_name(path: Path) -> str | None:
+    """``qrels*`` files are qrels and ``topics*`` files topics, whatever their first lines say."""
+    name = plain_name(path).lower()
+    if "qrels" in name:
+        return "qrels"
+    if name.startswith("topics"):
+        return "queries"
+    return None
 
 
 def plan(source: Path, options: ImportOptions) -> ImportPlan:
@@ -163,7 +178,9 @@ def plan(source: Path, options: ImportOptions) -> ImportPlan:
     readers = {"documents": trec_documents, "queries": topics, "qrels": trec_qrels}
     paths = _walk(source) if source.is_dir() else [source]
     for path in paths:
-        role = options.kind if not source.is_dir() and options.kind else sniff_role(path)
+        role = options.kind if not source.is_dir() and options.kind else (
+            sniff_role(path) or role_by_name(path)
+            or ("qrels" if looks_like_qrels(path, share=0.5) else None))
         if role is None:
             ignored.append(path)
             continue
