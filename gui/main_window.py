@@ -50,13 +50,14 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import StudioError
+from core.labeling.overview import Totals
 from core.project.file import PROJECT_SUFFIX, Project
 
 from .context import AppContext
 from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
 from .job_status import JobStatus
 from .workers import tune_interpreter_for_ui
-from .workspace import MAX_DEPTH, LabelingWorkspace, Totals, settings
+from .workspace import MAX_DEPTH, LabelingWorkspace, settings
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ class MainWindow(QMainWindow):
         ctx.modelChanged.connect(self._model_changed)
         ctx.modelVersionsChanged.connect(self._fill_models)
         ctx.jobs.jobFailed.connect(self._job_failed)
-        self.workspace.totalsChanged.connect(self._show_totals)
+        self.workspace.controller.totalsChanged.connect(self._show_totals)
         self.job_status.set_runner(ctx.jobs)
         self._fill_models()
         self._update_title()
