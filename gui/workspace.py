@@ -52,6 +52,7 @@ from .document_panel import DocumentPanel
 from .panes import CandidatePane
 from .query_panel import QueryPanel
 from .style import LABEL_TITLES, label_icon
+from .view import View
 from .workers import Job
 from .workspace_controller import DEFAULT_DEPTH, MAX_DEPTH, WorkspaceController
 
@@ -72,7 +73,7 @@ def settings() -> QSettings:
     return QSettings("Retriever Studio", "Retriever Studio")
 
 
-class LabelingWorkspace(QWidget):
+class LabelingWorkspace(QWidget, View):
     """The first tab of the main window; takes ``(context, parent)`` like every view."""
 
     candidatesShown = Signal(str, str)  # (retriever, query id) a pane now shows rows
