@@ -211,7 +211,8 @@ class MainWindow(QMainWindow):
         self.folder_model_action = self._action("Model from a &folder…", self.choose_model_folder,
                                                 tip="Use any local sentence-transformers folder")
         self.indexes_action = self._action(
-            "&Build missing indexes", lambda: self.workspace and self.workspace.prepare_indexes(),
+            "&Build missing indexes",
+            lambda: self.workspace and self.workspace.controller.prepare_indexes(),
             tip="Build the BM25 index and the dense embeddings if they are missing")
         self.undo_action = QAction("&Undo", self)
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)

@@ -225,15 +225,6 @@ class LabelingWorkspace(QWidget, View):
         """How many candidates each pane shows."""
         return self.controller.depth
 
-    @property
-    def totals(self):
-        """Project-wide counts (:class:`core.labeling.overview.Totals`)."""
-        return self.controller.totals
-
-    def reload_overview(self) -> None:
-        """Read all queries with their label counts on a worker."""
-        self.controller.reload_overview()
-
     def _overview_ready(self, overview: Overview) -> None:
         first = not self._overview_loaded
         self._overview_loaded = True
@@ -252,10 +243,6 @@ class LabelingWorkspace(QWidget, View):
     def _overview_failed(self, message: str) -> None:
         for r in RETRIEVERS:
             self.panes[r].show_message(f"Could not read the project: {message}")
-
-    def prepare_indexes(self) -> None:
-        """(Re)start building whatever index is missing, e.g. after a cancel or an error."""
-        self.controller.prepare_indexes()
 
     def _index_ready(self, which: str) -> None:
         if which == "bm25":

@@ -466,3 +466,56 @@ def test_label_counts_follow_changes_without_recounting(qtbot, tiny_project):
         context.jobs.close()
         context.jobs.wait_all(timeout=5.0)
         context.project.close()
+
+
+def test_a_bulk_change_resets_the_query_list_with_the_moved_counts(qtbot, tiny_project, monkeypatch):
+    import gui.workspace
+
+    monkeypatch.setattr(gui.workspace, "ROW_UPDATE_LIMIT", 2)  # 4 queries count as "many" here
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    ws = window.workspace
+    qtbot.waitUntil(lambda: ws.overview_loaded and window.context.current_query_id == "q1",
+                    timeout=10000)
+    window.context.set_current_query("q3")
+    window.context.apply_labels([(q, "d12") for q in ("q1", "q2", "q3", "q4")], "negative")
+    assert [ws.queries.model.summary(q).negatives for q in ("q1", "q2", "q3", "q4")] == [1, 1, 1, 1]
+    assert ws.queries.current_query_id() == "q3"  # the reset kept the query being labeled
+    assert "1 negative" in ws.query_header.text()
+    assert "<b>4</b> neg." in window.counts_label.text()
+
+
+def test_a_label_set_while_the_overview_is_read_is_not_lost(qtbot, tiny_project, monkeypatch):
+    import threading
+
+    import gui.workspace_controller as wc
+    from gui.context import AppContext
+
+    release = threading.Event()
+    calls = []
+    load_overview = wc.load_overview
+
+    def read_then_wait(path, *, progress):
+        overview = load_overview(path, progress=progress)  # the snapshot is taken here ...
+        calls.append(path)
+        if len(calls) == 1:
+            release.wait(30)  # ... and delivered only after the label below was set
+        return overview
+
+    monkeypatch.setattr(wc, "load_overview", read_then_wait)
+    context = AppContext(Project.open(tiny_project))
+    controller = wc.WorkspaceController(context)
+    try:
+        controller.reload_overview()
+        qtbot.waitUntil(lambda: len(calls) == 1, timeout=10000)
+        context.apply_labels([("q2", "d5")], "negative")
+        with qtbot.waitSignals([controller.overviewLoaded, controller.overviewLoaded], timeout=10000):
+            release.set()
+        assert len(calls) == 2  # the stale snapshot was shown, then read again
+        assert controller.summary("q2").negatives == 1
+        assert controller.totals.negatives == 1
+    finally:
+        release.set()
+        controller.shutdown()
+        context.jobs.close()
+        context.jobs.wait_all(timeout=5.0)
+        context.project.close()
