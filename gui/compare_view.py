@@ -48,6 +48,7 @@ from core.evaluation.compare import (
 
 from .context import AppContext
 from .style import LABEL_TINTS, LABEL_TITLES, label_icon
+from .view import View
 from .workers import Job, Latest
 
 METRIC_TITLES = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100",
@@ -106,7 +107,7 @@ class RankingList(QListWidget):
             self.addItem(item)
 
 
-class CompareView(QWidget):
+class CompareView(QWidget, View):
     """Compare BM25, model versions and hybrids on a held-out split."""
 
     comparisonReady = Signal(object)  # the result dict

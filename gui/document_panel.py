@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.project.file import HistoryEntry, Label
+from core.retrieval.highlight import highlight_html
 
-from .highlight import highlight_html
 from .style import LABEL_TITLES, SOURCE_TITLES, label_html, label_icon
 
 

@@ -9,13 +9,12 @@ when a project opens. A module that does not exist yet is simply skipped (no
 tab, no menu entry); a module that fails to import is skipped with its error
 printed on stderr, so one broken view never takes the workspace down.
 
-Optional hooks a view may provide (all looked up with ``getattr``):
-
-* ``is_ready() -> bool``: ``retriever-studio screenshot --view KEY`` waits
-  until it returns True before grabbing the window;
-* ``shutdown()``: called before the project closes (cancel your jobs);
-* ``prepare_screenshot()``: called once before waiting for ``is_ready``
-  (e.g. start computing a layout that is otherwise computed on demand).
+Every view is a :class:`gui.view.View`: the main window calls its hooks
+``prepare_screenshot()`` and ``is_ready()`` (``retriever-studio screenshot
+--view KEY`` waits for it) and ``shutdown()`` (before the project closes).
+A view inherits ``View`` to declare them; one that does not yet gets it mixed
+in at registration (:func:`gui.view.as_view_class`), so the hooks it has are
+called and the others are no-ops.
 
 Views talk to the workspace only through the shared :class:`AppContext`
 signals (``currentQueryChanged``, ``documentActivated``, ``labelsChanged``,
@@ -50,13 +49,15 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import StudioError
+from core.labeling.overview import Totals
 from core.project.file import PROJECT_SUFFIX, Project
 
 from .context import AppContext
 from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
 from .job_status import JobStatus
+from .view import View, as_view_class
 from .workers import tune_interpreter_for_ui
-from .workspace import MAX_DEPTH, LabelingWorkspace, Totals, settings
+from .workspace import MAX_DEPTH, LabelingWorkspace, settings
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class MainWindow(QMainWindow):
         tune_interpreter_for_ui()
         self.context: AppContext | None = None
         self.workspace: LabelingWorkspace | None = None
-        self.views: dict[str, QWidget] = {}
+        self.views: dict[str, View] = {}  # each one a QWidget too (a tab)
         self._tool_windows: dict[str, QWidget] = {}
         self._versions: list[dict] = []
         self.last_warning: tuple[str, str] | None = None
@@ -210,7 +211,8 @@ class MainWindow(QMainWindow):
         self.folder_model_action = self._action("Model from a &folder…", self.choose_model_folder,
                                                 tip="Use any local sentence-transformers folder")
         self.indexes_action = self._action(
-            "&Build missing indexes", lambda: self.workspace and self.workspace.prepare_indexes(),
+            "&Build missing indexes",
+            lambda: self.workspace and self.workspace.controller.prepare_indexes(),
             tip="Build the BM25 index and the dense embeddings if they are missing")
         self.undo_action = QAction("&Undo", self)
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
@@ -324,7 +326,7 @@ class MainWindow(QMainWindow):
             if cls is None:
                 continue
             try:
-                view = cls(ctx, self.tabs)
+                view = as_view_class(cls)(ctx, self.tabs)
             except Exception:
                 print(f"retriever-studio: {spec.target} failed to start:\n{traceback.format_exc()}",
                       file=sys.stderr, flush=True)
@@ -364,7 +366,7 @@ class MainWindow(QMainWindow):
         ctx.modelChanged.connect(self._model_changed)
         ctx.modelVersionsChanged.connect(self._fill_models)
         ctx.jobs.jobFailed.connect(self._job_failed)
-        self.workspace.totalsChanged.connect(self._show_totals)
+        self.workspace.controller.totalsChanged.connect(self._show_totals)
         self.job_status.set_runner(ctx.jobs)
         self._fill_models()
         self._update_title()
@@ -374,12 +376,10 @@ class MainWindow(QMainWindow):
         if self.context is None:
             return
         for view in self.views.values():
-            shutdown = getattr(view, "shutdown", None)
-            if callable(shutdown):
-                try:
-                    shutdown()
-                except Exception:
-                    traceback.print_exc()
+            try:
+                view.shutdown()
+            except Exception:  # one broken view must not keep the project open
+                traceback.print_exc()
         for win in self._tool_windows.values():
             win.close()
         self._tool_windows.clear()
@@ -644,7 +644,7 @@ class MainWindow(QMainWindow):
         AboutDialog(self).open()
 
     # -- views (screenshots, tests) ----------------------------------------------------------
-    def show_view(self, key: str) -> QWidget:
+    def show_view(self, key: str) -> View:
         """Bring a view's tab to the front; raises KeyError naming the views that exist."""
         if self.context is None:
             raise KeyError("no project is open")

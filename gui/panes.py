@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.labeling.candidates import Candidates
+
 from .delegates import HtmlDelegate
-from .lookups import Candidates
 from .models import CandidateModel
 from .style import PANE_TITLES
 

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .lookups import QuerySummary
+from core.labeling.overview import QuerySummary
+
 from .models import IdRole, QueryFilterProxy, QueryListModel
 
 

@@ -40,7 +40,7 @@ def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
 
     The labeling view is ready when every visible pane shows its candidates
     (dense waits for the embeddings to exist); another view when its
-    ``is_ready()`` returns True (or at once if it has none). ``query`` selects
+    ``is_ready()`` returns True (:class:`gui.view.View`). ``query`` selects
     a query id first; ``document`` shows that document in the right panel;
     ``hybrid`` shows (True) or hides (False) the hybrid pane for this shot.
     """
@@ -67,16 +67,9 @@ def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
         if window.context.project.get_query(query) is None:
             raise StudioError(f"{project}: no query {query!r}")
         window.context.set_current_query(query)
-    widget = window.show_view(view)
-    prepare = getattr(widget, "prepare_screenshot", None)
-    if callable(prepare):
-        prepare()
-    if view == LABELING_KEY:
-        ready = ws.is_ready
-    else:
-        is_ready = getattr(widget, "is_ready", None)
-        ready = is_ready if callable(is_ready) else (lambda: True)
-    if not _wait(ready, timeout):
+    shown = window.show_view(view)
+    shown.prepare_screenshot()
+    if not _wait(shown.is_ready, timeout):
         raise StudioError(f"timed out after {timeout:.0f} s waiting for the {view} view")
     if view == LABELING_KEY:
         if document is not None:

@@ -43,6 +43,7 @@ from core.training.trainer import TrainingConfig
 from core.training.worker import run_remine_subprocess, run_training_subprocess
 
 from .context import AppContext
+from .view import View
 from .workers import Job, Latest
 
 _DEFAULTS = TrainingConfig()
@@ -70,7 +71,7 @@ class _StepRelay(QObject):
     stepLogged = Signal(object)
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(QWidget, View):
     """Settings and live view of one fine-tuning run at a time."""
 
     trainingFinished = Signal(object)  # LoopOutcome

@@ -1,25 +1,28 @@
 """The labeling workspace: query list | BM25, Dense (and Hybrid) panes | the document.
 
+This module holds the widgets; what they show comes from a
+:class:`gui.workspace_controller.WorkspaceController` (no widgets), which
+owns index readiness, the candidate cache with prefetch, and the label counts.
+
 Data flow (STYLE.md patterns 4, 6, 7, 8):
 
-* choosing a query asks each visible pane's :class:`gui.workers.Latest`
-  channel for candidates; ``gui.lookups.fetch_candidates`` runs on a worker
-  and the newest request wins;
+* choosing a query asks the controller for each visible pane's candidates:
+  a cached answer is shown at once, otherwise
+  ``core.labeling.candidates.fetch_candidates`` runs on a worker and the
+  newest request wins;
 * indexes are prepared in the background when the workspace opens
   (``Retrieval.ensure_bm25`` then ``ensure_dense``) as announced jobs, so the
   status bar shows their progress and a cancel button; a pane whose index is
   not ready shows that job's progress instead of rows;
 * every label action goes through ``AppContext.apply_labels`` (an undoable,
-  immediately committed command); the views refresh from ``labelsChanged``,
-  reading only the labels of the queries the notice names.
+  immediately committed command); the controller moves the counts by the
+  ``labelsChanged`` notice's changes, and the panes re-read only the labels
+  of the current query when the notice names it.
 """
 
 from __future__ import annotations
 
 import html
-from collections import OrderedDict
-from dataclasses import dataclass, replace
-from typing import Sequence
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -35,31 +38,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .context import AppContext, LabelsChanged
-from .document_panel import DocumentPanel
-from .highlight import query_terms
-from .lookups import (
+from core.labeling.candidates import (
     RETRIEVERS,
     Candidates,
-    Overview,
-    QuerySummary,
-    fetch_candidates,
-    load_overview,
-    pending_proposals,
-    recount,
+    other_pane_ranks,
     top_overlap,
 )
+from core.labeling.overview import Overview, QuerySummary, pending_proposals
+from core.retrieval.highlight import query_terms
+
+from .context import AppContext, LabelsChanged
+from .document_panel import DocumentPanel
 from .panes import CandidatePane
 from .query_panel import QueryPanel
 from .style import LABEL_TITLES, label_icon
-from .workers import Job, Latest
+from .view import View
+from .workers import Job
+from .workspace_controller import DEFAULT_DEPTH, MAX_DEPTH, WorkspaceController
 
-DEFAULT_DEPTH = 20
-CACHE_SIZE = 256  # candidate lists kept per (query, retriever, depth, model)
-MAX_DEPTH = 100
-# Above this many queries in one notice (a mining pass, an import), recounting
-# is a scan: reload the overview on a worker instead of on the UI thread.
-RECOUNT_INLINE_LIMIT = 64
+# Above this many queries whose counts moved in one notice (a bulk action),
+# the query list is reset in one go rather than row by row.
+ROW_UPDATE_LIMIT = 64
 
 # (label, shortcuts, title) of the label actions, in menu order.
 LABEL_KEYS = (
@@ -70,67 +69,32 @@ LABEL_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Totals:
-    """Project-wide counts for the status bar, kept up to date from label notices."""
-
-    documents: int = 0
-    queries: int = 0
-    labeled_queries: int = 0
-    positives: int = 0
-    negatives: int = 0
-    false_negatives: int = 0
-
-    @classmethod
-    def of(cls, queries: Sequence[QuerySummary], documents: int) -> "Totals":
-        return cls(documents, len(queries), sum(q.labeled for q in queries),
-                   sum(q.positives for q in queries), sum(q.negatives for q in queries),
-                   sum(q.false_negatives for q in queries))
-
-    def replaced(self, old: QuerySummary, new: QuerySummary) -> "Totals":
-        """These totals after one query's counts went from ``old`` to ``new``."""
-        return replace(self, labeled_queries=self.labeled_queries + new.labeled - old.labeled,
-                       positives=self.positives + new.positives - old.positives,
-                       negatives=self.negatives + new.negatives - old.negatives,
-                       false_negatives=self.false_negatives + new.false_negatives
-                       - old.false_negatives)
-
-
 def settings() -> QSettings:
     return QSettings("Retriever Studio", "Retriever Studio")
 
 
-class LabelingWorkspace(QWidget):
+class LabelingWorkspace(QWidget, View):
     """The first tab of the main window; takes ``(context, parent)`` like every view."""
 
     candidatesShown = Signal(str, str)  # (retriever, query id) a pane now shows rows
     overviewLoaded = Signal()
-    totalsChanged = Signal(object)  # Totals
 
     def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
         self.context = context
         self.setObjectName("labeling-workspace")
         store = settings()
-        self.depth = int(store.value("labeling/depth", DEFAULT_DEPTH))
+        self.controller = WorkspaceController(
+            context, int(store.value("labeling/depth", DEFAULT_DEPTH)), self)
         self.advance = str(store.value("labeling/advance", "true")).lower() == "true"
         self._terms: frozenset[str] = frozenset()
         self._summary: QuerySummary | None = None
         self._results: dict[str, Candidates] = {}
         self._active = "bm25"
-        self._ready = {"bm25": False}
-        self._dense_ready: set[str] = set()
-        self._errors: dict[str, str] = {}
-        self._index_jobs: dict[str, Job] = {}
         self._overview_loaded = False
         self._from_pane = False
         self._closed = False
-        self.totals = Totals()
         self._overlap_job: Job | None = None
-        self._latest = {r: Latest(context.jobs, f"candidates:{r}", self) for r in RETRIEVERS}
-        self._prefetch = {r: Latest(context.jobs, f"prefetch:{r}", self) for r in RETRIEVERS}
-        self._prefetching: set[tuple] = set()  # cache keys the running prefetch will fill
-        self._cache: OrderedDict[tuple, Candidates] = OrderedDict()
 
         # -- left: queries
         self.queries = QueryPanel(self)
@@ -234,31 +198,37 @@ class LabelingWorkspace(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
 
+        ctl = self.controller
+        ctl.indexReady.connect(self._index_ready)
+        ctl.indexFailed.connect(self._index_failed)
+        ctl.indexWaiting.connect(self._index_waiting)
+        ctl.candidatesReady.connect(self._candidates_ready)
+        ctl.candidatesFailed.connect(
+            lambda name, msg: self.panes[name].show_message(f"Search failed: {msg}"))
+        ctl.prefetchDone.connect(self._prefetched)
+        ctl.overviewLoaded.connect(self._overview_ready)
+        ctl.overviewFailed.connect(self._overview_failed)
+        ctl.countsChanged.connect(self._counts_changed)
         context.currentQueryChanged.connect(self._query_changed)
         context.labelsChanged.connect(self._labels_changed)
         context.documentActivated.connect(self._show_document)
         context.modelChanged.connect(self._model_changed)
         context.candidatesChanged.connect(self._candidates_changed)
-        context.jobs.jobProgress.connect(self._job_progress)
 
         for r in RETRIEVERS:
             self.panes[r].show_message("Loading queries…")
-        self.reload_overview()
-        self._start_index_jobs()
+        ctl.start()
 
     # -- opening ------------------------------------------------------------------
-    def reload_overview(self) -> None:
-        """Read all queries with their label counts on a worker."""
-        self.context.jobs.start("Reading queries", load_overview, self.context.project_path,
-                                on_result=self._overview_ready, on_error=self._overview_failed,
-                                announce=False)
+    @property
+    def depth(self) -> int:
+        """How many candidates each pane shows."""
+        return self.controller.depth
 
     def _overview_ready(self, overview: Overview) -> None:
         first = not self._overview_loaded
         self._overview_loaded = True
         self.queries.set_queries(overview.queries, overview.splits)
-        self.totals = Totals.of(overview.queries, overview.documents)
-        self.totalsChanged.emit(self.totals)
         if first:
             current = self.context.current_query_id
             if not (current and self.queries.select_query(current)):
@@ -274,109 +244,46 @@ class LabelingWorkspace(QWidget):
         for r in RETRIEVERS:
             self.panes[r].show_message(f"Could not read the project: {message}")
 
-    def _start_index_jobs(self) -> None:
-        retrieval = self.context.retrieval(None)
-        self._index_jobs["bm25"] = self.context.jobs.start(
-            "Building BM25 index", retrieval.ensure_bm25,
-            on_result=lambda _r: self._index_ready("bm25"),
-            on_error=lambda m: self._index_failed("bm25", m),
-            on_cancel=lambda: self._index_failed(
-                "bm25", "indexing was cancelled (Model → Build missing indexes resumes)."))
-
-    def prepare_indexes(self) -> None:
-        """(Re)start building whatever index is missing, e.g. after a cancel or an error."""
-        bm25 = self._index_jobs.get("bm25")
-        if not self._ready["bm25"] and (bm25 is None or bm25.done):
-            self._errors.pop("bm25", None)
-            self._start_index_jobs()
-            return
-        dense = self._index_jobs.get("dense")
-        if self.context.model_id not in self._dense_ready and (dense is None or dense.done):
-            self._errors.pop("dense", None)
-            self._start_dense_job()
-
-    def _start_dense_job(self) -> None:
-        model_id = self.context.model_id
-        if model_id in self._dense_ready:
-            self._refresh_panes(("dense", "hybrid"))
-            return
-        old = self._index_jobs.get("dense")
-        if old is not None and not old.done:
-            old.cancel()
-        retrieval = self.context.retrieval(model_id)
-        self._show_dense_waiting("Loading the model…", 0.0)
-        self._index_jobs["dense"] = self.context.jobs.start(
-            f"Embedding documents ({_model_name(model_id)})", retrieval.ensure_dense,
-            on_result=lambda _r, m=model_id: self._dense_done(m),
-            on_error=lambda msg, m=model_id: self._dense_failed(m, msg),
-            on_cancel=lambda m=model_id: self._dense_failed(
-                m, "embedding was cancelled (Model → Build missing indexes resumes; "
-                   "finished chunks are kept)."))
-
     def _index_ready(self, which: str) -> None:
-        self._ready[which] = True
-        self._errors.pop(which, None)
-        self._refresh_panes(("bm25",))
-        self._start_dense_job()
+        if which == "bm25":
+            self._refresh_panes(("bm25",))
+            return
+        self._refresh_panes(("dense", "hybrid"))
+        if self.queries.proxy.status == "disagree":
+            self._compute_overlap()
 
     def _index_failed(self, which: str, message: str) -> None:
-        self._errors[which] = message
-        self.panes["bm25"].show_message(f"BM25 unavailable: {message}")
-        self._start_dense_job()
-
-    def _dense_done(self, model_id: str) -> None:
-        self._dense_ready.add(model_id)
-        self._errors.pop("dense", None)
-        if model_id == self.context.model_id:
-            self._refresh_panes(("dense", "hybrid"))
-            if self.queries.proxy.status == "disagree":
-                self._compute_overlap()
-
-    def _dense_failed(self, model_id: str, message: str) -> None:
-        if model_id != self.context.model_id:
+        if which == "bm25":
+            self.panes["bm25"].show_message(f"BM25 unavailable: {message}")
             return
-        self._errors["dense"] = message
         for r in ("dense", "hybrid"):
             self.panes[r].show_message(f"Dense retrieval unavailable: {message}")
         if self.queries.proxy.status == "disagree":
             self.queries.count.setText(f"Cannot compare BM25 and dense: {message}")
 
-    def _show_dense_waiting(self, message: str, fraction: float | None) -> None:
-        if self.context.current_query_id is None:
-            return
-        for r in ("dense", "hybrid"):
-            self.panes[r].show_message(message, fraction)
-
-    def _job_progress(self, job: Job) -> None:
+    def _index_waiting(self, which: str, message: str, fraction: float | None) -> None:
         if self.context.current_query_id is None:
             return  # the panes show why there is nothing to search (the status bar shows the job)
-        if job is self._index_jobs.get("dense") and not self._is_ready("dense"):
-            self._show_dense_waiting(job.message or job.name, job.fraction)
-        elif job is self._index_jobs.get("bm25") and not self._ready["bm25"]:
-            self.panes["bm25"].show_message(job.message or job.name, job.fraction)
-            if not self._is_ready("dense"):
-                self.panes["hybrid"].show_message("Waiting for the BM25 index…")
+        if which == "dense":
+            for r in ("dense", "hybrid"):
+                self.panes[r].show_message(message, fraction)
+            return
+        self.panes["bm25"].show_message(message, fraction)
+        if not self.controller.is_ready("dense"):
+            self.panes["hybrid"].show_message("Waiting for the BM25 index…")
 
-    def _model_changed(self, model_id: str) -> None:
+    def _model_changed(self, _model_id: str) -> None:
         for q in self.queries.model.summaries():
             q.overlap = None  # overlaps were measured with the previous model
-        self._errors.pop("dense", None)
         self._results.pop("dense", None)
         self._results.pop("hybrid", None)
-        self._start_dense_job()
+        self.controller.model_changed()
 
     # -- readiness ----------------------------------------------------------------
     @property
     def overview_loaded(self) -> bool:
         """The query list has been read (screenshots and tests wait for it)."""
         return self._overview_loaded
-
-    def _is_ready(self, retriever: str) -> bool:
-        if retriever == "bm25":
-            return self._ready["bm25"]
-        if retriever == "dense":
-            return self.context.model_id in self._dense_ready
-        return self._ready["bm25"] and self.context.model_id in self._dense_ready
 
     def visible_retrievers(self) -> list[str]:
         return [r for r in RETRIEVERS if r != "hybrid" or self.hybrid_box.isChecked()]
@@ -390,9 +297,8 @@ class LabelingWorkspace(QWidget):
             return self.queries.model.rowCount() == 0
         for r in self.visible_retrievers():
             res = self._results.get(r)
-            failed = r in self._errors or (r == "hybrid" and ("dense" in self._errors
-                                                              or "bm25" in self._errors))
-            if not failed and not (res and res.query_id == qid and self.panes[r].showing_candidates):
+            if not self.controller.failed(r) and not (
+                    res and res.query_id == qid and self.panes[r].showing_candidates):
                 return False
         return True
 
@@ -428,78 +334,47 @@ class LabelingWorkspace(QWidget):
         qid = self.context.current_query_id
         if qid is None or self._summary is None:
             return
+        ctl = self.controller
         for r in retrievers:
             if r == "hybrid" and not self.hybrid_box.isChecked():
                 continue
             pane = self.panes[r]
-            if not self._is_ready(r):
-                if r in self._errors or (r == "hybrid" and self._errors):
+            if not ctl.is_ready(r):
+                if ctl.failed(r):
                     continue
-                job = self._index_jobs.get("bm25" if r == "bm25" or not self._ready["bm25"] else "dense")
-                if job is not None and not job.done:
+                job = ctl.waiting_for(r)
+                if job is not None:
                     pane.show_message(job.message or job.name, job.fraction)
                 else:
                     pane.show_message("Waiting for the index…")
                 continue
-            key = self._cache_key(qid, r)
-            cached = self._cache.get(key)
-            if cached is not None:  # visited or prefetched: show it without a round trip
-                self._cache.move_to_end(key)
-                self._latest[r].cancel()  # an older request must not overwrite it
+            cached = ctl.fetch(qid, self._summary.text, self._terms, r)
+            if cached is not None:  # visited or prefetched: shown without a round trip
                 self._candidates_ready(cached)
                 continue
             if self._results.get(r) is None or self._results[r].query_id != qid:
                 pane.info.setText("searching…")
-            if key in self._prefetching:
-                # The prefetch of this very query is running: use it rather than search twice.
-                self._latest[r].cancel()
-                continue
-            self._latest[r].request(
-                fetch_candidates, self._retrieval_for(r), self.context.project_path, qid,
-                self._summary.text, r, self.depth, self._terms,
-                on_result=lambda res, key=key: (self._remember(key, res), self._candidates_ready(res)),
-                on_error=lambda msg, name=r: self.panes[name].show_message(f"Search failed: {msg}"))
-
-    def _retrieval_for(self, retriever: str):
-        return self.context.retrieval(None if retriever == "bm25" else self.context.model_id)
-
-    def _cache_key(self, query_id: str, retriever: str) -> tuple:
-        return (query_id, retriever, self.depth, "" if retriever == "bm25" else self.context.model_id)
-
-    def _remember(self, key: tuple, result: Candidates) -> None:
-        self._cache[key] = result
-        self._cache.move_to_end(key)
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
 
     def _prefetch_next(self) -> None:
         """Fetch the next query's candidates while the user reads this one (``]`` is then instant)."""
         nxt = self.queries.neighbour(1)
         summary = self.queries.model.summary(nxt) if nxt else None
-        if summary is None:
-            return
-        wanted = [r for r in self.visible_retrievers()
-                  if self._is_ready(r) and self._cache_key(nxt, r) not in self._cache]
-        if not wanted:
-            return
-        self._prefetching = {self._cache_key(nxt, r) for r in wanted}
-        terms = query_terms(summary.text)
-        for r in wanted:
-            key = self._cache_key(nxt, r)
-            self._prefetch[r].request(
-                fetch_candidates, self._retrieval_for(r), self.context.project_path, nxt,
-                summary.text, r, self.depth, terms,
-                on_result=lambda res, key=key: self._prefetched(key, res),
-                on_error=lambda _msg, key=key: self._prefetched(key, None))
+        if summary is not None:
+            self.controller.prefetch(nxt, summary.text, self.visible_retrievers())
 
-    def _prefetched(self, key: tuple, result: Candidates | None) -> None:
-        """A prefetch finished (``None``: it failed); show it if the user is already there."""
-        self._prefetching.discard(key)
-        query_id, retriever = key[0], key[1]
-        if result is not None and key == self._cache_key(query_id, retriever):
-            self._remember(key, result)
+    def _prefetched(self, query_id: str, retriever: str) -> None:
+        """A prefetch ended; if the user is already there, show it (or search if it failed)."""
         if query_id == self.context.current_query_id:
-            self._refresh_panes((retriever,))  # from the cache, or a normal search if it failed
+            self._refresh_panes((retriever,))
+
+    def _show_other_ranks(self) -> None:
+        """Mark in every pane the rows another visible pane also found."""
+        qid = self.context.current_query_id
+        ranks = other_pane_ranks({name: res.rows for name, res in self._results.items()
+                                  if res.query_id == qid
+                                  and (name != "hybrid" or self.hybrid_box.isChecked())})
+        for p in self.panes.values():
+            p.model.set_other_ranks(ranks)
 
     def _candidates_ready(self, result: Candidates) -> None:
         if result.query_id != self.context.current_query_id:
@@ -508,16 +383,12 @@ class LabelingWorkspace(QWidget):
         new_query = pane.model.query_id != result.query_id
         self._results[result.retriever] = result
         pane.set_candidates(result)
-        ranks = {name: {row.doc_id: row.rank for row in res.rows}
-                 for name, res in self._results.items()
-                 if res.query_id == result.query_id and (name != "hybrid" or self.hybrid_box.isChecked())}
-        for p in self.panes.values():
-            p.model.set_other_ranks(ranks)
+        self._show_other_ranks()
         if new_query and result.retriever == self._active and result.rows:
             pane.select_row(0)
         self.candidatesShown.emit(result.retriever, result.query_id)
         if all(self._results.get(r) is not None and self._results[r].query_id == result.query_id
-               for r in self.visible_retrievers() if self._is_ready(r)):
+               for r in self.visible_retrievers() if self.controller.is_ready(r)):
             self._prefetch_next()
 
     # -- labels -----------------------------------------------------------------
@@ -547,32 +418,34 @@ class LabelingWorkspace(QWidget):
         if qid is not None:
             self.context.apply_labels([(qid, doc_id)], label)
 
-    def _labels_changed(self, notice: LabelsChanged) -> None:
-        project = self.context.project
-        qid = self.context.current_query_id
-        if len(notice.query_ids) > RECOUNT_INLINE_LIMIT:
-            self.reload_overview()
+    def _counts_changed(self, updated: dict[str, QuerySummary]) -> None:
+        """The controller moved these queries' counts: show them in the list and the header."""
+        if len(updated) > ROW_UPDATE_LIMIT:
+            overview = self.controller.overview
+            self.queries.set_queries(self.controller.summaries(), overview.splits if overview else ())
         else:
-            for changed in notice.query_ids:
-                summary = self.queries.model.summary(changed)
-                if summary is not None:
-                    fresh = recount(project, summary)
-                    self.totals = self.totals.replaced(summary, fresh)
-                    self.queries.model.update_query(fresh)
-            self.queries.refresh_counts()
-            self.totalsChanged.emit(self.totals)
-        if qid in notice.query_ids:
-            self._show_labels(qid)
-            self._summary = self.queries.model.summary(qid) or self._summary
+            for summary in updated.values():
+                self.queries.model.update_query(summary)
+        self.queries.refresh_counts()
+        qid = self.context.current_query_id
+        if qid in updated:
+            self._summary = updated[qid]
             self._show_query_header()
-            if self.document.doc_id and any(c.doc_id == self.document.doc_id and c.query_id == qid
-                                            for c in notice.changes):
-                self.document.show_label(project.get_label(qid, self.document.doc_id),
-                                         project.label_history(qid, self.document.doc_id))
+
+    def _labels_changed(self, notice: LabelsChanged) -> None:
+        """Re-read the current query's labels (indexed) when the notice names it."""
+        qid = self.context.current_query_id
+        if qid not in notice.query_ids:
+            return
+        self._show_labels(qid)
+        if self.document.doc_id and any(c.doc_id == self.document.doc_id and c.query_id == qid
+                                        for c in notice.changes):
+            project = self.context.project
+            self.document.show_label(project.get_label(qid, self.document.doc_id),
+                                     project.label_history(qid, self.document.doc_id))
 
     def _candidates_changed(self, _pass: int) -> None:
-        """A mining pass was stored: new proposals for many queries."""
-        self.reload_overview()
+        """A mining pass was stored: new proposals (the controller re-reads the counts)."""
         if self.context.current_query_id:
             self._show_labels(self.context.current_query_id)
 
@@ -637,7 +510,7 @@ class LabelingWorkspace(QWidget):
         depth = max(1, min(MAX_DEPTH, int(depth)))
         if depth == self.depth:
             return
-        self.depth = depth
+        self.controller.depth = depth
         settings().setValue("labeling/depth", depth)
         if self.depth_box.value() != depth:
             self.depth_box.setValue(depth)
@@ -658,8 +531,7 @@ class LabelingWorkspace(QWidget):
             if self._active == "hybrid":
                 self._active = "bm25"
         self._refresh_panes(("hybrid",) if on else ())
-        ranks = {name: {row.doc_id: row.rank for row in res.rows}
-                 for name, res in self._results.items()}
+        ranks = other_pane_ranks({name: res.rows for name, res in self._results.items()})
         for p in self.panes.values():
             p.model.set_other_ranks(ranks)
 
@@ -677,7 +549,7 @@ class LabelingWorkspace(QWidget):
             return
         if self._overlap_job is not None and not self._overlap_job.done:
             return
-        if not self._is_ready("dense") or not self._ready["bm25"]:
+        if not (self.controller.is_ready("dense") and self.controller.is_ready("bm25")):
             self.queries.count.setText("Comparing BM25 and dense needs both indexes; "
                                        "waiting for them…")
             return
@@ -696,23 +568,14 @@ class LabelingWorkspace(QWidget):
     def shutdown(self) -> None:
         """The project is closing: stop jobs and stop listening (nothing may read it now)."""
         self._closed = True
-        for job in self._index_jobs.values():
-            if not job.done:
-                job.cancel()
+        self.controller.shutdown()
         ctx = self.context
         for signal, slot in ((ctx.currentQueryChanged, self._query_changed),
                              (ctx.labelsChanged, self._labels_changed),
                              (ctx.documentActivated, self._show_document),
                              (ctx.modelChanged, self._model_changed),
-                             (ctx.candidatesChanged, self._candidates_changed),
-                             (ctx.jobs.jobProgress, self._job_progress)):
+                             (ctx.candidatesChanged, self._candidates_changed)):
             try:
                 signal.disconnect(slot)
             except (RuntimeError, TypeError):
                 pass
-
-
-def _model_name(model_id: str) -> str:
-    if model_id == "bundled":
-        return "bundled model"
-    return model_id.rstrip("/").rsplit("/", 1)[-1]

@@ -54,6 +54,19 @@ class FakeView(QWidget):
 
     def is_ready(self):
         return bool(self.seen)
+
+
+from gui.view import View
+
+closed = []
+
+
+class DeclaredView(QWidget, View):
+    def __init__(self, context, parent=None):
+        super().__init__(parent)
+
+    def shutdown(self):
+        closed.append(self)
 '''
 
 
@@ -64,19 +77,46 @@ def test_registered_views_become_tabs_and_missing_ones_are_skipped(qtbot, tiny_p
     (tmp_path / "fake_view_mod.py").write_text(FAKE_VIEW)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(mw, "VIEWS", [mw.ViewSpec("fake", "Fake", "fake_view_mod:FakeView"),
-                                      mw.ViewSpec("later", "Later", "gui.not_written_yet:Later")])
+                                      mw.ViewSpec("later", "Later", "gui.not_written_yet:Later"),
+                                      mw.ViewSpec("declared", "Declared",
+                                                  "fake_view_mod:DeclaredView")])
     window = open_window(qtbot, tiny_project)
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["Labeling", "Fake"]
+    assert titles == ["Labeling", "Fake", "Declared"]
     view = window.show_view("fake")
     assert window.tabs.currentWidget() is view
     assert view.is_ready()  # it saw the workspace pick the first query through the context
     try:
         window.show_view("later")
     except KeyError as exc:
-        assert "available: labeling, fake" in str(exc)
+        assert "available: labeling, fake, declared" in str(exc)
     else:
         raise AssertionError("a view that is not built must not exist")
+
+
+def test_views_get_the_view_hooks_and_are_shut_down_with_the_project(qtbot, tiny_project,
+                                                                     tmp_path, monkeypatch):
+    import gui.main_window as mw
+    from gui.view import View
+
+    (tmp_path / "hooked_view_mod.py").write_text(FAKE_VIEW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(mw, "VIEWS", [mw.ViewSpec("fake", "Fake", "hooked_view_mod:FakeView"),
+                                      mw.ViewSpec("declared", "Declared",
+                                                  "hooked_view_mod:DeclaredView")])
+    import hooked_view_mod
+
+    window = open_window(qtbot, tiny_project)
+    undeclared, declared = window.views["fake"], window.views["declared"]
+    # A view that does not inherit View gets it at registration: its own hooks win ...
+    assert isinstance(undeclared, View) and isinstance(undeclared, hooked_view_mod.FakeView)
+    assert undeclared.is_ready() and undeclared.seen
+    undeclared.prepare_screenshot()  # ... and the ones it lacks do nothing.
+    assert isinstance(window.views["labeling"], View)
+    assert declared.is_ready()  # the default
+    assert hooked_view_mod.closed == []
+    window.close_project()
+    assert hooked_view_mod.closed == [declared]
 
 
 def _run_open(monkeypatch, argv):

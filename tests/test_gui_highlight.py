@@ -1,6 +1,11 @@
-"""Query-term highlighting and snippet windows (plain Python, no Qt)."""
+"""Query-term highlighting and snippet windows (core.retrieval.highlight, no Qt)."""
 
-from gui.highlight import highlight_html, query_terms, snippet_html, snippet_span
+from core.retrieval.highlight import (
+    highlight_html,
+    query_terms,
+    snippet_html,
+    snippet_span,
+)
 
 
 def test_query_terms_drop_stopwords_but_never_everything():

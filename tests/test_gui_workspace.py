@@ -294,7 +294,7 @@ def test_next_query_is_prefetched_so_switching_shows_it_at_once(qtbot, tiny_proj
     window = open_window(qtbot, tiny_project)
     ws = select_query(qtbot, window, "q1")
     # While the user reads q1, the workspace fetches q2 for both panes in the background.
-    qtbot.waitUntil(lambda: all(ws._cache_key("q2", r) in ws._cache for r in ("bm25", "dense")),
+    qtbot.waitUntil(lambda: all(ws.controller.cached("q2", r) is not None for r in ("bm25", "dense")),
                     timeout=30000)
     qtbot.keyClick(ws.panes["bm25"].view, Qt.Key.Key_BracketRight)
     # No event loop turn needed: the rows are there as soon as the query changed.
@@ -351,8 +351,8 @@ def test_cancelled_embedding_shows_why_and_can_be_resumed(qtbot, tiny_project, m
     monkeypatch.setattr(Retrieval, "ensure_dense", slow_start)
     window = open_window(qtbot, tiny_project, wait_ready=False)
     ws = window.workspace
-    qtbot.waitUntil(lambda: "dense" in ws._index_jobs and ws._index_jobs["dense"].fraction > 0,
-                    timeout=30000)
+    qtbot.waitUntil(lambda: ws.controller.index_job("dense") is not None
+                    and ws.controller.index_job("dense").fraction > 0, timeout=30000)
     dense = ws.panes["dense"]
     assert not dense.showing_candidates and dense.progress.isVisible()  # progress, not rows
     assert ws.panes["bm25"].showing_candidates  # BM25 works meanwhile
@@ -382,3 +382,140 @@ def test_disagreement_filter_compares_bm25_and_dense_top_10(qtbot, tiny_project)
     shown = {panel.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2)
              for r in range(panel.proxy.rowCount())}
     assert shown == {qid for qid, overlap in expected.items() if overlap < 0.5}
+
+
+def counts_in_file(path):
+    """Per-query (positives, negatives, false negatives, pending proposals) and totals, by SQL."""
+    from core.mining.store import proposals
+
+    with Project.open(path) as other:
+        per_query = {q.id: [0, 0, 0, 0] for q in other.queries()}
+        column = {"positive": 0, "negative": 1, "false_negative": 2}
+        for qid, label, n in other.conn.execute(
+                "SELECT query_id, label, count(*) FROM labels GROUP BY query_id, label"):
+            per_query[qid][column[label]] = n
+        for p in proposals(other):
+            per_query[p.query_id][3] += p.state == "pending"
+        documents = other.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    totals = (documents, len(per_query), sum(1 for c in per_query.values() if any(c[:3])),
+              *(sum(c[i] for c in per_query.values()) for i in range(3)))
+    return {qid: tuple(c) for qid, c in per_query.items()}, totals
+
+
+def test_label_counts_follow_changes_without_recounting(qtbot, tiny_project):
+    """Set, change, clear, undo, redo and bulk actions move the counts exactly as SQL counts them."""
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
+    from core.mining.store import proposals
+    from gui.context import AppContext
+    from gui.workspace_controller import WorkspaceController
+
+    with Project.open(tiny_project) as project:
+        mine(project, MiningConfig(source="bm25", num_negatives=3, split=None))
+        proposed = {}
+        for p in proposals(project):
+            proposed.setdefault(p.query_id, []).append(p.doc_id)
+    assert all(len(proposed[q]) >= 2 for q in ("q1", "q2", "q3", "q4"))
+
+    context = AppContext(Project.open(tiny_project))
+    controller = WorkspaceController(context)  # no window: nothing is shown
+    with qtbot.waitSignal(controller.overviewLoaded, timeout=10000):
+        controller.reload_overview()
+
+    def check(step):
+        expected, totals = counts_in_file(tiny_project)
+        shown = {q.id: (q.positives, q.negatives, q.false_negatives, q.mined)
+                 for q in controller.summaries()}
+        assert shown == expected, step
+        t = controller.totals
+        assert (t.documents, t.queries, t.labeled_queries, t.positives, t.negatives,
+                t.false_negatives) == totals, step
+
+    try:
+        check("opened")
+        label, undo, redo = context.apply_labels, context.undo_stack.undo, context.undo_stack.redo
+        label([("q1", "d2")], "positive")
+        check("set")
+        label([("q1", "d2")], "negative")
+        check("change")
+        label([("q1", "d1")], None)
+        check("clear an imported positive: q1 has no label left")
+        label([("q3", proposed["q3"][0])], "negative")
+        check("accept a proposal")
+        label([("q4", proposed["q4"][0])], None)
+        check("clear a proposal that has no label: it stays pending")
+        undo()
+        undo()
+        check("undo the acceptance: the proposal was reviewed (rejected)")
+        undo()
+        check("undo the clear")
+        redo()
+        check("redo")
+        everything = [(q, d) for q in ("q1", "q2", "q3", "q4")
+                      for d in ("d1", "d4", "d7", "d10", proposed[q][1])]
+        label(everything + [("q2", "d5"), ("q2", "d5")], "false_negative")  # one pair twice
+        check("bulk over every query")
+        undo()
+        check("undo the bulk action")
+        redo()
+        check("redo the bulk action")
+        label(everything, None)
+        check("bulk clear")
+    finally:
+        controller.shutdown()
+        context.jobs.close()
+        context.jobs.wait_all(timeout=5.0)
+        context.project.close()
+
+
+def test_a_bulk_change_resets_the_query_list_with_the_moved_counts(qtbot, tiny_project, monkeypatch):
+    import gui.workspace
+
+    monkeypatch.setattr(gui.workspace, "ROW_UPDATE_LIMIT", 2)  # 4 queries count as "many" here
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    ws = window.workspace
+    qtbot.waitUntil(lambda: ws.overview_loaded and window.context.current_query_id == "q1",
+                    timeout=10000)
+    window.context.set_current_query("q3")
+    window.context.apply_labels([(q, "d12") for q in ("q1", "q2", "q3", "q4")], "negative")
+    assert [ws.queries.model.summary(q).negatives for q in ("q1", "q2", "q3", "q4")] == [1, 1, 1, 1]
+    assert ws.queries.current_query_id() == "q3"  # the reset kept the query being labeled
+    assert "1 negative" in ws.query_header.text()
+    assert "<b>4</b> neg." in window.counts_label.text()
+
+
+def test_a_label_set_while_the_overview_is_read_is_not_lost(qtbot, tiny_project, monkeypatch):
+    import threading
+
+    import gui.workspace_controller as wc
+    from gui.context import AppContext
+
+    release = threading.Event()
+    calls = []
+    load_overview = wc.load_overview
+
+    def read_then_wait(path, *, progress):
+        overview = load_overview(path, progress=progress)  # the snapshot is taken here ...
+        calls.append(path)
+        if len(calls) == 1:
+            release.wait(30)  # ... and delivered only after the label below was set
+        return overview
+
+    monkeypatch.setattr(wc, "load_overview", read_then_wait)
+    context = AppContext(Project.open(tiny_project))
+    controller = wc.WorkspaceController(context)
+    try:
+        controller.reload_overview()
+        qtbot.waitUntil(lambda: len(calls) == 1, timeout=10000)
+        context.apply_labels([("q2", "d5")], "negative")
+        with qtbot.waitSignals([controller.overviewLoaded, controller.overviewLoaded], timeout=10000):
+            release.set()
+        assert len(calls) == 2  # the stale snapshot was shown, then read again
+        assert controller.summary("q2").negatives == 1
+        assert controller.totals.negatives == 1
+    finally:
+        release.set()
+        controller.shutdown()
+        context.jobs.close()
+        context.jobs.wait_all(timeout=5.0)
+        context.project.close()
