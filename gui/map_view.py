@@ -63,13 +63,14 @@ from .map_items import (
 from .map_overlay_loader import OverlayLoader
 from .map_pointing import MapPointer, MapViewBox, SelectionBar, mark_point, point_card
 from .map_search import MapSearch
+from .view import View
 
 HINT = ("Click: open a document or pick a query · Shift+drag: box select · "
         "Ctrl+drag: lasso · Esc: clear selection · wheel: zoom")
 INSET_MIN_DOCS = 50  # smaller maps are readable without magnification
 
 
-class MapView(QWidget):
+class MapView(QWidget, View):
     """UMAP of the project's documents and queries under the current model."""
 
     ready = Signal()  # a layout is on screen (and its overlays are loaded)

@@ -1,6 +1,6 @@
 """Qt item models of the labeling workspace.
 
-They only *translate* plain data (``gui.lookups`` dataclasses and
+They only *translate* plain data (``core.labeling`` dataclasses and
 ``core.project.file.Label``) into rows; they never query the project themselves
 (napari / Anki: models hold ids and plain rows, views decide when to refresh).
 """
@@ -17,10 +17,11 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
+from core.labeling.candidates import CandidateRow, Candidates
+from core.labeling.overview import QuerySummary
 from core.mining.store import Proposal
 from core.project.file import Label
 
-from .lookups import CandidateRow, Candidates, QuerySummary
 from .style import (
     LABEL_COLORS,
     LABEL_LETTERS,

@@ -42,12 +42,13 @@ from PySide6.QtWidgets import (
 
 from core.mining.review import ReviewData, load_documents, load_review, load_stats
 from core.mining.store import PassReview, Proposal, proposal_state
+from core.retrieval.highlight import highlight_html, query_terms
 
 from .context import AppContext, LabelsChanged
-from .highlight import highlight_html, query_terms
 from .review_table import ProposalModel, ProposalTable, status_text
 from .style import LABEL_COLORS, label_icon
 from .table_model import format_score, show_rows
+from .view import View
 from .workers import Latest
 
 REVIEW_KEYS = (
@@ -60,7 +61,7 @@ REVIEW_KEYS = (
 
 # -- the panel --------------------------------------------------------------------------------
 
-class ReviewPanel(QWidget):
+class ReviewPanel(QWidget, View):
     """Review proposals of a mining pass, query by query."""
 
     PASS_COLUMNS = ("Pass", "Scores", "Model", "Proposed", "Accepted", "False neg.", "Rejected",
