@@ -425,12 +425,16 @@ class Project:
         self.close()
 
     # -- transactions ---------------------------------------------------------
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All-or-nothing block; nested blocks join the outer transaction."""
+    def require_writable(self) -> None:
+        """Raise ProjectError if changes cannot be saved; long jobs call it before they start."""
         if self.read_only:
             raise ProjectError(f"{self.path}: cannot save changes, the project is read-only "
                                f"({self.read_only_reason}); make it writable or work on a copy")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing block; nested blocks join the outer transaction."""
+        self.require_writable()
         if self._depth:
             self._depth += 1
             try:

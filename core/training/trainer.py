@@ -379,6 +379,7 @@ def train(
 
     config = config or TrainingConfig()
     progress = progress or Progress()
+    project.require_writable()  # refuse now, not after minutes of training
     progress.fraction(0.0, "Collecting training examples")
     data = build_training_examples(project, config)
     base_id, base_folder = resolve_model(project, config.base)
