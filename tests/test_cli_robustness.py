@@ -233,3 +233,17 @@ def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
     err = child.stderr.read().decode()
     assert child.wait() == 141, err
     assert err == ""
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_shared_project_with_a_path_as_split_name_is_refused(tmp_path, capsys, command):
+    project = make_tiny_project(tmp_path / "p.rsproj")
+    conn = sqlite3.connect(project)
+    conn.execute("UPDATE queries SET split='../../victim' WHERE split='test'")
+    conn.commit()
+    conn.close()
+    before = project.read_bytes()
+    rc, out, err = _run(command, project, tmp_path, capsys)
+    _assert_one_error_line(command, rc, err, str(project), "'../../victim'", "file name")
+    assert project.read_bytes() == before
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "victim.tsv").exists()

@@ -286,3 +286,26 @@ def test_a_new_project_killed_while_built_leaves_nothing_at_its_path(tmp_path):
     with new_project(path) as p:  # the next one sweeps what the killed one left
         p.set_meta("k", "v")
     assert [x.name for x in tmp_path.iterdir()] == ["new.rsproj"]
+
+
+@pytest.mark.parametrize("split", ["../../../victim", "a/b", "/etc", "..", "x\x00y"])
+def test_a_shared_project_whose_split_name_is_a_path_is_refused(tiny_project, split):
+    conn = sqlite3.connect(tiny_project)
+    conn.execute("UPDATE queries SET split=? WHERE id='q3'", (split,))
+    conn.commit()
+    conn.close()
+    before = tiny_project.read_bytes()
+    for read_only in (None, True):
+        with pytest.raises(ProjectError, match="would become a file name on export") as err:
+            Project.open(tiny_project, read_only=read_only)
+        assert repr(split) in str(err.value)
+    assert tiny_project.read_bytes() == before
+
+
+def test_the_empty_split_name_means_no_split(tiny_project):
+    conn = sqlite3.connect(tiny_project)
+    conn.execute("UPDATE queries SET split='' WHERE id='q3'")
+    conn.commit()
+    conn.close()
+    with Project.open(tiny_project) as p:
+        assert p.splits()[""] == 1

@@ -27,6 +27,7 @@ import sqlite_utils
 
 from core.errors import ProjectError
 from core.project.leftovers import sweep, temp_name
+from core.project.names import split_name_problem
 from core.project.schema import (
     APPLICATION_ID,
     LABELS,
@@ -309,8 +310,40 @@ class Project:
                                f"writable or work on a copy")
         if read_only or not writable:
             reason = "opened read-only" if read_only else "the file or its folder is not writable"
-            return cls._open_read_only(path, state, reason)
-        return cls._open_writable(path)
+            project = cls._open_read_only(path, state, reason)
+        else:
+            project = cls._open_writable(path)
+        try:
+            project._check_split_names()
+        except BaseException:
+            project.close()
+            raise
+        return project
+
+    def _check_split_names(self) -> None:
+        """Refuse a file whose split names cannot be file names (a shared ``.rsproj`` is untrusted).
+
+        A BEIR export writes ``qrels/<split>.tsv``; a split like ``../../x``
+        would point outside the export folder. The empty name means "no
+        split", like NULL.
+        """
+        try:
+            names = [r[0] for r in self.conn.execute(
+                "SELECT DISTINCT split FROM queries WHERE split IS NOT NULL AND split != ''")]
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{self.path}: the project file is damaged ({exc}); restore it "
+                               f"from a backup") from None
+        for name in names:
+            problem = split_name_problem(name)
+            if problem is not None:
+                fix = ""
+                if name.isprintable():
+                    literal = name.replace("'", "''")
+                    fix = (f": sqlite3 {self.path} \"UPDATE queries SET split='test' "
+                           f"WHERE split='{literal}'\"")
+                raise ProjectError(
+                    f"{self.path}: split name {name!r} {problem}, and it would become a file name "
+                    f"on export; rename that split before opening the project{fix}")
 
     @classmethod
     def _create_new(cls, path: Path) -> "Project":
