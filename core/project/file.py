@@ -312,7 +312,7 @@ class Project:
             reason = "opened read-only" if read_only else "the file or its folder is not writable"
             project = cls._open_read_only(path, state, reason)
         else:
-            project = cls._open_writable(path)
+            project = cls._open_read_write(path)
         try:
             project._check_split_names()
         except BaseException:
@@ -348,37 +348,27 @@ class Project:
     @classmethod
     def _create_new(cls, path: Path) -> "Project":
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # mode=rwc creates the file; the schema, the mark and the first
-            # meta rows then arrive in one transaction, so a file left by a
-            # kill at any moment is either empty or a whole project.
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rwc", uri=True,
-                                   isolation_level=None, check_same_thread=False, timeout=30)
-        except sqlite3.Error as exc:
-            raise ProjectError(f"{path}: cannot create the project file ({exc})") from None
-        project = cls(path, conn)
-        try:
-            project._migrate()
-            project._configure()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ProjectError(f"{path}: cannot create the project file ({exc})") from exc
-        return project
+        return cls._open_read_write(path, new=True)
 
     @classmethod
-    def _open_writable(cls, path: Path) -> "Project":
+    def _open_read_write(cls, path: Path, *, new: bool = False) -> "Project":
+        doing = "create the project file" if new else "open the project"
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
-                                   isolation_level=None, check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={'rwc' if new else 'rw'}",
+                                   uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
         except sqlite3.Error as exc:
-            raise ProjectError(f"{path}: cannot open the project ({exc})") from None
+            raise ProjectError(f"{path}: cannot {doing} ({exc})") from None
         project = cls(path, conn)
         try:
-            project._configure()
+            # Migrations before WAL: a new file gets schema, mark and first
+            # meta rows in one transaction in its main file, so a file left
+            # by a kill at any moment is either empty or a whole project.
             project._migrate()
+            project._configure()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise ProjectError(f"{path}: cannot open the project ({exc})") from exc
+            raise ProjectError(f"{path}: cannot {doing} ({exc})") from exc
         except ProjectError:
             conn.close()
             raise
