@@ -7,6 +7,9 @@ folders) lives in ``<project>.data/`` beside it.
 
 One :class:`Project` object owns one connection; threads that need the file
 open their own ``Project`` (WAL mode lets readers run beside the writer).
+Opening writes nothing until the file is known to be ours (the
+``application_id`` in its header, see :mod:`core.project.schema`); a project
+whose file or folder is not writable opens read-only.
 Every label change is its own committed transaction, so a crash or a kill
 loses at most the click in flight.
 """
@@ -121,8 +124,9 @@ class ProjectFileState:
 def check_project_file(path: str | Path) -> ProjectFileState:
     """Refuse anything that is not one of our project files, changing nothing.
 
-    Reads the 100-byte SQLite header, then the file through a ``mode=ro``
-    connection (which sees committed WAL content and never writes): a folder,
+    Reads the 100-byte SQLite header, then the file through a connection
+    that never writes and creates nothing beside it (``immutable=1``, or
+    ``mode=ro`` when a ``-wal`` file holds committed content): a folder,
     an empty file, a non-SQLite file, another program's SQLite file (another
     ``application_id``, or no mark and not our tables) and a newer schema are
     refused with :class:`ProjectError`; a file that cannot be read is
