@@ -156,7 +156,7 @@ def check_project_file(path: str | Path) -> ProjectFileState:
         raise ProjectError(f"{path}: an SQLite file of another program (application id "
                            f"{header_app_id:#x}), not a Retriever Studio project")
     try:
-        conn = _connect_read_only(path, inspect_only=True)
+        conn = _connect_read_only(path, create_nothing=True)
     except sqlite3.Error as exc:
         raise ProjectError(f"{path}: cannot read the file ({exc})") from None
     try:
@@ -185,20 +185,20 @@ def check_project_file(path: str | Path) -> ProjectFileState:
     return ProjectFileState(version, marked)
 
 
-def _connect_read_only(path: Path, *, inspect_only: bool = False) -> sqlite3.Connection:
-    """A connection that can never write to ``path`` (SQLite ``mode=ro``).
+def _connect_read_only(path: Path, *, create_nothing: bool = False) -> sqlite3.Connection:
+    """A connection that can never write to ``path``.
 
-    ``mode=ro`` still creates ``-wal``/``-shm`` files beside a WAL-mode file.
-    With ``inspect_only`` and no ``-wal`` file present (nothing committed
-    outside the main file), ``immutable=1`` reads the main file alone and
-    creates nothing, so inspecting another program's database leaves its
-    folder as it was. A WAL-mode file on read-only media may be unreadable
-    through ``mode=ro`` when its ``-shm`` index cannot be created;
-    ``immutable=1`` is the fallback there too.
+    ``mode=ro`` sees what other connections committed to the ``-wal`` file,
+    but it creates ``-wal``/``-shm`` files beside a WAL-mode file, and in a
+    folder it cannot write it fails ("attempt to write a readonly database").
+    ``immutable=1`` reads the main file alone and creates nothing; it is used
+    with ``create_nothing`` while no ``-wal`` file exists (then nothing
+    committed lives outside the main file), and as the fallback when
+    ``mode=ro`` cannot start.
     """
     uri = path.resolve().as_uri()
     wal = path.with_name(path.name + "-wal")
-    if not (inspect_only and not wal.exists()):
+    if not (create_nothing and not wal.exists()):
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
                                check_same_thread=False, timeout=30)
         try:
@@ -206,7 +206,7 @@ def _connect_read_only(path: Path, *, inspect_only: bool = False) -> sqlite3.Con
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
-            if "unable to open" not in str(exc):
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
                 raise
     return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
                            check_same_thread=False)
@@ -384,7 +384,9 @@ class Project:
             raise ProjectError(f"{path}: {reason}, and its schema {state.schema_version} must be "
                                f"upgraded before this version can read it; make it writable once")
         try:
-            conn = _connect_read_only(path)
+            # A file we may not write is left without -wal/-shm files of ours
+            # (owned by us, they could block its owner's next write).
+            conn = _connect_read_only(path, create_nothing=not file_is_writable(path))
             conn.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             raise ProjectError(f"{path}: cannot open the project read-only ({exc})") from None
