@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -191,6 +193,58 @@ def test_load_or_build_caches_per_corpus_revision(tiny_project, monkeypatch):
         assert rebuilt.stopwords and rebuilt.search("the", 5) == []  # the project default
         without = load_or_build(project, stopwords=False)
         assert not without.stopwords and without.search("the", 5)
+
+
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def _drop_last_length(path):
+    np.save(path, np.load(path)[:-1])
+
+
+DAMAGE = {
+    "truncated weights.npz": ("weights.npz", _truncate),
+    "empty doc_lengths.npy": ("doc_lengths.npy", lambda p: p.write_bytes(b"")),
+    "truncated idf.npy": ("idf.npy", lambda p: _truncate(p, 0.9)),
+    "doc_lengths one short": ("doc_lengths.npy", _drop_last_length),
+    "garbled meta.json": ("meta.json", lambda p: p.write_text('{"format_version": 1, "params"')),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_cache_is_rebuilt_with_a_notice(tiny_project, damage):
+    name, spoil = DAMAGE[damage]
+    with Project.open(tiny_project) as project:
+        reference = load_or_build(project)
+        (entry,) = (project.data_dir / "bm25").iterdir()
+        spoil(entry / name)
+        messages = []
+        index = load_or_build(project, Progress(lambda fraction, message: messages.append(message)))
+        assert any("damaged and is rebuilt" in m and name in m for m in messages), messages
+        assert index.doc_ids == reference.doc_ids
+        for query in ("lung cancer causes", "bone density"):
+            assert np.array_equal(index.get_scores(query), reference.get_scores(query))
+        # The rebuilt cache is whole again: the next load reads it without a notice.
+        messages.clear()
+        load_or_build(project, Progress(lambda fraction, message: messages.append(message)))
+        assert messages == ["BM25: loading index", "BM25: index loaded"]
+
+
+def test_temporary_folders_of_killed_builds_are_swept(tiny_project):
+    with Project.open(tiny_project) as project:
+        root = project.data_dir / "bm25"
+        root.mkdir()
+        dead = root / f".tmp-{2 ** 22 + 12345}-abc"  # above Linux's pid_max: no such process
+        live = root / f".tmp-{os.getpid()}-def"
+        for folder in (dead, live):
+            folder.mkdir()
+            (folder / "weights.npz").write_bytes(b"partial")
+        load_or_build(project)
+        names = sorted(p.name for p in root.iterdir())
+    assert dead.name not in names and live.name in names
+    assert len([n for n in names if not n.startswith(".tmp-")]) == 1  # the new index
 
 
 @pytest.mark.slow

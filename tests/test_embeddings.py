@@ -148,3 +148,38 @@ def test_query_embeddings_cached(tiny_project, encoder, counted):
             ["what causes lung cancer", "vitamin D improves bone density"]), atol=2e-5)
         with pytest.raises(ProjectError, match="unknown query id 'zz'"):
             query_embeddings(project, encoder, ["zz"])
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.97])
+def test_truncated_segment_is_removed_and_reencoded_with_a_notice(tiny_project, encoder, counted, keep):
+    with Project.open(tiny_project) as project:
+        good = document_embeddings(project, encoder)
+        folder = cache_folder(project, encoder)
+        (segment,) = folder.glob("seg-*.npz")  # the compacted one aligned.json points at
+        data = segment.read_bytes()
+        segment.write_bytes(data[: int(len(data) * keep)])
+        counted.clear()
+        messages = []
+        again = document_embeddings(project, encoder, Progress(lambda f, m: messages.append(m)))
+        assert any("removed a damaged segment" in m and segment.name in m for m in messages), messages
+        assert len(counted) == 12  # every text of the lost segment, encoded once more
+        np.testing.assert_allclose(again, good, atol=2e-5)
+        assert segment.name not in [p.name for p in folder.glob("seg-*.npz")]
+        counted.clear()
+        np.testing.assert_array_equal(document_embeddings(project, encoder), again)
+        assert counted == []  # whole again: the fast path serves it
+
+
+def test_segment_temporaries_of_killed_writers_are_swept(tiny_project, encoder):
+    import os
+
+    with Project.open(tiny_project) as project:
+        folder = cache_folder(project, encoder)
+        folder.mkdir(parents=True)
+        dead = folder / f".tmp-{2 ** 22 + 12345}-abc-seg-1.npz"  # above pid_max: no such process
+        live = folder / f".tmp-{os.getpid()}-def-seg-2.npz"
+        for tmp in (dead, live):
+            tmp.write_bytes(b"half a segment")
+        document_embeddings(project, encoder)
+        names = sorted(p.name for p in folder.iterdir() if p.name.startswith(".tmp-"))
+    assert names == [live.name]

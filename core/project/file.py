@@ -7,6 +7,9 @@ folders) lives in ``<project>.data/`` beside it.
 
 One :class:`Project` object owns one connection; threads that need the file
 open their own ``Project`` (WAL mode lets readers run beside the writer).
+Opening writes nothing until the file is known to be ours (the
+``application_id`` in its header, see :mod:`core.project.schema`); a project
+whose file or folder is not writable opens read-only.
 Every label change is its own committed transaction, so a crash or a kill
 loses at most the click in flight.
 """
@@ -14,6 +17,7 @@ loses at most the click in flight.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from contextlib import contextmanager
@@ -25,12 +29,17 @@ from typing import Iterable, Iterator, Sequence
 import sqlite_utils
 
 from core.errors import ProjectError
+from core.project.leftovers import sweep, temp_name
+from core.project.names import split_name_problem
 from core.project.schema import (
+    APPLICATION_ID,
     LABELS,
     MIGRATIONS,
+    READABLE_WITHOUT_MIGRATION,
     RELEVANT_LABELS,
     SCHEMA_VERSION,
     SOURCES,
+    V1_TABLES,
 )
 
 PROJECT_SUFFIX = ".rsproj"
@@ -101,40 +110,287 @@ def default_gain(label: str) -> int:
     return 1 if label in RELEVANT_LABELS else 0
 
 
-class Project:
-    """An open project file. Use :meth:`open` or :meth:`create`."""
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+
+@dataclass(frozen=True)
+class ProjectFileState:
+    """What the header and tables of an existing file say, read without writing."""
+
+    schema_version: int
+    marked: bool  # carries our application_id (files from before schema 2 do not)
+
+
+def check_project_file(path: str | Path) -> ProjectFileState:
+    """Refuse anything that is not one of our project files, changing nothing.
+
+    Reads the 100-byte SQLite header, then the file through a connection
+    that never writes and creates nothing beside it (``immutable=1``, or
+    ``mode=ro`` when a ``-wal`` file holds committed content): a folder,
+    an empty file, a non-SQLite file, another program's SQLite file (another
+    ``application_id``, or no mark and not our tables) and a newer schema are
+    refused with :class:`ProjectError`; a file that cannot be read is
+    reported as damaged or unreadable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ProjectError(f"{path}: is a folder, not a project file (a project is one .rsproj "
+                           f"file; its caches live in {path.name}.data/ beside it)")
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such project file") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if not header:
+        raise ProjectError(f"{path}: an empty file, not a Retriever Studio project; remove it or "
+                           f"choose another path")
+    if not header.startswith(SQLITE_MAGIC):
+        raise ProjectError(f"{path}: not a Retriever Studio project (not an SQLite database)")
+    if len(header) < 100:
+        raise ProjectError(f"{path}: the file is truncated (shorter than an SQLite header); "
+                           f"restore it from a backup")
+    header_app_id = int.from_bytes(header[68:72], "big", signed=True)
+    if header_app_id not in (0, APPLICATION_ID):
+        raise ProjectError(f"{path}: an SQLite file of another program (application id "
+                           f"{header_app_id:#x}), not a Retriever Studio project")
+    try:
+        conn = _connect_read_only(path, create_nothing=True)
+    except sqlite3.Error as exc:
+        raise ProjectError(f"{path}: cannot read the file ({exc})") from None
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        if header_app_id == APPLICATION_ID:
+            raise ProjectError(f"{path}: the project file is damaged ({exc}); restore it from a "
+                               f"backup") from None
+        raise ProjectError(f"{path}: not a Retriever Studio project, or a damaged one ({exc})") from None
+    finally:
+        conn.close()
+    marked = app_id == APPLICATION_ID
+    if not marked and (app_id != 0 or not V1_TABLES <= tables or version < 1):
+        detail = f"application id {app_id:#x}" if app_id else "its tables are not a project's"
+        raise ProjectError(f"{path}: an SQLite file, but not a Retriever Studio project ({detail})")
+    if version > SCHEMA_VERSION:
+        raise ProjectError(
+            f"{path}: written by a newer Retriever Studio (schema {version}, "
+            f"this version reads up to {SCHEMA_VERSION}); update Retriever Studio to open it"
+        )
+    if marked and version < 1:
+        raise ProjectError(f"{path}: the project file is damaged (marked as a project but has no "
+                           f"schema); restore it from a backup")
+    return ProjectFileState(version, marked)
+
+
+def _connect_read_only(path: Path, *, create_nothing: bool = False) -> sqlite3.Connection:
+    """A connection that can never write to ``path``.
+
+    ``mode=ro`` sees what other connections committed to the ``-wal`` file,
+    but it creates ``-wal``/``-shm`` files beside a WAL-mode file, and in a
+    folder it cannot write it fails ("attempt to write a readonly database").
+    ``immutable=1`` reads the main file alone and creates nothing; it is used
+    with ``create_nothing`` while no ``-wal`` file exists (then nothing
+    committed lives outside the main file), and as the fallback when
+    ``mode=ro`` cannot start.
+    """
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    if not (create_nothing and not wal.exists()):
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=30)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                           check_same_thread=False)
+
+
+def file_is_writable(path: Path) -> bool:
+    """Whether the project at ``path`` can be opened for writing.
+
+    SQLite in WAL mode writes the file and creates ``-wal``/``-shm`` files in
+    its folder, so both must be writable. Decided with :func:`os.access`; the
+    root user passes it for any mode bits (as SQLite would write), so tests
+    running as root simulate a read-only project with ``read_only=True`` or by
+    replacing this function.
+    """
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def creating_prefix(path: Path) -> str:
+    """Name prefix of the temporary file a new project at ``path`` is built in."""
+    return f".{path.name}.creating-"
+
+
+@contextmanager
+def new_project(path: str | Path) -> Iterator["Project"]:
+    """Build a new project at ``path`` so that it appears whole or not at all.
+
+    The block fills a project created under a hidden temporary name beside
+    ``path``; when it ends without an exception the file is closed and linked
+    into place (never over a file that appeared meanwhile). On an exception,
+    or when the process is killed, nothing exists at ``path``; a temporary
+    left by a killed process is swept by the next ``new_project`` for the
+    same path. Importing into a new path uses this, so a killed import
+    leaves no empty project behind.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise ProjectError(f"{path}: already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = creating_prefix(path)
+    sweep(path.parent, prefix)
+    tmp = path.with_name(temp_name(prefix))
+    project = Project._create_new(tmp)
+    try:
+        yield project
+        project.close()  # the last connection checkpoints the WAL into the file
+        wal = tmp.with_name(tmp.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise ProjectError(f"{path}: the new project is still open on another connection, "
+                               f"so it was not moved into place")
+        try:
+            os.link(tmp, path)  # unlike rename, never replaces a file created meanwhile
+        except FileExistsError:
+            raise ProjectError(f"{path}: a file appeared there while the project was being "
+                               f"built; nothing was written to it") from None
+        except OSError:
+            if path.exists():
+                raise
+            os.rename(tmp, path)  # file systems without hard links
+        project.path = path
+    finally:
+        project.close()
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm"),
+                         tmp.with_name(tmp.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
+class Project:
+    """An open project file. Use :meth:`open` or :meth:`create`.
+
+    ``read_only`` projects were opened through SQLite's ``mode=ro``: every
+    read works, and any change raises :class:`ProjectError` saying why.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False,
+                 read_only_reason: str = "") -> None:
         self.path = path
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        self.read_only = read_only
+        self.read_only_reason = read_only_reason
         self._depth = 0
 
     # -- opening --------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False) -> "Project":
+    def open(cls, path: str | Path, *, create: bool = False, read_only: bool | None = None) -> "Project":
+        """Open the project at ``path`` (with ``create``, make a new one if none is there).
+
+        Nothing is written before the file is known to be ours
+        (:func:`check_project_file`). ``read_only``: None opens read-only
+        exactly when the file or its folder is not writable
+        (:func:`file_is_writable`); True never writes; False refuses a
+        project that cannot be written.
+        """
         path = Path(path)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             if not create:
                 raise ProjectError(f"{path}: no such project file")
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+            if read_only:
+                raise ProjectError(f"{path}: no such project file (cannot create one read-only)")
+            return cls._create_new(path)
+        state = check_project_file(path)
+        writable = file_is_writable(path)
+        if read_only is False and not writable:
+            raise ProjectError(f"{path}: the project file or its folder is read-only; make it "
+                               f"writable or work on a copy")
+        if read_only or not writable:
+            reason = "opened read-only" if read_only else "the file or its folder is not writable"
+            project = cls._open_read_only(path, state, reason)
+        else:
+            project = cls._open_read_write(path)
         try:
-            project = cls(path, conn)
-            # Refuse foreign files before switching them to WAL, which would
-            # modify another program's database.
-            project._check_is_project()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            project._check_split_names()
+        except BaseException:
+            project.close()
+            raise
+        return project
+
+    def _check_split_names(self) -> None:
+        """Refuse a file whose split names cannot be file names (a shared ``.rsproj`` is untrusted).
+
+        A BEIR export writes ``qrels/<split>.tsv``; a split like ``../../x``
+        would point outside the export folder. The empty name means "no
+        split", like NULL.
+        """
+        try:
+            names = [r[0] for r in self.conn.execute(
+                "SELECT DISTINCT split FROM queries WHERE split IS NOT NULL AND split != ''")]
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{self.path}: the project file is damaged ({exc}); restore it "
+                               f"from a backup") from None
+        for name in names:
+            problem = split_name_problem(name)
+            if problem is not None:
+                fix = ""
+                if name.isprintable():
+                    literal = name.replace("'", "''")
+                    fix = (f": sqlite3 {self.path} \"UPDATE queries SET split='test' "
+                           f"WHERE split='{literal}'\"")
+                raise ProjectError(
+                    f"{self.path}: split name {name!r} {problem}, and it would become a file name "
+                    f"on export; rename that split before opening the project{fix}")
+
+    @classmethod
+    def _create_new(cls, path: Path) -> "Project":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls._open_read_write(path, new=True)
+
+    @classmethod
+    def _open_read_write(cls, path: Path, *, new: bool = False) -> "Project":
+        doing = "create the project file" if new else "open the project"
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={'rwc' if new else 'rw'}",
+                                   uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+        except sqlite3.Error as exc:
+            raise ProjectError(f"{path}: cannot {doing} ({exc})") from None
+        project = cls(path, conn)
+        try:
+            # Migrations before WAL: a new file gets schema, mark and first
+            # meta rows in one transaction in its main file, so a file left
+            # by a kill at any moment is either empty or a whole project.
             project._migrate()
+            project._configure()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise ProjectError(f"{path}: not a Retriever Studio project ({exc})") from exc
+            raise ProjectError(f"{path}: cannot {doing} ({exc})") from exc
         except ProjectError:
             conn.close()
             raise
         return project
+
+    @classmethod
+    def _open_read_only(cls, path: Path, state: ProjectFileState, reason: str) -> "Project":
+        if state.schema_version < READABLE_WITHOUT_MIGRATION:
+            raise ProjectError(f"{path}: {reason}, and its schema {state.schema_version} must be "
+                               f"upgraded before this version can read it; make it writable once")
+        try:
+            # A file we may not write is left without -wal/-shm files of ours
+            # (owned by us, they could block its owner's next write).
+            conn = _connect_read_only(path, create_nothing=not file_is_writable(path))
+            conn.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            raise ProjectError(f"{path}: cannot open the project read-only ({exc})") from None
+        return cls(path, conn, read_only=True, read_only_reason=reason)
 
     @classmethod
     def create(cls, path: str | Path) -> "Project":
@@ -143,32 +399,29 @@ class Project:
             raise ProjectError(f"{path}: already exists")
         return cls.open(path, create=True)
 
-    def _check_is_project(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ProjectError(
-                f"{self.path}: written by a newer Retriever Studio (schema {version}, "
-                f"this version reads up to {SCHEMA_VERSION})"
-            )
-        if version == 0:
-            tables = self.conn.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='table'"
-            ).fetchone()[0]
-            if tables:
-                raise ProjectError(f"{self.path}: an SQLite file, but not a Retriever Studio project")
+    def _configure(self) -> None:
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
 
     def _migrate(self) -> None:
+        """Run the missing migrations (and, for a new file, the first meta rows) in one transaction."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        for target in range(version, SCHEMA_VERSION):
-            # executescript cannot run inside an open transaction, so the
-            # migration and its version bump form one explicit transaction.
-            self.conn.executescript(
-                f"BEGIN;\n{MIGRATIONS[target]}\nPRAGMA user_version={target + 1};\nCOMMIT;"
-            )
+        if version >= SCHEMA_VERSION:
+            return
+        steps = [f"{MIGRATIONS[target]}\nPRAGMA user_version={target + 1};"
+                 for target in range(version, SCHEMA_VERSION)]
         if version == 0:
-            with self.transaction():
-                self._set_meta("created_at", now_iso())
-                self._set_meta("corpus_revision", uuid.uuid4().hex)
+            for key, value in (("created_at", now_iso()), ("corpus_revision", uuid.uuid4().hex)):
+                steps.append(f"INSERT INTO meta(key, value) VALUES('{key}', '{value}');")
+        # executescript cannot run inside an open transaction, so the steps
+        # and their version bumps form one explicit transaction.
+        try:
+            self.conn.executescript("BEGIN;\n" + "\n".join(steps) + "\nCOMMIT;")
+        except sqlite3.Error:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     @property
     def schema_version(self) -> int:
@@ -176,9 +429,16 @@ class Project:
 
     @property
     def data_dir(self) -> Path:
-        """Sidecar folder for caches and model versions (created on demand)."""
+        """Sidecar folder for caches and model versions (created on demand).
+
+        Beside a read-only project it may not be creatable; the path is
+        returned anyway and a cache that cannot be written is rebuilt in memory.
+        """
         d = self.path.with_name(self.path.name + ".data")
-        d.mkdir(exist_ok=True)
+        try:
+            d.mkdir(exist_ok=True)
+        except OSError:
+            pass
         return d
 
     def close(self) -> None:
@@ -194,9 +454,16 @@ class Project:
         self.close()
 
     # -- transactions ---------------------------------------------------------
+    def require_writable(self) -> None:
+        """Raise ProjectError if changes cannot be saved; long jobs call it before they start."""
+        if self.read_only:
+            raise ProjectError(f"{self.path}: cannot save changes, the project is read-only "
+                               f"({self.read_only_reason}); make it writable or work on a copy")
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing block; nested blocks join the outer transaction."""
+        self.require_writable()
         if self._depth:
             self._depth += 1
             try:
@@ -467,6 +734,7 @@ class Project:
         return {
             "path": str(self.path),
             "schema_version": self.schema_version,
+            "read_only": self.read_only,
             "documents": self.document_count(),
             "queries": self.query_count(),
             "queries_per_split": self.splits(),

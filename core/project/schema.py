@@ -5,6 +5,12 @@ file from version ``i`` to ``i + 1``; opening a project runs the missing ones
 in order inside one transaction. Never edit a released migration: add one.
 A project file written by each released version is kept under
 ``tests/fixtures/`` and must keep opening.
+
+Our files carry :data:`APPLICATION_ID` in ``PRAGMA application_id`` (bytes
+68-71 of the SQLite header, big-endian), so a file is recognised as ours from
+its header alone, before anything is written to it. Files written before
+schema 2 have no mark; they are recognised by their tables and get the mark
+from migration 2 on their next writable open.
 """
 
 from __future__ import annotations
@@ -108,6 +114,23 @@ _V1 = """
         );
 """
 
+# "RStu" in ASCII: Retriever Studio's mark in the SQLite header (application_id).
+APPLICATION_ID = 0x52537475
+
+# The tables every project has had since schema 1: with them, an unmarked
+# file of a known schema version is one of ours from before the mark.
+V1_TABLES = frozenset({
+    "meta", "documents", "queries", "labels", "label_history", "imports", "mining_passes",
+    "candidates", "model_versions", "runs", "metrics",
+})
+
+_V2 = f"PRAGMA application_id={APPLICATION_ID};"
+
 # MIGRATIONS[i] is the SQL taking a file from user_version i to i + 1.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2]
+
+# The oldest schema whose tables this version reads as they are, so a project
+# that cannot be migrated (opened read-only) still opens from here on: the
+# migrations after it change no table (2 only marks the header).
+READABLE_WITHOUT_MIGRATION = 1
 SCHEMA_VERSION = len(MIGRATIONS)

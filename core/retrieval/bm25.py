@@ -31,8 +31,7 @@ import itertools
 import json
 import os
 import shutil
-import tempfile
-import time
+import zipfile
 from array import array
 from collections import defaultdict
 from pathlib import Path
@@ -42,12 +41,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from core.progress import Progress
+from core.project.leftovers import sweep, temp_name
 from core.retrieval.tokenize import TOKENIZER_VERSION, tokenize
 
 if TYPE_CHECKING:
     from core.project.file import Project
 
-__all__ = ["BM25Index", "load_or_build"]
+__all__ = ["BM25Index", "DamagedCacheError", "load_or_build"]
 
 _FORMAT_VERSION = 1
 
@@ -295,20 +295,56 @@ class BM25Index:
 
     @classmethod
     def load(cls, directory: str | Path) -> "BM25Index":
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`; :class:`DamagedCacheError` if it is not whole."""
         directory = Path(directory)
-        with open(directory / "meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
-        if meta.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(f"{directory}: BM25 index format {meta.get('format_version')!r} not supported")
-        params = meta["params"]
-        weights = sp.load_npz(directory / "weights.npz").tocsr()
-        return cls(
-            meta["doc_ids"], meta["vocabulary"], weights,
-            np.load(directory / "idf.npy"), np.load(directory / "doc_lengths.npy"),
-            k1=params["k1"], b=params["b"], epsilon=params["epsilon"],
-            stopwords=params["stopwords"], average_idf=meta["average_idf"], avgdl=meta["avgdl"],
-        )
+        meta = _read_part(directory / "meta.json", lambda p: json.loads(p.read_text(encoding="utf-8")))
+        if not isinstance(meta, dict) or meta.get("format_version") != _FORMAT_VERSION:
+            raise DamagedCacheError(
+                f"{directory / 'meta.json'}: not a BM25 index of format {_FORMAT_VERSION}")
+        weights = _read_part(directory / "weights.npz", lambda p: sp.load_npz(p).tocsr())
+        idf = _read_part(directory / "idf.npy", np.load)
+        doc_lengths = _read_part(directory / "doc_lengths.npy", np.load)
+        try:
+            params = meta["params"]
+            index = cls(
+                meta["doc_ids"], meta["vocabulary"], weights, idf, doc_lengths,
+                k1=params["k1"], b=params["b"], epsilon=params["epsilon"],
+                stopwords=params["stopwords"], average_idf=meta["average_idf"], avgdl=meta["avgdl"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DamagedCacheError(f"{directory / 'meta.json'}: {type(exc).__name__}: {exc}") from exc
+        index._check_shapes(directory)
+        return index
+
+    def _check_shapes(self, directory: Path) -> None:
+        """Refuse arrays that load but do not fit together (a partly overwritten cache)."""
+        terms, docs = len(self.vocabulary), len(self.doc_ids)
+        problems = []
+        if self.weights.shape != (terms, docs):
+            problems.append(f"weights.npz is {self.weights.shape}, expected {(terms, docs)}")
+        if self.idf.shape != (terms,):
+            problems.append(f"idf.npy has shape {self.idf.shape}, expected {(terms,)}")
+        if self.doc_lengths.shape != (docs,):
+            problems.append(f"doc_lengths.npy has shape {self.doc_lengths.shape}, expected {(docs,)}")
+        for name, arr in (("weights.npz", self.weights.data), ("idf.npy", self.idf),
+                          ("doc_lengths.npy", self.doc_lengths)):
+            if arr.dtype.kind not in "fiu" or not np.all(np.isfinite(arr)):
+                problems.append(f"{name} holds non-numbers")
+        if problems:
+            raise DamagedCacheError(f"{directory}: " + "; ".join(problems))
+
+
+class DamagedCacheError(ValueError):
+    """A cached index that cannot be used as it is on disk; rebuild it."""
+
+
+def _read_part(path: Path, read):
+    """``read(path)``, with any sign of a truncated or garbled file as DamagedCacheError naming it."""
+    try:
+        return read(path)
+    # np.load, scipy and zipfile raise any of these on a damaged file.
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise DamagedCacheError(f"{path}: {type(exc).__name__}: {exc}") from exc
 
 
 def _sample_threshold(vals: np.ndarray, k: int) -> float | None:
@@ -388,11 +424,14 @@ def load_or_build(
         try:
             progress.fraction(0.0, "BM25: loading index")
             index = BM25Index.load(target)
+            if len(index) != project.document_count():
+                raise DamagedCacheError(f"{target}: {len(index):,} documents, the project has "
+                                        f"{project.document_count():,}")
             progress.fraction(1.0, "BM25: index loaded")
             return index
-        except (OSError, ValueError, KeyError) as exc:  # damaged cache: rebuild it
+        except DamagedCacheError as exc:  # recomputable: rebuild it, and say so
             shutil.rmtree(target, ignore_errors=True)
-            progress.fraction(0.0, f"BM25: rebuilding damaged index ({exc})")
+            progress.fraction(0.0, f"BM25: the cached index was damaged and is rebuilt ({exc})")
 
     n = project.document_count()
     doc_ids: list[str] = []
@@ -414,8 +453,22 @@ def load_or_build(
         # must not be cached under the old revision.
         return index
     progress.fraction(0.95, "BM25: saving index")
+    try:
+        _save_in_cache(index, root, target)
+    except OSError as exc:  # read-only project folder, full disk: serve it from memory
+        progress.fraction(0.95, f"BM25: index not cached ({exc.strerror or exc}: {exc.filename or root})")
+    progress.fraction(1.0, "BM25: index ready")
+    return index
+
+
+_TMP_PREFIX = ".tmp-"
+
+
+def _save_in_cache(index: BM25Index, root: Path, target: Path) -> None:
+    """Write ``index`` as ``target`` through a temporary folder, then drop other keys and leftovers."""
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    sweep(root, _TMP_PREFIX)  # folders of builds killed before their rename
+    tmp = root / temp_name(_TMP_PREFIX)
     try:
         index.save(tmp)
         try:
@@ -427,10 +480,7 @@ def load_or_build(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for old in root.iterdir():
-        # Leftover temporary folders of an interrupted build go after an hour
-        # (younger ones may belong to a build still running elsewhere).
-        stale_tmp = old.name.startswith(".tmp-") and time.time() - old.stat().st_mtime > 3600
-        if old.name != target.name and (stale_tmp or not old.name.startswith(".tmp-")):
+        # Temporary folders may belong to a build still running elsewhere;
+        # sweep() above removed those whose process is gone.
+        if old.name != target.name and not old.name.startswith(_TMP_PREFIX):
             shutil.rmtree(old, ignore_errors=True)
-    progress.fraction(1.0, "BM25: index ready")
-    return index

@@ -249,11 +249,19 @@ class DenseIndex:
                 if "num_threads" in build_args and build_args["num_threads"]:
                     index.params["num_threads"] = build_args["num_threads"]
                 return index
-            except (OSError, ValueError, RuntimeError, KeyError):
-                pass  # stale or damaged: rebuild below
+            # hnswlib raises RuntimeError on a truncated graph; json ValueError.
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+                if progress is not None:  # recomputable: rebuilt below, and said so
+                    progress.fraction(0.0, f"Dense index: the saved HNSW graph cannot be used "
+                                           f"and is rebuilt ({type(exc).__name__}: {exc})")
         index = cls.build(vectors, doc_ids, progress=progress, **build_args)
-        root.mkdir(parents=True, exist_ok=True)
-        index.save(folder)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            index.save(folder)
+        except OSError as exc:  # read-only project folder, full disk: serve it from memory
+            if progress is not None:
+                progress.fraction(1.0, f"Dense index: not saved ({exc.strerror or exc})")
+            return index
         for old in root.glob(f"{fingerprint}-*"):
             if old != folder and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)

@@ -27,12 +27,14 @@ import os
 import threading
 import time
 import uuid
+import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
 from core.progress import Progress
+from core.project.leftovers import sweep, temp_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.project.file import Project
@@ -43,6 +45,12 @@ _HASH_BYTES = 20
 _FLUSH_SECONDS = 20.0  # write finished chunks at least this often while encoding
 _FLUSH_ROWS = 4096
 _MAX_QUERY_SEGMENTS = 8
+_TMP_PREFIX = ".tmp-"  # a file being written; renamed into place when complete
+
+
+class DamagedSegmentError(ValueError):
+    """A segment file that cannot be read back as written."""
+
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -80,28 +88,60 @@ class SegmentStore:
         return sorted(p.name for p in self.folder.glob("seg-*.npz"))
 
     def read_segment(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(hashes as n x 20 uint8, vectors)`` of one segment."""
-        with np.load(self.folder / name) as z:
-            return z["hashes"], z["vectors"]
+        """``(hashes as n x 20 uint8, vectors)`` of one segment; DamagedSegmentError if unreadable."""
+        try:
+            with np.load(self.folder / name) as z:
+                hashes, vectors = z["hashes"], z["vectors"]
+        except FileNotFoundError:
+            raise
+        # np.load and zipfile raise any of these on a truncated or garbled file.
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise DamagedSegmentError(f"{self.folder / name}: {type(exc).__name__}: {exc}") from exc
+        if (vectors.ndim != 2 or vectors.shape[1] != self.dimension
+                or hashes.shape != (len(vectors), _HASH_BYTES)
+                or vectors.dtype.kind != "f" or not np.all(np.isfinite(vectors))):
+            raise DamagedSegmentError(
+                f"{self.folder / name}: hashes {hashes.shape} and vectors {vectors.shape} "
+                f"{vectors.dtype} do not form {self.dimension}-dimensional embeddings")
+        return hashes, vectors
 
-    def load(self) -> tuple[dict[bytes, int], np.ndarray]:
-        """All cached vectors: ``(hash -> row, matrix)``; later segments win."""
+    def load(self, on_damaged: Callable[[str], None] | None = None) -> tuple[dict[bytes, int], np.ndarray]:
+        """All cached vectors: ``(hash -> row, matrix)``; later segments win.
+
+        A damaged segment (truncated by a full disk, edited by hand) is
+        removed and its texts are encoded again by the caller; ``on_damaged``
+        receives one line about it. Temporary files of writers that were
+        killed are removed too.
+        """
+        sweep(self.folder, _TMP_PREFIX)
         for _attempt in range(3):
             try:
-                parts = [self.read_segment(n) for n in self.segment_names()]
+                parts = []
+                for name in self.segment_names():
+                    try:
+                        parts.append(self.read_segment(name))
+                    except DamagedSegmentError as exc:
+                        self._discard(name)
+                        if on_damaged is not None:
+                            on_damaged(f"Embedding cache: removed a damaged segment, its texts are "
+                                       f"encoded again ({exc})")
                 break
             except FileNotFoundError:  # compacted by another process meanwhile
                 continue
         else:
             parts = []
-        good = [(h, v) for h, v in parts if v.ndim == 2 and v.shape[1] == self.dimension
-                and h.shape == (len(v), _HASH_BYTES)]
-        if not good:
+        if not parts:
             return {}, np.zeros((0, self.dimension), dtype=self.dtype)
-        matrix = np.concatenate([v for _, v in good]).astype(self.dtype, copy=False)
-        all_hashes = np.concatenate([h for h, _ in good])
+        matrix = np.concatenate([v for _, v in parts]).astype(self.dtype, copy=False)
+        all_hashes = np.concatenate([h for h, _ in parts])
         rows = {bytes(h): i for i, h in enumerate(all_hashes)}
         return rows, matrix
+
+    def _discard(self, name: str) -> None:
+        try:
+            (self.folder / name).unlink()
+        except OSError:
+            pass  # read-only cache: skipped on every load until it can go
 
     def append(self, hashes: Sequence[bytes], vectors: np.ndarray) -> str | None:
         """Write one new segment atomically; returns its name."""
@@ -109,7 +149,7 @@ class SegmentStore:
             return None
         name = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".tmp-{name}"
+        tmp = self.folder / temp_name(_TMP_PREFIX, f"-{name}")
         h = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(len(hashes), _HASH_BYTES)
         with open(tmp, "wb") as f:
             np.savez(f, hashes=h, vectors=np.ascontiguousarray(vectors, dtype=self.dtype))
@@ -138,7 +178,7 @@ def _read_aligned(folder: Path) -> dict | None:
 
 
 def _write_aligned(folder: Path, info: dict) -> None:
-    tmp = folder / ".tmp-aligned.json"
+    tmp = folder / temp_name(_TMP_PREFIX, "-aligned.json")
     tmp.write_text(json.dumps(info), encoding="utf-8")
     os.replace(tmp, folder / "aligned.json")
 
@@ -154,8 +194,8 @@ def cached_document_embeddings(
     store = SegmentStore(folder, encoder.dimension, dtype)
     try:
         _, vectors = store.read_segment(info["segment"])
-    except (OSError, KeyError, ValueError):
-        return None
+    except (OSError, KeyError, ValueError, TypeError):
+        return None  # the full path below checks every segment and rebuilds
     if vectors.shape != (info.get("rows"), encoder.dimension) or len(vectors) != project.document_count():
         return None
     return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -190,7 +230,7 @@ def document_embeddings(
             texts.append(t)
             hashes.append(text_hash(t))
         store = SegmentStore(folder, encoder.dimension, dtype)
-        rows, matrix = store.load()
+        rows, matrix = store.load(on_damaged=lambda line: progress.fraction(0.0, line))
         missing: dict[bytes, str] = {}
         for h, t in zip(hashes, texts):
             if h not in rows and h not in missing:
@@ -292,7 +332,7 @@ def encode_texts_cached(
     progress = progress or Progress()
     with _folder_lock(folder):
         store = SegmentStore(folder, encoder.dimension)
-        rows, matrix = store.load()
+        rows, matrix = store.load(on_damaged=lambda line: progress.fraction(0.0, line))
         hashes = [text_hash(t) for t in texts]
         missing: dict[bytes, str] = {}
         for h, t in zip(hashes, texts):

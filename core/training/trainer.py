@@ -34,7 +34,6 @@ import re
 import shutil
 import socket
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -42,6 +41,7 @@ from typing import Callable
 from core.errors import StudioError
 from core.progress import Cancelled, Progress
 from core.project.file import Project, now_iso, retrieval_text
+from core.project.leftovers import is_leftover, process_alive, temp_name
 from core.project.schema import RELEVANT_LABELS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -379,13 +379,14 @@ def train(
 
     config = config or TrainingConfig()
     progress = progress or Progress()
+    project.require_writable()  # refuse now, not after minutes of training
     progress.fraction(0.0, "Collecting training examples")
     data = build_training_examples(project, config)
     base_id, base_folder = resolve_model(project, config.base)
 
     models = models_dir(project)
     _sweep_abandoned(models)
-    scratch = models / f"{_TMP_PREFIX}{uuid.uuid4().hex[:12]}"
+    scratch = models / temp_name(_TMP_PREFIX)
     tmp = scratch / "model"  # renamed to models/<id> when complete
     work = scratch / "trainer"
     history: list[dict] = []
@@ -490,30 +491,23 @@ def train(
 
 
 def _sweep_abandoned(models: Path) -> None:
-    """Remove temporary folders of runs whose process is gone (killed, crashed)."""
+    """Remove temporary folders of runs whose process is gone (killed, crashed).
+
+    The owner file names host and process; a folder killed before its owner
+    file was written (empty) is judged by the process id in its name.
+    """
     host = socket.gethostname()
     for folder in models.glob(f"{_TMP_PREFIX}*"):
         try:
             owner = json.loads((folder / _OWNER).read_text())
         except (OSError, ValueError):
             owner = None
-        if owner is not None and owner.get("host") == host and _alive(int(owner.get("pid", 0))):
+        if owner is None:
+            if not is_leftover(folder, _TMP_PREFIX):
+                continue  # a run that has not written its owner file yet
+        elif owner.get("host") == host and process_alive(int(owner.get("pid", 0))):
             continue
-        if owner is None and time.time() - folder.stat().st_mtime < 3600:
-            continue  # a run that has not written its owner file yet
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _register(project, models, tmp, base_id, base_folder, config, stored_config, counts,

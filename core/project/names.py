@@ -1,0 +1,64 @@
+"""Names from data that become file names: split names (``qrels/<split>.tsv``).
+
+A split name comes from an import (``--split``, a BEIR ``qrels/`` file name,
+a CSV column) or from a project file someone shared, so it is untrusted: a
+split called ``../../victim`` would make a BEIR export write outside its
+folder. :func:`check_split_name` is the one rule, applied where a name enters
+(import, the CLI, opening a project) and again right before it reaches the
+file system. The rule keeps a name usable as a file name on Linux, macOS and
+Windows: no path separators, no ``.``/``..``, no control or NUL characters,
+none of Windows' reserved characters, no leading or trailing blanks or
+trailing dot, at most :data:`MAX_SPLIT_NAME` characters.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from core.errors import StudioError
+
+MAX_SPLIT_NAME = 64
+# Characters Windows refuses in file names; '/' and '\\' are path separators everywhere.
+_FORBIDDEN = set('/\\<>:"|?*')
+
+
+class UnsafeNameError(StudioError):
+    """A name that cannot safely become a file name; the message says why and what to do."""
+
+
+def split_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a split name, or None when it can."""
+    if not isinstance(name, str):
+        return f"must be text, not {type(name).__name__}"
+    if not name:
+        return "is empty"
+    if name != name.strip():
+        return "starts or ends with a blank"
+    if name in (".", ".."):
+        return "is a relative path ('.' or '..')"
+    if len(name) > MAX_SPLIT_NAME:
+        return f"is longer than {MAX_SPLIT_NAME} characters"
+    for ch in name:
+        if ch in _FORBIDDEN:
+            return f"contains {ch!r}, which cannot appear in a file name"
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"contains the control character {ch!r}"
+    if name.endswith("."):
+        return "ends with '.', which Windows drops from file names"
+    return None
+
+
+def check_split_name(name: str, *, where: str = "") -> str:
+    """``name`` unchanged if it is a safe split name, else :class:`UnsafeNameError`.
+
+    ``where`` (a file, a flag, a project path) starts the message, so the user
+    reads what was refused, where it came from and what to do.
+    """
+    problem = split_name_problem(name)
+    if problem is None:
+        return name
+    prefix = f"{where}: " if where else ""
+    raise UnsafeNameError(
+        f"{prefix}split name {name!r} {problem}; use letters, digits, '-', '_' or '.' "
+        f"(e.g. train, dev, test)"
+    )
