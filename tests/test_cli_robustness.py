@@ -141,28 +141,10 @@ def _snapshot(folder: Path) -> dict[str, str]:
             for p in folder.iterdir() if p.name != "beir-source"}
 
 
-# core.io.importers inspects an existing PROJECT with its own mode=ro look before
-# Project.open: that creates -wal/-shm beside a WAL-mode foreign file, and calls a
-# folder "disk I/O error". Switching it to core.project.file.check_project_file
-# (which reads the header and uses immutable=1) makes these pass; strict, so the
-# marks must go then.
-IMPORTER_OWN_CHECK = {
-    ("import", "foreign sqlite"): "core.io's mode=ro check creates -wal/-shm beside a foreign file",
-    ("import", "folder"): "core.io's own check calls a folder 'disk I/O error'",
-    ("import", "read-only"): "core.io's mode=ro check leaves -wal/-shm beside a read-only project",
-}
-
-
-def _importer_xfail(command: str, kind: str) -> list:
-    reason = IMPORTER_OWN_CHECK.get((command, kind))
-    return [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-
-
 def _foreign_cases():
     for command in COMMANDS:
         for kind in FOREIGN:
-            yield pytest.param(command, kind, marks=_importer_xfail(command, kind),
-                               id=f"{command}-{kind}")
+            yield pytest.param(command, kind, id=f"{command}-{kind}")
 
 
 @pytest.mark.parametrize("command, kind", list(_foreign_cases()))
@@ -191,8 +173,7 @@ def test_damaged_projects_are_refused_in_one_line(tmp_path, capsys, command, kin
     _assert_one_error_line(command, rc, err, str(project), "damaged")
 
 
-@pytest.mark.parametrize("command", [pytest.param(c, marks=_importer_xfail(c, "read-only"), id=c)
-                                     for c in COMMANDS])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_read_only_project_reads_and_refuses_changes_in_one_line(tmp_path, capsys, monkeypatch, command):
     project = make_tiny_project(tmp_path / "p.rsproj")
     before = project.read_bytes()
@@ -253,3 +234,13 @@ def test_a_shared_project_with_a_path_as_split_name_is_refused(tmp_path, capsys,
     _assert_one_error_line(command, rc, err, str(project), "'../../victim'", "file name")
     assert project.read_bytes() == before
     assert not (tmp_path / "out").exists() and not (tmp_path.parent / "victim.tsv").exists()
+
+
+def test_info_says_a_read_only_project_is_read_only(tmp_path, capsys, monkeypatch):
+    project = make_tiny_project(tmp_path / "p.rsproj")
+    monkeypatch.setattr(project_module, "file_is_writable", lambda path: False)
+    assert main(["info", str(project)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "read-only" in first and "not a Retriever Studio project" not in first
+    assert main(["info", str(project), "--json"]) == 0
+    assert '"read_only": true' in capsys.readouterr().out

@@ -45,14 +45,14 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
 def split_arg(value: str | None) -> str | None:
     """A ``--split`` value as the core expects it: None (every query) for ``all`` (or ``*``).
 
-    Any other value must be a valid split name (:mod:`core.io.names`); a bad
+    Any other value must be a valid split name (:mod:`core.project.names`); a bad
     one is refused with one line before anything runs.
     """
-    from core.io.names import ALL_SPLITS, split_name_problem
+    from core.project.names import ALL_SPLITS, split_name_error
 
     if value is None or value.lower() in ALL_SPLITS:
         return None
-    problem = split_name_problem(value)
+    problem = split_name_error(value)
     if problem:
         raise StudioError(f"--split: {problem}")
     return value

@@ -205,7 +205,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
         return 0
-    print(f"{info['path']} (schema {info['schema_version']})")
+    read_only = f", read-only: {info['read_only_reason']}" if info.get("read_only") else ""
+    print(f"{info['path']} (schema {info['schema_version']}{read_only})")
     print(f"  documents: {info['documents']:,}")
     print(f"  queries:   {info['queries']:,}")
     for split, n in info["queries_per_split"].items():

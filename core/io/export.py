@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import StudioError
-from core.io.names import ALL_SPLITS, id_problem, split_name_problem
 from core.progress import Progress
 from core.project.file import Project, retrieval_text
+from core.project.names import ALL_SPLITS, id_problem, split_name_error
 from core.project.schema import RELEVANT_LABELS
 
 EXPORT_FORMATS = ("beir", "triplets", "ntuple", "ntuple-scores", "labeled-pairs")
@@ -264,7 +264,7 @@ def _check_export_names(project: Project, splits: list[str]) -> None:
     ``qrels/<split>.tsv`` and must never reach outside the export folder.
     """
     for name in splits:
-        problem = split_name_problem(name)
+        problem = split_name_error(name)
         if problem:
             raise ExportError(f"the project has a split that cannot be a file name: {problem}")
     for kind, sql in (("query", "SELECT DISTINCT query_id FROM labels"),
@@ -289,8 +289,8 @@ def export_beir(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out}: already exists and is not an empty folder")
     for name in (split, unsplit_as):
-        if name is not None and split_name_problem(name):
-            raise ExportError(split_name_problem(name))
+        if name is not None and split_name_error(name):
+            raise ExportError(split_name_error(name))
     # Straight from the table: an empty-string split ('' is not NULL) must be refused, not dropped.
     project_splits = [s for (s,) in project.conn.execute(
         "SELECT DISTINCT split FROM queries WHERE split IS NOT NULL ORDER BY split")]

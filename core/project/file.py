@@ -735,6 +735,7 @@ class Project:
             "path": str(self.path),
             "schema_version": self.schema_version,
             "read_only": self.read_only,
+            "read_only_reason": self.read_only_reason if self.read_only else None,
             "documents": self.document_count(),
             "queries": self.query_count(),
             "queries_per_split": self.splits(),

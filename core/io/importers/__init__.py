@@ -4,8 +4,8 @@ Formats: ``beir``, ``msmarco``, ``trec``, ``smart`` and generic ``csv``,
 ``tsv``, ``jsonl``, ``parquet`` (see each module's docstring for its layout).
 ``import_source`` streams the files into a project in one transaction: any bad
 input raises :class:`~core.errors.InputError` naming file, line and problem,
-and leaves the project exactly as it was (a project file created by the failed
-import is removed again).
+and leaves the project exactly as it was (a new project is built under a temporary
+name and appears at its path only when the import succeeded).
 
 Judgements become labels with source ``imported`` and pass 0: a grade whose
 gain is 0 is a ``negative`` label (judged non-relevant), a gain > 0 a
@@ -15,10 +15,11 @@ gain is 0 is a ``negative`` label (judged non-relevant), a gain > 0 a
 from __future__ import annotations
 
 import stat
+import tempfile
 from itertools import islice
 from pathlib import Path
 
-from core.errors import InputError, ProjectError, StudioError
+from core.errors import InputError, StudioError
 from core.io.importers import beir, msmarco, smart, tabular, trec
 from core.io.importers.compression import find_variant, plain_path
 from core.io.importers.engine import write_plan
@@ -31,9 +32,9 @@ from core.io.importers.options import (
 )
 from core.io.importers.reading import folder_files, looks_like_qrels, sniff_text
 from core.io.importers.records import ImportPlan
-from core.io.names import DEFAULT_SPLIT, split_name_problem
 from core.progress import Progress
-from core.project.file import Project
+from core.project.file import Project, check_project_file, new_project
+from core.project.names import DEFAULT_SPLIT, split_name_error
 
 __all__ = [
     "FORMATS", "ImportOptions", "detect_format", "import_source", "parse_grade_map",
@@ -84,8 +85,8 @@ def plan_import(source: str | Path, format: str = "auto", options: ImportOptions
     """Which files an import would read, with their roles and splits."""
     source = Path(source)
     options = options or ImportOptions()
-    if options.split is not None and split_name_problem(options.split):
-        raise StudioError(f"--split: {split_name_problem(options.split)}")
+    if options.split is not None and split_name_error(options.split):
+        raise StudioError(f"--split: {split_name_error(options.split)}")
     if not source.exists():
         raise InputError(source, "no such file or folder")
     fmt = detect_format(source) if format == "auto" else format
@@ -110,7 +111,7 @@ def plan_import(source: str | Path, format: str = "auto", options: ImportOptions
         if spec.split is None:
             spec.split = plan.split_assumed = DEFAULT_SPLIT
             spec.split_assumed = True
-        problem = split_name_problem(spec.split)
+        problem = split_name_error(spec.split)
         if problem:
             raise InputError(spec.path, f"{problem} (the split comes from "
                                         f"{'--split' if spec.split == options.split else 'the file name'})")
@@ -151,65 +152,26 @@ def import_source(
     options = options or ImportOptions()
     plan = plan_import(source, format, options)
     project_path = Path(project_path)
-    created = not project_path.exists()
-    if not created:
-        _check_project_file(project_path)
-    try:
-        project = Project.open(project_path, create=True)
-    except ProjectError:
-        if created:
-            _remove_project_file(project_path)
-        raise
-    try:
-        counts = write_plan(project, plan, options, progress, dry_run=dry_run)
-    except BaseException:
-        project.close()
-        if created:
-            _remove_project_file(project_path)
-        raise
-    project.close()
-    if dry_run and created:
-        _remove_project_file(project_path)
+    created = not (project_path.exists() or project_path.is_symlink())
+    if created:
+        if dry_run:
+            # Nothing may appear at the user's path: read and check in a throw-away project.
+            with tempfile.TemporaryDirectory(prefix="rs-dry-run-") as scratch:
+                with Project.open(Path(scratch) / "dry-run.rsproj", create=True) as project:
+                    counts = write_plan(project, plan, options, progress, dry_run=True)
+        else:
+            # Built under a temporary name and linked into place when complete, so a
+            # failed or killed import leaves nothing at the user's path.
+            with new_project(project_path) as project:
+                counts = write_plan(project, plan, options, progress, dry_run=False)
+    else:
+        check_project_file(project_path)  # refuses a foreign or damaged file, changing nothing
+        with Project.open(project_path) as project:
+            project.require_writable()
+            counts = write_plan(project, plan, options, progress, dry_run=dry_run)
     counts["project"] = str(project_path)
     counts["created"] = created
     return counts
-
-
-def _check_project_file(path: Path) -> None:
-    """Refuse a file that is not a project *before* opening it for writing.
-
-    ``Project.open`` switches the file to WAL mode first, which would modify a
-    foreign SQLite file; this read-only look leaves it byte-for-byte alone.
-    """
-    import sqlite3
-
-    from core.project.schema import SCHEMA_VERSION
-
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise ProjectError(f"{path}: cannot open ({exc})") from None
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise ProjectError(f"{path}: not a Retriever Studio project ({exc})") from None
-    finally:
-        conn.close()
-    if version == 0 and tables:
-        raise ProjectError(f"{path}: an SQLite file, but not a Retriever Studio project")
-    if version > SCHEMA_VERSION:
-        raise ProjectError(f"{path}: written by a newer Retriever Studio (schema {version}, "
-                           f"this version reads up to {SCHEMA_VERSION})")
-
-
-def _remove_project_file(path: Path) -> None:
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
-              path.with_name(path.name + "-journal")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def preview(source: str | Path, format: str = "auto", options: ImportOptions | None = None,

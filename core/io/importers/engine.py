@@ -30,9 +30,9 @@ from core.io.importers.records import (
     QueryRecord,
     input_error,
 )
-from core.io.names import id_problem
 from core.progress import Progress
 from core.project.file import Project, now_iso
+from core.project.names import id_problem
 
 
 class _Run:
