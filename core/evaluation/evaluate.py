@@ -1,21 +1,13 @@
-"""The retrieval service: BM25, dense and hybrid search over one project.
+"""Evaluating one retriever on a split, and recording the run.
 
-A :class:`Retrieval` builds (or loads from the project's cache folder) the
-BM25 index and the dense index lazily, on first use or through
-``ensure_bm25`` / ``ensure_dense`` (which take a Progress, so the GUI can run
-them in a worker with a progress bar). It never holds on to the caller's
-``Project``: whenever it needs to read the file it opens its own connection
-from ``project.path``, so any thread may call it. Lazy builds are guarded by
-one lock per index; searches on built indexes run concurrently.
-
-Retrievers:
-
-* ``bm25``: :mod:`core.bm25` (rank-bm25's Okapi scores);
-* ``dense``: cosine similarity of the model's unit vectors (:mod:`core.retrieval.dense_index`);
-* ``hybrid``: reciprocal rank fusion (Cormack, Clarke & Büttcher 2009,
-  ``Σ 1 / (k + rank)``, k = 60) of the BM25 and dense top-``fusion_depth``
-  lists, or with ``fusion="weighted"`` a weighted sum of min-max normalised
-  scores (:func:`core.retrieval.fusion.weighted_fusion`).
+:func:`evaluate_retriever` runs BM25, dense or hybrid search
+(:class:`core.retrieval.service.Retrieval`) over the queries of a split
+that have relevant judgements, scores the run with
+:func:`core.evaluation.metrics.evaluate` (nDCG, recall, MRR, MAP at the
+requested cut-offs; queries without relevant labels are skipped, as BEIR
+does) and, unless told not to, stores the per-query and mean values in the
+project's ``runs`` and ``metrics`` tables so the compare view and the
+significance tests can read them back.
 """
 
 from __future__ import annotations

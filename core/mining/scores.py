@@ -12,7 +12,7 @@ scores up to 16,384 queries against the whole corpus at once).
 Sources:
 
 * ``dense``: inner product of unit vectors (cosine), exact, numpy matmul;
-* ``bm25``: :meth:`core.bm25.BM25Index.get_scores` (rank-bm25's Okapi scores);
+* ``bm25``: :meth:`core.retrieval.bm25.BM25Index.get_scores` (rank-bm25's Okapi scores);
 * ``hybrid``: reciprocal rank fusion, ``Σ 1 / (k + rank)`` over the BM25 and
   dense ranks (Cormack, Clarke & Büttcher 2009, k = 60). Ranks are taken over
   the *whole* corpus, so every document, a positive at rank 5,000 included,

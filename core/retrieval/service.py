@@ -10,7 +10,7 @@ one lock per index; searches on built indexes run concurrently.
 
 Retrievers:
 
-* ``bm25``: :mod:`core.bm25` (rank-bm25's Okapi scores);
+* ``bm25``: :mod:`core.retrieval.bm25` (rank-bm25's Okapi scores);
 * ``dense``: cosine similarity of the model's unit vectors (:mod:`core.retrieval.dense_index`);
 * ``hybrid``: reciprocal rank fusion (Cormack, Clarke & Büttcher 2009,
   ``Σ 1 / (k + rank)``, k = 60) of the BM25 and dense top-``fusion_depth``
