@@ -95,3 +95,22 @@ def test_fp32_vectors_agree_across_encoding_paths():
     reference = np.vstack([model.encode([t], normalize_embeddings=True) for t in texts])
     cos = (ours * reference).sum(axis=1)
     assert cos.min() >= 0.999
+
+
+def test_preferences_are_checked_without_probing_unless_a_device_is_named(monkeypatch):
+    from core.retrieval import device as device_module
+    from core.retrieval.device import check_preferences
+
+    def no_probe():
+        raise AssertionError("probed the devices")
+
+    monkeypatch.setattr(device_module.DeviceProbe, "from_torch", staticmethod(no_probe))
+    check_preferences("auto", "auto")
+    check_preferences("fast", "cpu")
+    with pytest.raises(StudioError, match="unknown encoder"):
+        check_preferences("turbo", "auto")
+    with pytest.raises(StudioError, match="unknown device"):
+        check_preferences("auto", "gpu")
+    monkeypatch.setattr(device_module.DeviceProbe, "from_torch", staticmethod(lambda: NONE))
+    with pytest.raises(StudioError, match="no CUDA device"):
+        check_preferences("exact", "cuda")

@@ -86,6 +86,19 @@ def choose_device(preference: str | None = "auto", probe: DeviceProbe | None = N
     return "mps"
 
 
+def check_preferences(encoder: str | None, device_preference: str | None) -> None:
+    """Refuse unknown names at once, and an explicit GPU device that is absent.
+
+    ``auto`` and ``cpu`` are checked without importing torch, so a GUI can
+    call this on its UI thread; the device is only probed when named.
+    """
+    if _normalise(encoder) not in ENCODER_CHOICES:
+        raise StudioError(f"unknown encoder {encoder!r}; expected auto, fast or exact")
+    pref = check_device_preference(device_preference)
+    if pref not in ("auto", "cpu"):
+        choose_encoder_kind(encoder, pref)
+
+
 def choose_encoder_kind(encoder: str | None, device_preference: str | None,
                         probe: DeviceProbe | None = None) -> tuple[str, str]:
     """``(kind, device)``: ``kind`` is ``fast`` (int8 on the CPU) or ``exact`` (fp32 on ``device``).

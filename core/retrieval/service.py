@@ -37,7 +37,7 @@ import numpy as np
 
 from core.errors import StudioError
 from core.progress import Progress
-from core.retrieval.device import EXACT, choose_encoder_kind
+from core.retrieval.device import EXACT, check_preferences
 from core.retrieval.encoder import Encoder, resolve_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,7 +97,7 @@ class Retrieval:
         self.path = Path(project.path)
         # Resolved now, in the caller's thread, so a bad id fails at once.
         self._model_id, self._model_path = resolve_model(project, model_id)
-        choose_encoder_kind(encoder, device)  # an absent device or a bad name fails here too
+        check_preferences(encoder, device)  # a bad name or an absent named device fails here too
         self.device_preference = device
         self.encoder_preference = encoder
         self._selection: "EncoderSelection | None" = None
