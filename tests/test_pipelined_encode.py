@@ -13,14 +13,6 @@ from core.training.loop import retrain_and_remine
 from core.training.trainer import TrainingConfig
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import torch
-
-    torch.set_num_threads(1)
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny-st")
-
-
 @pytest.fixture
 def encode_calls(monkeypatch):
     """Every text either encoder embeds, by encoder kind."""
@@ -34,6 +26,12 @@ def encode_calls(monkeypatch):
 
         monkeypatch.setattr(cls, "_embed", counting)
     return calls
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A 2-layer random BERT: trains and encodes in milliseconds, on the real code paths."""
+    return make_tiny_model(tmp_path_factory.mktemp("pipelined") / "tiny-st")
 
 
 def _train(project, tiny_model, *, prepare):

@@ -18,6 +18,7 @@ model and whatever chunks were already encoded.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -136,14 +137,16 @@ def remine_with_model(project: Project, model_id: str, progress: Progress | None
 def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progress | None = None,
                        *, mining_config=None, remine: bool = True, prepare: bool = True,
                        device: str | None = "auto", encoder: str | None = "exact",
-                       on_step: StepCallback | None = None) -> LoopOutcome:
+                       on_step: StepCallback | None = None, lower_priority: bool = False) -> LoopOutcome:
     """Fine-tune, then (``remine``) re-encode and re-mine with the new model as one job.
 
     Without a re-mine and with ``prepare``, the new version's embeddings are
     prepared instead (:func:`prepare_embeddings`); cancelling that step
     keeps the trained version and returns with ``embeddings["ready"]`` False.
     ``device`` / ``encoder`` are the encoder choice the later Compare and
-    Re-mine will use, so they find the vectors cached.
+    Re-mine will use, so they find the vectors cached. ``lower_priority``
+    (for a worker process of its own) lowers the process's CPU priority for
+    that step: it is a head start, and must not take the CPU from the UI.
     """
     progress = progress or Progress()
     share = _TRAIN_SHARE if remine else (_TRAIN_SHARE_PREPARE if prepare else 1.0)
@@ -155,6 +158,8 @@ def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progr
                                                    mining_config, device=device, encoder=encoder)
         outcome.mining_counts = dict(outcome.mining.counts)
     elif prepare:
+        if lower_priority and hasattr(os, "nice"):
+            os.nice(10)
         try:
             outcome.embeddings = prepare_embeddings(project, version.id, progress.sub(share, 1.0),
                                                     device=device, encoder=encoder)
@@ -170,12 +175,13 @@ def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progr
 
 def run_training_job(project_path: str | Path, config: TrainingConfig, *, remine: bool = False,
                      prepare: bool = True, device: str | None = "auto", encoder: str | None = "exact",
-                     progress: Progress | None = None,
-                     on_step: StepCallback | None = None) -> LoopOutcome:
+                     progress: Progress | None = None, on_step: StepCallback | None = None,
+                     lower_priority: bool = False) -> LoopOutcome:
     """:func:`retrain_and_remine` on a project file, for a worker thread or process."""
     with Project.open(project_path) as project:
         return retrain_and_remine(project, config, progress, remine=remine, prepare=prepare,
-                                  device=device, encoder=encoder, on_step=on_step)
+                                  device=device, encoder=encoder, on_step=on_step,
+                                  lower_priority=lower_priority)
 
 
 def remine_job(project_path: str | Path, model_id: str, progress: Progress | None = None, *,

@@ -51,7 +51,7 @@ def _serve(request: dict, emit: Callable[[dict], None], progress: Progress) -> N
         outcome = run_training_job(request["project"], TrainingConfig.from_dict(request["config"]),
                                    remine=bool(request.get("remine")),
                                    prepare=bool(request.get("prepare", True)), progress=progress,
-                                   on_step=on_step, **encoding)
+                                   on_step=on_step, lower_priority=True, **encoding)
     except Cancelled:
         emit({"type": "cancelled"})
         return
