@@ -117,6 +117,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"query": args.query, "retriever": args.retriever,
                     "model": None if args.retriever == "bm25" else retrieval.model_id,
+                    "encoder": None if args.retriever == "bm25" else retrieval.encoder_selection.to_dict(),
                     "hits": rows})
     else:
         for r in rows:

@@ -147,7 +147,8 @@ def compare_models(
          "per_query": {key: {query_id: {metric: value}}},
          "comparisons": [{"a", "b", "metric", "mean_a", "mean_b", "delta", "wins", "ties",
                           "losses", "t_pvalue", "permutation_pvalue"}],  # every system vs baseline
-         "query_deltas": [{"query_id", "text", "a", "b", "delta"}]}  # main pair, primary metric, worst first
+         "query_deltas": [{"query_id", "text", "a", "b", "delta"}],  # main pair, primary metric, worst first
+         "encoders": {model: {"kind", "device", "requested", "reason", "gate"}}}  # models searched densely
 
     Each evaluation is stored as a ``runs`` row with its ``metrics``; with
     ``record_on_versions`` the means are also written into each model
@@ -201,6 +202,7 @@ def compare_models(
         "split": split, "queries": evaluated, "query_texts": texts, "metrics": metrics, "primary_metric": primary_metric,
         "models": model_ids, "baseline": baseline, "main_pair": main_pair,
         "systems": out_systems, "per_query": per_query, "comparisons": comparisons,
+        "encoders": {mid: r.encoder_selection.to_dict() for mid, r in retrievals.items() if r.dense_ready},
     }
     result["query_deltas"] = query_deltas(project, result, main_pair[0], main_pair[1], primary_metric)
     if record_on_versions:
@@ -296,7 +298,9 @@ def compare_project_file(project_path, model_ids: Sequence[str], split: str | No
 
 
 def rankings_for_file(project_path, query_id: str, systems: Sequence[str], k: int = 10,
-                      progress: Progress | None = None, *, retrievals: dict | None = None) -> dict:
+                      progress: Progress | None = None, *, retrievals: dict | None = None,
+                      device: str | None = "auto", encoder: str | None = "exact") -> dict:
     """:func:`rankings_side_by_side` on a project file."""
     with Project.open(project_path) as project:
-        return rankings_side_by_side(project, query_id, systems, k, progress, retrievals=retrievals)
+        return rankings_side_by_side(project, query_id, systems, k, progress, retrievals=retrievals,
+                                     device=device, encoder=encoder)

@@ -27,6 +27,7 @@ fingerprint, so a retrained folder never reuses a stale int8 copy.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -187,11 +188,18 @@ def build_fast_model(model_folder: Path, dest: Path, *, per_channel: bool = True
             import onnx
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(source), str(tmp / MODEL_FILE), op_types_to_quantize=["MatMul", "Attention"],
-                             per_channel=per_channel, reduce_range=False, weight_type=QuantType.QInt8,
-                             # fused ops live in the com.microsoft domain, which ONNX shape
-                             # inference cannot type; their outputs are float
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            # quantize_dynamic logs a root-logger hint to run its shape pre-processing
+            # (the fusion above already did what it would); it is not the user's business.
+            logging.disable(logging.WARNING)
+            try:
+                quantize_dynamic(str(source), str(tmp / MODEL_FILE),
+                                 op_types_to_quantize=["MatMul", "Attention"],
+                                 per_channel=per_channel, reduce_range=False, weight_type=QuantType.QInt8,
+                                 # fused ops live in the com.microsoft domain, which ONNX shape
+                                 # inference cannot type; their outputs are float
+                                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            finally:
+                logging.disable(logging.NOTSET)
         tokenizer.save_pretrained(str(tmp))
         import onnxruntime
 
@@ -268,6 +276,9 @@ class FastEncoder(Encoder):
         self._mean = manifest["pooling"]["mode"] == "mean"
         self._lower = bool(manifest.get("do_lower_case"))
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.fast_folder), local_files_only=True)
+        # A fast tokenizer with truncation/padding set per call raises "Already
+        # borrowed" when two threads use it at once (the GUI's prefetch and a job can).
+        self._tokenizer_lock = threading.Lock()
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
@@ -284,8 +295,9 @@ class FastEncoder(Encoder):
             batch = [prompt + t if prompt else t for t in texts[start:start + self.batch_size]]
             if self._lower:
                 batch = [t.lower() for t in batch]
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length,
-                                 return_tensors="np")
+            with self._tokenizer_lock:
+                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length,
+                                     return_tensors="np")
             feed = {name: np.asarray(enc[name], dtype=np.int64) for name in self._inputs}
             hidden = self.session.run(None, feed)[0]
             if self._mean:
