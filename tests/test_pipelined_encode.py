@@ -68,3 +68,18 @@ def test_without_the_head_start_compare_encodes_the_corpus(tiny_project, tiny_mo
         encode_calls["fast"].clear()
         compare_models(project, [version.id], split="test", retrievers=["dense"], encoder="fast")
     assert len(encode_calls["fast"]) >= documents
+
+
+def test_cancelling_the_head_start_keeps_the_trained_version(tiny_project, tiny_model):
+    from core.progress import Progress
+
+    add_training_queries(tiny_project)
+    progress = Progress(lambda fraction, message: progress.cancel()
+                        if message.startswith("Encoding documents") else None)
+    config = TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32, epochs=1)
+    with Project.open(tiny_project) as project:
+        outcome = retrain_and_remine(project, config, progress, remine=False, prepare=True,
+                                     encoder="exact")
+        assert outcome.embeddings == {"model": "v1", "ready": False, "cancelled": True}
+        assert [v["id"] for v in project.model_versions()] == ["v1"]
+        assert outcome.version.path.is_dir()
