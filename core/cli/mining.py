@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli.retrieval import add_encoder_options
 from core.mining.config import SAMPLINGS, SOURCES
 from core.progress import stderr_progress
 
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip queries that already have negative or false-negative labels")
     p.add_argument("--only-changed", action="store_true",
                    help="only queries whose labels changed since the last pass, or never mined")
+    add_encoder_options(p)
     p.add_argument("--json", action="store_true", help="print the pass number and counts as JSON")
     p.set_defaults(func=cmd_mine)
 
@@ -52,6 +54,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     from core.mining.config import MiningConfig
     from core.mining.miner import mine
     from core.project.file import Project
+    from core.retrieval.service import Retrieval
 
     config = MiningConfig(
         source=args.source, model_id=args.model, num_negatives=args.num_negatives,
@@ -63,7 +66,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
         only_unlabeled=args.only_unlabeled, only_changed=args.only_changed,
     )
     with Project.open(args.project) as project:
-        result = mine(project, config, stderr_progress())
+        retrieval = Retrieval(project, args.model, device=args.device, encoder=args.encoder)
+        result = mine(project, config, stderr_progress(), retrieval)
     if args.json:
         print_json(result.to_dict())
         return 0

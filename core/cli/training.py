@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from core.cli.retrieval import add_encoder_options
 from core.progress import stderr_progress
 from core.training.trainer import LOSSES, TrainingConfig
 
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remine", action="store_true",
                    help="afterwards re-encode the corpus with the new model and re-mine negatives "
                         "as a new pass with the current mining settings")
+    p.add_argument("--no-encode", action="store_true",
+                   help="do not encode the corpus and queries with the new version afterwards "
+                        "(by default they go into the embedding cache, ready for compare and mine)")
+    add_encoder_options(p)
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(func=cmd_train)
 
@@ -59,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which of bm25,dense,hybrid to evaluate (default all three)")
     p.add_argument("--per-query", action="store_true",
                    help="include per-query metric values in the JSON")
+    add_encoder_options(p)
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(func=cmd_compare)
 
@@ -86,15 +92,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = stderr_progress()
     t0 = time.monotonic()
     with Project.open(args.project) as project:
-        if args.remine:
-            from core.training.loop import retrain_and_remine
+        from core.training.loop import retrain_and_remine
 
-            outcome = retrain_and_remine(project, config, progress=progress)
-            version, remine = outcome.version, outcome.remine_summary()
-        else:
-            from core.training.trainer import train
-
-            version, remine = train(project, config, progress), None
+        outcome = retrain_and_remine(project, config, progress=progress, remine=args.remine,
+                                     prepare=not args.no_encode, device=args.device,
+                                     encoder=args.encoder)
+        version, remine = outcome.version, outcome.remine_summary()
     out = {
         "model_version": version.id, "name": version.name, "path": str(version.path),
         "base": version.base, "training_seconds": round(version.train_seconds, 2),
@@ -104,6 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     if remine is not None:
         out["remine"] = remine
+    if outcome.embeddings is not None:
+        out["embeddings"] = outcome.embeddings
     if args.json:
         print_json(out)
     else:
@@ -114,6 +119,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"folder: {version.path}")
         if remine is not None:
             print(f"re-mined: {remine}")
+        if outcome.embeddings and outcome.embeddings.get("ready"):
+            e = outcome.embeddings
+            print(f"embeddings: {e['documents']} documents and {e['queries']} queries cached in "
+                  f"{e['seconds']} s ({e['encoder']['kind']} encoder)")
     return 0
 
 
@@ -126,7 +135,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     retrievers = [r.strip() for r in args.retrievers.split(",") if r.strip()]
     with Project.open(args.project) as project:
         result = compare_models(project, models, split=split_arg(args.split), retrievers=retrievers,
-                                progress=stderr_progress())
+                                progress=stderr_progress(), device=args.device, encoder=args.encoder)
     if args.json:
         if not args.per_query:
             result = {k: v for k, v in result.items() if k != "per_query"}

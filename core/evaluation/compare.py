@@ -133,6 +133,8 @@ def compare_models(
     metrics: Sequence[str] = COMPARE_METRICS,
     primary_metric: str = PRIMARY_METRIC,
     record_on_versions: bool = True,
+    device: str | None = "auto",
+    encoder: str | None = "exact",
 ) -> dict:
     """Evaluate BM25 and each model's dense / hybrid retriever on ``split``; compare with the baseline.
 
@@ -145,11 +147,16 @@ def compare_models(
          "per_query": {key: {query_id: {metric: value}}},
          "comparisons": [{"a", "b", "metric", "mean_a", "mean_b", "delta", "wins", "ties",
                           "losses", "t_pvalue", "permutation_pvalue"}],  # every system vs baseline
-         "query_deltas": [{"query_id", "text", "a", "b", "delta"}]}  # main pair, primary metric, worst first
+         "query_deltas": [{"query_id", "text", "a", "b", "delta"}],  # main pair, primary metric, worst first
+         "encoders": {model: {"kind", "device", "requested", "reason", "gate"}}}  # models searched densely
 
     Each evaluation is stored as a ``runs`` row with its ``metrics``; with
     ``record_on_versions`` the means are also written into each model
     version's ``metrics["eval"][split]``.
+
+    ``device`` and ``encoder`` choose the encoder (:mod:`core.retrieval.device`);
+    document and query vectors already in the project's embedding cache for
+    that encoder (e.g. prepared when a fine-tune finished) are not encoded again.
     """
     from core.evaluation.evaluate import evaluate_retriever
     from core.retrieval.service import Retrieval
@@ -160,7 +167,7 @@ def compare_models(
     systems = systems_for(model_ids, retrievers)
     if not systems:
         raise StudioError("nothing to compare: no retrievers selected")
-    retrievals = {mid: Retrieval(project, mid) for mid in model_ids}
+    retrievals = {mid: Retrieval(project, mid, device=device, encoder=encoder) for mid in model_ids}
     names = model_names(project, model_ids)
     out_systems, per_query = [], {}
     n = len(systems)
@@ -195,6 +202,7 @@ def compare_models(
         "split": split, "queries": evaluated, "query_texts": texts, "metrics": metrics, "primary_metric": primary_metric,
         "models": model_ids, "baseline": baseline, "main_pair": main_pair,
         "systems": out_systems, "per_query": per_query, "comparisons": comparisons,
+        "encoders": {mid: r.encoder_selection.to_dict() for mid, r in retrievals.items() if r.dense_ready},
     }
     result["query_deltas"] = query_deltas(project, result, main_pair[0], main_pair[1], primary_metric)
     if record_on_versions:
@@ -242,6 +250,8 @@ def rankings_side_by_side(
     progress: Progress | None = None,
     *,
     retrievals: dict | None = None,
+    device: str | None = "auto",
+    encoder: str | None = "exact",
 ) -> dict:
     """One query's top-``k`` under each system key, with each document's title and label.
 
@@ -264,7 +274,7 @@ def rankings_side_by_side(
         retriever, _, model = key.partition(":")
         model = model or BUNDLED
         if model not in retrievals:
-            retrievals[model] = Retrieval(project, model)
+            retrievals[model] = Retrieval(project, model, device=device, encoder=encoder)
         hits = retrievals[model].search(query.text, retriever, k=k)
         docs = project.get_documents([h.doc_id for h in hits])
         out["rankings"][key] = [
@@ -279,14 +289,18 @@ def rankings_side_by_side(
 
 
 def compare_project_file(project_path, model_ids: Sequence[str], split: str | None = "test",
-                         retrievers: Sequence[str] = RETRIEVERS, progress: Progress | None = None) -> dict:
+                         retrievers: Sequence[str] = RETRIEVERS, progress: Progress | None = None,
+                         *, device: str | None = "auto", encoder: str | None = "exact") -> dict:
     """:func:`compare_models` on a project file (a worker thread opens its own connection)."""
     with Project.open(project_path) as project:
-        return compare_models(project, model_ids, split, retrievers, progress)
+        return compare_models(project, model_ids, split, retrievers, progress,
+                              device=device, encoder=encoder)
 
 
 def rankings_for_file(project_path, query_id: str, systems: Sequence[str], k: int = 10,
-                      progress: Progress | None = None, *, retrievals: dict | None = None) -> dict:
+                      progress: Progress | None = None, *, retrievals: dict | None = None,
+                      device: str | None = "auto", encoder: str | None = "exact") -> dict:
     """:func:`rankings_side_by_side` on a project file."""
     with Project.open(project_path) as project:
-        return rankings_side_by_side(project, query_id, systems, k, progress, retrievals=retrievals)
+        return rankings_side_by_side(project, query_id, systems, k, progress, retrievals=retrievals,
+                                     device=device, encoder=encoder)

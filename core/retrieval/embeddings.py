@@ -1,6 +1,6 @@
 """Embedding cache: every text is encoded once per model.
 
-Layout under ``project.data_dir / "embeddings" / <fingerprint>[-f16]``::
+Layout under ``project.data_dir / "embeddings" / <fingerprint>[-int8][-f16]``::
 
     seg-<uuid>.npz    segments: ``hashes`` (n x 20 bytes, sha1 of the text)
                       and ``vectors`` (n x dim, float32 or float16)
@@ -67,9 +67,13 @@ def text_hash(text: str) -> bytes:
 
 
 def cache_folder(project: "Project", encoder: "Encoder", dtype: str = "float32") -> Path:
-    """Where ``encoder``'s document embeddings for ``project`` live."""
+    """Where ``encoder``'s document embeddings for ``project`` live.
+
+    Named by ``encoder.cache_key``: the model fingerprint for fp32 vectors
+    (whatever device made them), ``<fingerprint>-int8`` for the fast encoder's.
+    """
     suffix = "" if np.dtype(dtype) == np.float32 else "-f16"
-    return project.data_dir / CACHE_DIR / f"{encoder.fingerprint}{suffix}"
+    return project.data_dir / CACHE_DIR / f"{encoder.cache_key}{suffix}"
 
 
 class SegmentStore:

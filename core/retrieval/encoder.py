@@ -41,7 +41,10 @@ BUNDLED = "bundled"
 # Files that define what a model computes; anything else in the folder
 # (README, training logs, checkpoints) does not change embeddings.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack")
-_SKIP_DIRS = {".git", "runs", "logs", "eval", "__pycache__"}
+# The int8 copy of a model version (core.retrieval.onnx_int8) is derived from
+# the weights beside it, so it must not change the fingerprint it is keyed by.
+FAST_DIRNAME = "fast-int8"
+_SKIP_DIRS = {".git", "runs", "logs", "eval", "__pycache__", FAST_DIRNAME}
 _SKIP_FILES = {"README.md", ".gitattributes", "trainer_state.json", "training_args.bin"}
 _FULL_HASH_LIMIT = 4 << 20  # hash files up to 4 MiB completely
 _PARTIAL_BYTES = 1 << 20  # larger files: size + first and last MiB
@@ -179,13 +182,20 @@ def load_sentence_transformer(folder: Path, device: str = "cpu") -> "SentenceTra
 
 
 class Encoder:
-    """Normalised float32 embeddings from one local model.
+    """Normalised float32 embeddings from one local model (fp32, sentence-transformers on ``device``).
 
     ``query_prompt`` / ``document_prompt`` are prepended to texts (e5/bge
     style); when None they default to the model's own ``prompts["query"]`` and
     ``prompts["document"|"passage"|"corpus"]`` (as ``encode_query`` /
     ``encode_document`` in sentence-transformers do).
+
+    ``fingerprint`` names the model and its prompts; ``cache_key`` names the
+    vectors it produces (the fingerprint for fp32 on any device: CPU and GPU
+    vectors agree to cosine 0.999+, so one cache serves both; the int8
+    :class:`core.retrieval.onnx_int8.FastEncoder` adds ``-int8``).
     """
+
+    kind = "exact"
 
     def __init__(
         self,
@@ -195,11 +205,14 @@ class Encoder:
         document_prompt: str | None = None,
         batch_size: int = 32,
         chunk_size: int = 256,
-        device: str = "cpu",
+        device: str = "auto",
     ) -> None:
+        from core.retrieval.device import choose_device
+
         self.model_path = Path(model_path) if model_path is not None else bundled_model_path()
         check_model_folder(self.model_path)
-        self.model = load_sentence_transformer(self.model_path, device=device)
+        self.device = choose_device(device)
+        self.model = load_sentence_transformer(self.model_path, device=self.device)
         prompts = getattr(self.model, "prompts", None) or {}
         if query_prompt is None:
             query_prompt = prompts.get("query") or ""
@@ -220,15 +233,17 @@ class Encoder:
         if not dim:
             dim = int(self.model.encode(["dimension probe"], convert_to_numpy=True).shape[1])
         self.dimension: int = int(dim)
-        extra = json.dumps(
-            {"q": self.query_prompt, "d": self.document_prompt,
-             "max_seq_length": getattr(self.model, "max_seq_length", None)},
-            sort_keys=True,
-        )
-        self.fingerprint: str = model_fingerprint(self.model_path, extra=extra)
+        self.max_seq_length = getattr(self.model, "max_seq_length", None)
+        self.fingerprint: str = model_fingerprint(self.model_path, extra=self._fingerprint_extra())
+        self.cache_key: str = self.fingerprint
+
+    def _fingerprint_extra(self) -> str:
+        return json.dumps({"q": self.query_prompt, "d": self.document_prompt,
+                           "max_seq_length": self.max_seq_length}, sort_keys=True)
 
     def __repr__(self) -> str:
-        return f"Encoder({str(self.model_path)!r}, fingerprint={self.fingerprint!r})"
+        return (f"{type(self).__name__}({str(self.model_path)!r}, kind={self.kind!r}, "
+                f"fingerprint={self.fingerprint!r})")
 
     def encode_queries(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Embed queries (with the query prompt): ``(len(texts), dimension)`` float32, unit norm."""
@@ -266,16 +281,20 @@ class Encoder:
         small = len(texts) <= _SMALL_INPUT
         for start in range(0, len(texts), self.chunk_size):
             idx = order[start : start + self.chunk_size]
-            with _single_torch_thread() if small else contextlib.nullcontext():
-                vecs = self.model.encode(
-                    [texts[i] for i in idx],
-                    prompt=prompt or None,
-                    batch_size=self.batch_size,
-                    show_progress_bar=False,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                )
-            yield idx, np.asarray(vecs, dtype=np.float32)
+            yield idx, self._embed([texts[i] for i in idx], prompt, small)
+
+    def _embed(self, texts: Sequence[str], prompt: str, small: bool) -> np.ndarray:
+        """Unit vectors of one chunk (``small``: an interactive handful of texts)."""
+        with _single_torch_thread() if small and self.device == "cpu" else contextlib.nullcontext():
+            vecs = self.model.encode(
+                list(texts),
+                prompt=prompt or None,
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.asarray(vecs, dtype=np.float32)
 
 
 _SMALL_INPUT = 8  # texts; up to this many, encode on one torch thread
@@ -315,23 +334,38 @@ def shared_encoder(
     *,
     query_prompt: str | None = None,
     document_prompt: str | None = None,
+    device: str | None = "auto",
+    fast_folder: Path | None = None,
 ) -> Encoder:
     """An :class:`Encoder` shared process-wide (the few most recently used models).
 
     Several Retrieval objects (GUI, miner, compare view) often need the same
     model; loading it once saves seconds and hundreds of MB. The key includes
     the folder's content fingerprint, so a folder rewritten in place is
-    reloaded.
+    reloaded. ``device`` is a preference for :func:`core.retrieval.device.choose_device`;
+    with ``fast_folder`` (an int8 model built by :mod:`core.retrieval.onnx_int8`)
+    the fast CPU encoder is returned instead.
     """
+    from core.retrieval.device import choose_device
+
     folder = Path(model_path) if model_path is not None else bundled_model_path()
     check_model_folder(folder)
-    key = (str(folder.resolve()), query_prompt, document_prompt, model_fingerprint(folder))
+    device = "cpu" if fast_folder is not None else choose_device(device)
+    key = (str(folder.resolve()), query_prompt, document_prompt, model_fingerprint(folder), device,
+           str(fast_folder) if fast_folder is not None else None)
     with _shared_lock:
         enc = _shared.get(key)
         if enc is not None:
             _shared.move_to_end(key)
             return enc
-        enc = Encoder(folder, query_prompt=query_prompt, document_prompt=document_prompt)
+        if fast_folder is not None:
+            from core.retrieval.onnx_int8 import FastEncoder
+
+            enc = FastEncoder(folder, fast_folder, query_prompt=query_prompt,
+                              document_prompt=document_prompt)
+        else:
+            enc = Encoder(folder, query_prompt=query_prompt, document_prompt=document_prompt,
+                          device=device)
         _shared[key] = enc
         while len(_shared) > SHARED_ENCODERS:
             _shared.popitem(last=False)

@@ -16,6 +16,12 @@ Retrievers:
   ``Σ 1 / (k + rank)``, k = 60) of the BM25 and dense top-``fusion_depth``
   lists, or with ``fusion="weighted"`` a weighted sum of min-max normalised
   scores (:func:`core.retrieval.fusion.weighted_fusion`).
+
+The dense encoder follows ``device`` and ``encoder`` (see
+:mod:`core.retrieval.device`): fp32 on CUDA / MPS / the CPU, or the int8 fast
+encoder on the CPU once it passes its quality gate
+(:mod:`core.retrieval.encoder_choice`); :attr:`Retrieval.encoder_selection`
+says which one runs and why.
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ import numpy as np
 
 from core.errors import StudioError
 from core.progress import Progress
-from core.retrieval.encoder import Encoder, resolve_model, shared_encoder
+from core.retrieval.device import EXACT, check_preferences
+from core.retrieval.encoder import Encoder, resolve_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.project.file import Project
     from core.retrieval.bm25 import BM25Index
     from core.retrieval.dense_index import DenseIndex
+    from core.retrieval.encoder_choice import EncoderSelection
 
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
@@ -81,12 +89,18 @@ class Retrieval:
         dense_backend: str = "auto",
         ef_search: int | None = None,
         embedding_dtype: str = "float32",
+        device: str | None = "auto",
+        encoder: str | None = EXACT,
     ) -> None:
         if fusion not in FUSIONS:
             raise StudioError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
         self.path = Path(project.path)
         # Resolved now, in the caller's thread, so a bad id fails at once.
         self._model_id, self._model_path = resolve_model(project, model_id)
+        check_preferences(encoder, device)  # a bad name or an absent named device fails here too
+        self.device_preference = device
+        self.encoder_preference = encoder
+        self._selection: "EncoderSelection | None" = None
         self.fusion = fusion
         self.rrf_k = rrf_k
         self.fusion_weights = list(fusion_weights) if fusion_weights is not None else None
@@ -176,9 +190,7 @@ class Retrieval:
 
                 progress = progress or Progress()
                 if self._encoder is None:
-                    progress.fraction(0.0, "Loading model")
-                    self._encoder = shared_encoder(self._model_path, query_prompt=self._prompts[0],
-                                                   document_prompt=self._prompts[1])
+                    self._load_encoder(progress.sub(0.0, 0.02))
                 with self._project() as project:
                     for _attempt in range(3):
                         revision = project.corpus_revision
@@ -188,12 +200,24 @@ class Retrieval:
                         if project.corpus_revision == revision and len(vectors) == len(doc_ids):
                             break  # ids and vectors come from the same corpus state
                     index = DenseIndex.load_or_build(
-                        project, self._encoder.fingerprint, vectors, doc_ids,
+                        project, self._encoder.cache_key, vectors, doc_ids,
                         progress=progress.sub(0.95, 1.0), **self._index_args)
                 self._vectors = vectors
                 self._dense = index
                 self._revisions["dense"] = revision
         return self._dense
+
+    def _load_encoder(self, progress: Progress | None = None) -> None:
+        """Pick and load the encoder (caller holds ``_dense_lock``)."""
+        from core.retrieval.encoder_choice import select_encoder
+
+        with self._project() as project:
+            selection = select_encoder(
+                project, self._model_id, self._model_path, encoder=self.encoder_preference,
+                device=self.device_preference, query_prompt=self._prompts[0],
+                document_prompt=self._prompts[1], progress=progress)
+        self._selection = selection
+        self._encoder = selection.encoder
 
     @property
     def encoder(self) -> Encoder:
@@ -201,9 +225,15 @@ class Retrieval:
         if self._encoder is None:
             with self._dense_lock:
                 if self._encoder is None:
-                    self._encoder = shared_encoder(self._model_path, query_prompt=self._prompts[0],
-                                                   document_prompt=self._prompts[1])
+                    self._load_encoder()
         return self._encoder
+
+    @property
+    def encoder_selection(self) -> "EncoderSelection":
+        """Which encoder runs (fast int8 or exact fp32), on which device, and why."""
+        _ = self.encoder  # loads it on first use
+        assert self._selection is not None
+        return self._selection
 
     @property
     def bm25(self) -> "BM25Index":
@@ -219,12 +249,15 @@ class Retrieval:
         return index.doc_ids, index.vectors
 
     # -- query vectors ----------------------------------------------------------
-    def encode_queries(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str], progress: Progress | None = None,
+                       *, disk_cache: bool | None = None) -> np.ndarray:
         """Unit query vectors, through a small LRU of recent query texts.
 
-        Batches of more than a few texts also use the project's on-disk query
-        store (:func:`core.retrieval.embeddings.encode_texts_cached`), so re-running an
-        evaluation or a mining pass encodes nothing.
+        Batches of more than a few texts (or any batch with ``disk_cache=True``)
+        also use the project's on-disk query store
+        (:func:`core.retrieval.embeddings.encode_texts_cached`), so re-running an
+        evaluation or a mining pass encodes nothing; a single interactive query
+        skips the disk.
         """
         encoder = self.encoder
         out = np.empty((len(texts), encoder.dimension), dtype=np.float32)
@@ -239,7 +272,7 @@ class Retrieval:
                     out[i] = vec
         if todo:
             keys = list(todo)
-            if len(keys) > _DISK_CACHED_BATCH:
+            if disk_cache if disk_cache is not None else len(keys) > _DISK_CACHED_BATCH:
                 # Batches (evaluation, mining) recur across sessions: keep their
                 # vectors in the project's query-embedding store too.
                 from core.retrieval.embeddings import cache_folder, encode_texts_cached
@@ -318,7 +351,7 @@ class Retrieval:
             a, b, c, d = spans["dense"]
             index = self.ensure_dense(progress.sub(a, b))
             sub = progress.sub(c, d)
-            qvecs = self.encode_queries(texts, sub.sub(0.0, 0.8))
+            qvecs = self.encode_queries(texts, sub.sub(0.0, 0.8), disk_cache=True)
             dense = []
             search = sub.sub(0.8, 1.0)
             for start in range(0, len(texts), _BATCH):

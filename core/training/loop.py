@@ -7,16 +7,24 @@ model version (cached per model fingerprint by :mod:`core.retrieval.embeddings`)
 builds its dense index, and runs a new mining pass with the project's current
 mining settings, only the model swapped. :func:`retrain_and_remine` chains
 training and re-mining as one job with one progress bar.
+
+Pipelining: when a fine-tune finishes without a re-mine, the same job goes
+on to :func:`prepare_embeddings` for the new version (corpus and query
+vectors into the embedding cache, with the encoder the caller chose, the
+fast int8 one where allowed), so Compare and Re-mine find them ready. The
+version is registered before that step starts: cancelling it keeps the
+model and whatever chunks were already encoded.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.progress import Progress
+from core.progress import Cancelled, Progress
 from core.project.file import Project
 from core.training.trainer import (
     ModelVersion,
@@ -27,8 +35,10 @@ from core.training.trainer import (
 )
 
 # Share of the progress bar for training when a re-mine follows (encoding
-# the corpus and mining take the rest).
+# the corpus and mining take the rest), or when only the new version's
+# embeddings are prepared.
 _TRAIN_SHARE = 0.6
+_TRAIN_SHARE_PREPARE = 0.8
 
 
 @dataclass
@@ -45,6 +55,7 @@ class LoopOutcome:
     encode_seconds: float = 0.0
     mine_seconds: float = 0.0
     mining: Any | None = None
+    embeddings: dict | None = None  # prepare_embeddings' summary, when the job prepared them
 
     @property
     def remined(self) -> bool:
@@ -77,8 +88,32 @@ def current_mining_config(project: Project, model_id: str):
     return config.replace(model_id=model_id)
 
 
+def prepare_embeddings(project: Project, model_id: str, progress: Progress | None = None, *,
+                       device: str | None = "auto", encoder: str | None = "exact") -> dict:
+    """Encode the corpus and every query with ``model_id`` into the embedding cache.
+
+    What Compare and Re-mine with the same ``device`` / ``encoder`` then load
+    instead of encoding; texts already cached are not encoded again. Returns
+    ``{"model", "ready", "documents", "queries", "encoder", "seconds"}``.
+    """
+    from core.retrieval.service import Retrieval
+
+    progress = progress or Progress()
+    t0 = time.monotonic()
+    retrieval = Retrieval(project, model_id, device=device, encoder=encoder)
+    retrieval.ensure_dense(progress.sub(0.0, 0.9))
+    texts = [q.text for q in project.queries()]
+    if texts:
+        retrieval.encode_queries(texts, progress.sub(0.9, 1.0), disk_cache=True)
+    progress.fraction(1.0, f"Embeddings of {model_id} ready")
+    return {"model": model_id, "ready": True, "documents": project.document_count(),
+            "queries": len(texts), "encoder": retrieval.encoder_selection.to_dict(),
+            "seconds": round(time.monotonic() - t0, 2)}
+
+
 def remine_with_model(project: Project, model_id: str, progress: Progress | None = None,
-                      mining_config=None) -> tuple[Any, int | None, float, float]:
+                      mining_config=None, *, device: str | None = "auto",
+                      encoder: str | None = "exact") -> tuple[Any, int | None, float, float]:
     """Encode the corpus with ``model_id``, build its index, mine a new pass.
 
     Returns ``(MiningResult, pass number, encode seconds, mine seconds)``.
@@ -87,7 +122,7 @@ def remine_with_model(project: Project, model_id: str, progress: Progress | None
     from core.retrieval.service import Retrieval
 
     progress = progress or Progress()
-    retrieval = Retrieval(project, model_id)
+    retrieval = Retrieval(project, model_id, device=device, encoder=encoder)
     t0 = time.monotonic()
     retrieval.ensure_bm25(progress.sub(0.0, 0.05))
     retrieval.ensure_dense(progress.sub(0.05, 0.7))
@@ -100,18 +135,38 @@ def remine_with_model(project: Project, model_id: str, progress: Progress | None
 
 
 def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progress | None = None,
-                       *, mining_config=None, remine: bool = True,
-                       on_step: StepCallback | None = None) -> LoopOutcome:
-    """Fine-tune, then (``remine``) re-encode and re-mine with the new model as one job."""
+                       *, mining_config=None, remine: bool = True, prepare: bool = True,
+                       device: str | None = "auto", encoder: str | None = "exact",
+                       on_step: StepCallback | None = None, lower_priority: bool = False) -> LoopOutcome:
+    """Fine-tune, then (``remine``) re-encode and re-mine with the new model as one job.
+
+    Without a re-mine and with ``prepare``, the new version's embeddings are
+    prepared instead (:func:`prepare_embeddings`); cancelling that step
+    keeps the trained version and returns with ``embeddings["ready"]`` False.
+    ``device`` / ``encoder`` are the encoder choice the later Compare and
+    Re-mine will use, so they find the vectors cached. ``lower_priority``
+    (for a worker process of its own) lowers the process's CPU priority for
+    that step: it is a head start, and must not take the CPU from the UI.
+    """
     progress = progress or Progress()
-    share = _TRAIN_SHARE if remine else 1.0
+    share = _TRAIN_SHARE if remine else (_TRAIN_SHARE_PREPARE if prepare else 1.0)
     version = train(project, config, progress.sub(0.0, share), on_step=on_step)
     outcome = LoopOutcome(version)
     if remine:
         (outcome.mining, outcome.mining_pass, outcome.encode_seconds,
          outcome.mine_seconds) = remine_with_model(project, version.id, progress.sub(share, 1.0),
-                                                   mining_config)
+                                                   mining_config, device=device, encoder=encoder)
         outcome.mining_counts = dict(outcome.mining.counts)
+    elif prepare:
+        if lower_priority and hasattr(os, "nice"):
+            os.nice(10)
+        try:
+            outcome.embeddings = prepare_embeddings(project, version.id, progress.sub(share, 1.0),
+                                                    device=device, encoder=encoder)
+        except Cancelled:  # the version is registered; only the head start is lost
+            outcome.embeddings = {"model": version.id, "ready": False, "cancelled": True}
+            return outcome
+        outcome.encode_seconds = outcome.embeddings["seconds"]
     progress.fraction(1.0, f"Model version {version.id} ready")
     return outcome
 
@@ -119,17 +174,22 @@ def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progr
 # -- entry points for background jobs (each opens its own connection) -------------
 
 def run_training_job(project_path: str | Path, config: TrainingConfig, *, remine: bool = False,
-                     progress: Progress | None = None,
-                     on_step: StepCallback | None = None) -> LoopOutcome:
+                     prepare: bool = True, device: str | None = "auto", encoder: str | None = "exact",
+                     progress: Progress | None = None, on_step: StepCallback | None = None,
+                     lower_priority: bool = False) -> LoopOutcome:
     """:func:`retrain_and_remine` on a project file, for a worker thread or process."""
     with Project.open(project_path) as project:
-        return retrain_and_remine(project, config, progress, remine=remine, on_step=on_step)
+        return retrain_and_remine(project, config, progress, remine=remine, prepare=prepare,
+                                  device=device, encoder=encoder, on_step=on_step,
+                                  lower_priority=lower_priority)
 
 
-def remine_job(project_path: str | Path, model_id: str, progress: Progress | None = None) -> dict:
+def remine_job(project_path: str | Path, model_id: str, progress: Progress | None = None, *,
+               device: str | None = "auto", encoder: str | None = "exact") -> dict:
     """:func:`remine_with_model` on a project file; returns the pass summary as plain data."""
     with Project.open(project_path) as project:
-        result, pass_number, encode_s, mine_s = remine_with_model(project, model_id, progress)
+        result, pass_number, encode_s, mine_s = remine_with_model(project, model_id, progress,
+                                                                  device=device, encoder=encoder)
     return {"pass": pass_number, "model": model_id, "encode_seconds": round(encode_s, 2),
             "mine_seconds": round(mine_s, 2), "counts": dict(result.counts)}
 

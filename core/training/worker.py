@@ -7,11 +7,12 @@ tests/test_gui_training.py), which freezes the window. A child process has
 its own interpreter; the parent's job thread only waits on a pipe.
 
 Protocol. stdin, first line: ``{"project": path, "config": {...TrainingConfig},
-"remine": bool}`` (or ``{"project": path, "remine_model": id}`` to only re-mine); any later line (or end of input, e.g. the parent died) asks
-to cancel. stdout, one JSON object per line:
+"remine": bool, "prepare": bool, "device": str, "encoder": str}`` (or
+``{"project": path, "remine_model": id, "device", "encoder"}`` to only re-mine);
+any later line (or end of input, e.g. the parent died) asks to cancel. stdout, one JSON object per line:
 ``{"type": "progress", "fraction", "message"}``, ``{"type": "step", ...entry}``,
 then exactly one of ``{"type": "result", "version_id", "mining_pass",
-"encode_seconds", "mine_seconds", "mining_counts"}`` (re-mine only:
+"encode_seconds", "mine_seconds", "mining_counts", "embeddings"}`` (re-mine only:
 ``{"type": "result", "remine": {...}}``), ``{"type": "cancelled"}``,
 ``{"type": "error", "message", "user_error": bool}``. Everything else the
 libraries print goes to stderr.
@@ -40,14 +41,17 @@ def _serve(request: dict, emit: Callable[[dict], None], progress: Progress) -> N
     def on_step(entry: dict) -> None:
         emit({"type": "step", **entry})
 
+    encoding = {"device": request.get("device") or "auto", "encoder": request.get("encoder") or "exact"}
     try:
         if request.get("remine_model"):
-            summary = remine_job(request["project"], request["remine_model"], progress=progress)
+            summary = remine_job(request["project"], request["remine_model"], progress=progress,
+                                 **encoding)
             emit({"type": "result", "remine": summary})
             return
         outcome = run_training_job(request["project"], TrainingConfig.from_dict(request["config"]),
-                                   remine=bool(request.get("remine")), progress=progress,
-                                   on_step=on_step)
+                                   remine=bool(request.get("remine")),
+                                   prepare=bool(request.get("prepare", True)), progress=progress,
+                                   on_step=on_step, lower_priority=True, **encoding)
     except Cancelled:
         emit({"type": "cancelled"})
         return
@@ -61,7 +65,8 @@ def _serve(request: dict, emit: Callable[[dict], None], progress: Progress) -> N
     summary = outcome.remine_summary() or {}
     emit({"type": "result", "version_id": outcome.version.id,
           "mining_pass": outcome.mining_pass, "encode_seconds": outcome.encode_seconds,
-          "mine_seconds": outcome.mine_seconds, "mining_counts": summary.get("counts")})
+          "mine_seconds": outcome.mine_seconds, "mining_counts": summary.get("counts"),
+          "embeddings": outcome.embeddings})
 
 
 def main() -> int:
@@ -200,6 +205,9 @@ def run_training_subprocess(
     config: TrainingConfig,
     *,
     remine: bool = False,
+    prepare: bool = True,
+    device: str | None = "auto",
+    encoder: str | None = "exact",
     progress: Progress | None = None,
     on_step: StepCallback | None = None,
     torch_threads: int | None = None,
@@ -207,6 +215,10 @@ def run_training_subprocess(
     poll_s: float = 0.1,
 ):
     """Run :func:`core.training.loop.run_training_job` in a child process; same result, same errors.
+
+    With ``prepare`` (and no ``remine``) the child goes on to encode the new
+    version's corpus and queries with ``device`` / ``encoder`` before it
+    returns, so Compare and Re-mine with the same choice find them cached.
 
     Progress and step entries are relayed as they arrive. Cancelling
     ``progress`` asks the child to stop at its next step (it removes its
@@ -221,7 +233,7 @@ def run_training_subprocess(
     from core.training.trainer import get_model_version
 
     request = {"project": str(project_path), "config": config.to_dict(), "remine": remine,
-               "torch_threads": torch_threads}
+               "prepare": prepare, "device": device, "encoder": encoder, "torch_threads": torch_threads}
     final, history = _run_child(request, progress or Progress(), on_step, python, poll_s)
     with Project.open(project_path) as project:
         version = get_model_version(project, final["version_id"])
@@ -229,14 +241,17 @@ def run_training_subprocess(
         raise StudioError(f"model version {final['version_id']} was not found after training")
     version = replace(version, loss_history=history)
     return LoopOutcome(version, final.get("mining_pass"), final.get("mining_counts"),
-                       float(final.get("encode_seconds") or 0.0), float(final.get("mine_seconds") or 0.0))
+                       float(final.get("encode_seconds") or 0.0), float(final.get("mine_seconds") or 0.0),
+                       embeddings=final.get("embeddings"))
 
 
 def run_remine_subprocess(project_path: str | Path, model_id: str, *, progress: Progress | None = None,
+                          device: str | None = "auto", encoder: str | None = "exact",
                           torch_threads: int | None = None, python: str | None = None,
                           poll_s: float = 0.1) -> dict:
     """Run :func:`core.training.loop.remine_job` (encode, index, mine a pass with ``model_id``) in a child process."""
-    request = {"project": str(project_path), "remine_model": model_id, "torch_threads": torch_threads}
+    request = {"project": str(project_path), "remine_model": model_id, "device": device,
+               "encoder": encoder, "torch_threads": torch_threads}
     final, _ = _run_child(request, progress or Progress(), None, python, poll_s)
     return final["remine"]
 
