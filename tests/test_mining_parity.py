@@ -20,6 +20,7 @@ import collections
 
 import numpy as np
 import pytest
+from conftest import cache_missed
 from helpers_mining import st_reference_negatives
 from helpers_retrieval import SCIFACT, scifact_project
 
@@ -71,7 +72,7 @@ def test_scifact_train_negatives_equal_mine_hard_negatives(tmp_path_factory, set
     encodes = []  # the reference must read both matrices from its cache, never encode
     with pytest.MonkeyPatch.context() as patch:
         for name in ("encode", "encode_query", "encode_document"):
-            patch.setattr(model, name, lambda *a, _name=name, **k: encodes.append(_name))
+            patch.setattr(model, name, cache_missed(name, encodes))
         ref = st_reference_negatives(
             model, [q.text for q in queries], [[texts[d] for d in qrels[q.id]] for q in queries],
             corpus, query_vectors, doc_vectors, cache_dir=tmp_path_factory.mktemp("st-cache"),

@@ -21,6 +21,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import cache_missed
 from helpers_mining import (
     identity_model,
     make_array_project,
@@ -49,7 +50,7 @@ def encoding_forbidden(model, monkeypatch):
     """The reference must take every vector from its cache: any encode call is recorded."""
     calls = []
     for name in ("encode", "encode_query", "encode_document"):
-        monkeypatch.setattr(model, name, lambda *a, _name=name, **k: calls.append(_name))
+        monkeypatch.setattr(model, name, cache_missed(name, calls))
     yield calls
     assert calls == [], "mine_hard_negatives encoded instead of reading our vectors from its cache"
 
