@@ -69,6 +69,21 @@ def make_tiny_project(path: Path) -> Path:
     return path
 
 
+def cache_missed(name: str, calls: list[str]):
+    """A stand-in for a model's ``name`` method where only cached vectors may be used.
+
+    The mining parity tests hand ``mine_hard_negatives`` our vectors through
+    its cache folder; should it encode anyway, the call is recorded and the
+    test stops here with a clear message.
+    """
+
+    def encode(*args, **kwargs):
+        calls.append(name)
+        raise AssertionError(f"the reference called {name}(): it missed the embedding cache")
+
+    return encode
+
+
 @pytest.fixture
 def tiny_project(tmp_path) -> Path:
     return make_tiny_project(tmp_path / "tiny.rsproj")

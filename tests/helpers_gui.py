@@ -1,13 +1,8 @@
-"""Shared fixtures for the GUI tests: isolated settings, one model load per session, windows."""
+"""Shared fixtures for the GUI tests: isolated settings, a check that models are shared, windows."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-
-_ENCODERS: dict = {}
-_ENCODERS_LOCK = threading.Lock()
 
 
 @pytest.fixture(autouse=True)
@@ -24,23 +19,46 @@ def isolated_settings(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def shared_encoder(monkeypatch):
-    """Load each model once per test session: the windows under test share it.
+    """Check that the windows under test share each model (a watch; it changes no behaviour).
 
-    Embeddings are still computed (and cached) per project; only the
-    seconds-long model load is shared, to keep the suite small on 2 cores.
+    The app loads models only through ``core.retrieval.encoder.shared_encoder``,
+    a process-wide cache: the seconds-long model load happens once per test
+    session, and the panes, map and mining dialog of one window share it.
+    This fixture watches what actually constructs models,
+    ``core.retrieval.encoder.Encoder``: no model (folder, prompts, weights)
+    may be loaded twice in one test, and every encoder that entered the
+    cache during the test must have been built under a watch (this test's,
+    or an earlier test's whose job finished late), so the watch is known to
+    sit on the code path the app runs.
     """
-    import core.retrieval.service
-    from core.retrieval.encoder import Encoder
+    from core.retrieval import encoder as encoder_module
 
-    def cached(model_path=None, **kwargs):
-        key = (str(model_path), tuple(sorted(kwargs.items())))
-        with _ENCODERS_LOCK:
-            if key not in _ENCODERS:
-                _ENCODERS[key] = Encoder(model_path, **kwargs)
-            return _ENCODERS[key]
+    original_init = encoder_module.Encoder.__init__
+    loads: list[tuple] = []
 
-    monkeypatch.setattr(core.retrieval.service, "Encoder", cached)
-    yield
+    def watched_init(self, model_path=None, **kwargs):
+        original_init(self, model_path, **kwargs)
+        self.built_under_watch = True
+        loads.append(_model_key(self.model_path, kwargs.get("query_prompt"), kwargs.get("document_prompt")))
+
+    cached_before = set(encoder_module._shared)
+    monkeypatch.setattr(encoder_module.Encoder, "__init__", watched_init)
+    yield loads
+    repeated = {key for key in loads if loads.count(key) > 1}
+    assert not repeated, f"models loaded more than once in one test: {sorted(repeated)}"
+    unwatched = [key for key, enc in list(encoder_module._shared.items())
+                 if key not in cached_before and not getattr(enc, "built_under_watch", False)]
+    assert not unwatched, f"encoders entered the shared cache without passing the watch: {unwatched}"
+
+
+def _model_key(folder, query_prompt, document_prompt) -> tuple:
+    """The key ``shared_encoder`` caches an Encoder under."""
+    from pathlib import Path
+
+    from core.retrieval.encoder import model_fingerprint
+
+    folder = Path(folder)
+    return (str(folder.resolve()), query_prompt, document_prompt, model_fingerprint(folder))
 
 
 def open_window(qtbot, path, *, wait_ready: bool = True, timeout: int = 60000):

@@ -90,15 +90,16 @@ def _random_case(seed, n_queries=40, n_docs=60, ties=True):
 
 def _pytrec(qrels, run, ks=(1, 5, 10, 20)):
     measures = {f"ndcg_cut.{','.join(map(str, ks))}", f"P.{','.join(map(str, ks))}",
-                f"recall.{','.join(map(str, ks))}", f"map_cut.{','.join(map(str, ks))}"}
+                f"recall.{','.join(map(str, ks))}", f"map_cut.{','.join(map(str, ks))}", "recip_rank"}
     out = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
-    for k in ks:
-        # MRR@k is trec_eval's recip_rank on the run cut to its top k (in trec order).
-        cut = {q: {d: s for d, s in scores.items() if d in set(rank(scores)[:k])}
-               for q, scores in run.items()}
-        rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut)
-        for q in out:
-            out[q][f"rr_{k}"] = rr.get(q, {}).get("recip_rank", 0.0)
+    for q, values in out.items():
+        # trec_eval's recip_rank is 1/r for the first relevant document at rank r
+        # of the whole run, in trec_eval's own order (score descending, doc id
+        # descending on ties); MRR@k keeps it when r <= k and is 0 otherwise.
+        rr = values["recip_rank"]
+        first_relevant = round(1 / rr) if rr > 0 else math.inf
+        for k in ks:
+            values[f"rr_{k}"] = rr if first_relevant <= k else 0.0
     return out
 
 

@@ -132,6 +132,102 @@ def test_cancelled_pass_stores_nothing(tiny_project):
         assert project.current_pass == 0
 
 
+class CancelledMidPass:
+    """Score rows that pass on the project's real ones and press Cancel partway.
+
+    With ``cancel_after`` < the number of queries, Cancel comes once that many
+    queries were scored and decided, and every query is a progress report (a
+    cancellation point, as each batch of 64 is on a large project). With
+    ``cancel_after`` = all of them, Cancel comes after the last query: the
+    miner has then staged every decision and stops at "Storing the pass".
+    """
+
+    def __init__(self, rows, cancel_after: int) -> None:
+        self.inner = rows
+        self.doc_ids = rows.doc_ids
+        self.cancel_after = cancel_after
+        self.decided: list[str] = []
+
+    def rows(self, query_ids, progress):
+        n = len(query_ids)
+        for i, (qid, row) in enumerate(self.inner.rows(query_ids, progress), start=1):
+            yield qid, row
+            self.decided.append(qid)  # the miner asks for the next row once it decided this one
+            if i < n:
+                if i == self.cancel_after:
+                    progress.cancel()
+                progress.update(i, n, f"Scoring queries: {i}/{n}")
+        if self.cancel_after >= n:  # after the real rows' own last report
+            progress.cancel()
+
+
+def project_state(project) -> dict:
+    """Everything a mining pass may write: passes, candidates, labels, current_pass."""
+    conn = project.conn
+    return {
+        "mining_passes": conn.execute("SELECT * FROM mining_passes ORDER BY pass").fetchall(),
+        "candidates": conn.execute("SELECT * FROM candidates ORDER BY pass, query_id, doc_id").fetchall(),
+        "labels": conn.execute("SELECT * FROM labels ORDER BY query_id, doc_id").fetchall(),
+        "current_pass": project.get_meta("current_pass"),
+    }
+
+
+def temp_tables(project) -> list[str]:
+    return [r[0] for r in project.conn.execute("SELECT name FROM temp.sqlite_master")]
+
+
+@pytest.mark.parametrize("cancel_after, staged", [(2, False), (4, True)],
+                         ids=["after-2-of-4-queries", "after-staging-all-4"])
+def test_cancelled_mid_pass_leaves_the_project_unchanged(tiny_project, cancel_after, staged):
+    from core.mining.scores import rows_for_config
+
+    config = MiningConfig(**{**BM25, "split": None})  # all 4 queries have a positive
+    with Project.open(tiny_project) as project:
+        mine(project, MiningConfig(**BM25))  # an earlier pass, reviewed a little
+        a, b, _ = kept(project, "q1")
+        project.set_label("q1", a, "negative")
+        project.set_label("q1", b, "false_negative")
+        before = project_state(project)
+        assert before["mining_passes"] and before["candidates"] and before["current_pass"] == "1"
+
+        rows, _ = rows_for_config(project, config, None, Progress())
+        cancelling = CancelledMidPass(rows, cancel_after)
+        statements: list[str] = []
+        project.conn.set_trace_callback(statements.append)
+        try:
+            with pytest.raises(Cancelled):
+                mine(project, config, Progress(), rows=cancelling)
+        finally:
+            project.conn.set_trace_callback(None)
+        # The pass really was under way: queries were scored (and, in the
+        # second case, every decision was written to the stage table).
+        assert cancelling.decided == ["q1", "q2", "q3", "q4"][:cancel_after]
+        assert any("INSERT INTO temp.rs_mining_stage" in s for s in statements) == staged
+        assert project_state(project) == before
+        assert temp_tables(project) == []  # no stage table left behind
+        # The next pass is number 2: nothing of the cancelled one counts.
+        assert mine(project, config).pass_number == 2
+    with Project.open(tiny_project) as project:  # and so the file says, from a fresh connection
+        assert project.current_pass == 2
+        assert project.conn.execute("SELECT count(DISTINCT pass) FROM candidates").fetchone()[0] == 2
+
+
+@pytest.mark.xfail(strict=True, reason="miner bug, reported to the lead: a Cancel that arrives while "
+                   "the pass is being stored is raised by the final progress report after the commit")
+def test_cancel_while_storing_either_stores_the_pass_or_raises_with_nothing_stored(tiny_project):
+    progress = Progress(lambda fraction, message: message == "Storing the pass" and progress.cancel())
+    with Project.open(tiny_project) as project:
+        try:
+            mine(project, MiningConfig(**BM25), progress)
+        except Cancelled:
+            cancelled = True
+        else:
+            cancelled = False
+        stored = project.conn.execute("SELECT count(*) FROM mining_passes").fetchone()[0]
+        # A job reported as cancelled changed nothing; one that returned stored its pass.
+        assert (cancelled, stored, project.current_pass) in {(True, 0, 0), (False, 1, 1)}
+
+
 def test_cli_mine_json(tiny_project, capsys):
     rc = cli_main(["mine", str(tiny_project), "--source", "bm25", "--num-negatives", "2",
                    "--range-max", "6", "--relative-margin", "0.5", "--json"])

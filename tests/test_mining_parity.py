@@ -3,7 +3,8 @@
 Our miner runs its production path (Retrieval, cached document embeddings,
 the query embedding cache, rules, storage). ``mine_hard_negatives`` gets the
 very same vectors through its own cache folder (so it does not re-encode)
-and the real bundled SentenceTransformer for its similarity function. With
+and the real bundled SentenceTransformer for its similarity function (its
+encode methods are watched: the test fails if the cache was missed). With
 top sampling both must pick the same negatives; a difference is accepted
 only where a score sits within 1e-5 of a cut (the margin threshold or the
 last negative taken), i.e. a float32 tie that the two matmul orders may
@@ -19,6 +20,7 @@ import collections
 
 import numpy as np
 import pytest
+from conftest import cache_missed
 from helpers_mining import st_reference_negatives
 from helpers_retrieval import SCIFACT, scifact_project
 
@@ -67,10 +69,15 @@ def test_scifact_train_negatives_equal_mine_hard_negatives(tmp_path_factory, set
     assert cos.min() > 0.9999
 
     corpus = [texts[d] for d in doc_ids]
-    ref = st_reference_negatives(
-        model, [q.text for q in queries], [[texts[d] for d in qrels[q.id]] for q in queries],
-        corpus, query_vectors, doc_vectors, cache_dir=tmp_path_factory.mktemp("st-cache"),
-        sampling_strategy="top", **settings)
+    encodes = []  # the reference must read both matrices from its cache, never encode
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("encode", "encode_query", "encode_document"):
+            patch.setattr(model, name, cache_missed(name, encodes))
+        ref = st_reference_negatives(
+            model, [q.text for q in queries], [[texts[d] for d in qrels[q.id]] for q in queries],
+            corpus, query_vectors, doc_vectors, cache_dir=tmp_path_factory.mktemp("st-cache"),
+            sampling_strategy="top", **settings)
+    assert encodes == []
     text_to_id = {t: d for d, t in texts.items()}
     # The reference merges queries with identical text (and their positives); compare the rest.
     dup = {t for t, n in collections.Counter(q.text for q in queries).items() if n > 1}
