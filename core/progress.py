@@ -62,11 +62,19 @@ class Progress:
 
     # -- reporting ----------------------------------------------------------
     def fraction(self, value: float, message: str = "") -> None:
-        """Report ``value`` in 0..1 of this (sub-)job; also a cancellation point."""
-        self.check()
+        """Report ``value`` in 0..1 of this (sub-)job; also a cancellation point,
+        except for the report that completes the whole job.
+
+        That last report comes after the work, often after its commit: a
+        Cancel arriving then must not make a job that stored its result look
+        cancelled (the job returns, and its result stands).
+        """
         value = min(max(value, 0.0), 1.0)
+        overall = self._start + (self._end - self._start) * value
+        if overall < 1.0:
+            self.check()
         if self._shared.callback is not None:
-            self._shared.callback(self._start + (self._end - self._start) * value, message)
+            self._shared.callback(overall, message)
 
     def update(self, done: float, total: float, message: str = "") -> None:
         self.fraction(done / total if total else 1.0, message)

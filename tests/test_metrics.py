@@ -144,7 +144,7 @@ def test_bm25_on_scifact_test_agrees_with_pytrec_eval_and_published_ndcg():
 
     doc_ids, texts, queries, qrels = load_scifact()
     test_qrels = qrels["test"]
-    # The project's BM25 (core.bm25.load_or_build) drops English stopwords.
+    # The project's BM25 (core.retrieval.bm25.load_or_build) drops English stopwords.
     index = BM25Index.build(doc_ids, texts, stopwords=True)
     qids = list(test_qrels)
     hits = index.search_batch([queries[q] for q in qids], 100)

@@ -212,8 +212,6 @@ def test_cancelled_mid_pass_leaves_the_project_unchanged(tiny_project, cancel_af
         assert project.conn.execute("SELECT count(DISTINCT pass) FROM candidates").fetchone()[0] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="miner bug, reported to the lead: a Cancel that arrives while "
-                   "the pass is being stored is raised by the final progress report after the commit")
 def test_cancel_while_storing_either_stores_the_pass_or_raises_with_nothing_stored(tiny_project):
     progress = Progress(lambda fraction, message: message == "Storing the pass" and progress.cancel())
     with Project.open(tiny_project) as project:

@@ -22,12 +22,23 @@ def test_fraction_is_clamped():
 
 def test_cancel_raises_at_next_report_in_every_sub_progress():
     progress = Progress()
-    child = progress.sub(0.5, 1.0)
+    child = progress.sub(0.25, 0.75)
     child.update(1, 2)
     progress.cancel()
     assert child.cancelled
     with pytest.raises(Cancelled):
-        child.update(2, 2)
+        child.update(2, 2)  # the end of a sub-job is not the end of the job
+
+
+def test_the_report_that_completes_the_job_is_not_a_cancellation_point():
+    # It follows the job's commit: a late Cancel must not turn a stored result into "cancelled".
+    progress = Progress()
+    tail = progress.sub(0.5, 1.0)
+    progress.cancel()
+    tail.fraction(1.0, "done")
+    progress.fraction(1.0, "done")
+    with pytest.raises(Cancelled):
+        tail.fraction(0.99)
 
 
 def test_external_cancel_event():
