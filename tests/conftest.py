@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Per-user caches (the bundled model's int8 copy) go to a folder of this run,
+# not the home of whoever runs the suite; set it to reuse one between runs.
+os.environ.setdefault("RETRIEVER_STUDIO_CACHE", tempfile.mkdtemp(prefix="rs-test-cache-"))
 
 from pathlib import Path
 
