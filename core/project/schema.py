@@ -108,6 +108,17 @@ _V1 = """
         );
 """
 
+# Version 2: what each candidate looked like to the signals beyond the retriever
+# (core.mining.suspicion). ``score``/``rank`` stay the retriever's; ``teacher_score``
+# is the teacher's rescoring the rules judged when the pass had one, ``bm25_rank``
+# BM25's corpus rank of the document (a dense pass's second opinion) and
+# ``model_score`` the newest fine-tuned model version's cosine. NULL: not computed.
+_V2_CANDIDATE_SIGNALS = """
+        ALTER TABLE candidates ADD COLUMN teacher_score REAL;
+        ALTER TABLE candidates ADD COLUMN bm25_rank INTEGER;
+        ALTER TABLE candidates ADD COLUMN model_score REAL;
+"""
+
 # MIGRATIONS[i] is the SQL taking a file from user_version i to i + 1.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2_CANDIDATE_SIGNALS]
 SCHEMA_VERSION = len(MIGRATIONS)
