@@ -134,3 +134,20 @@ def suspicion(signals: Signals, levels: QueryLevels) -> Suspicion:
         reasons = (f"dropped by {signals.too_close.replace('_', ' ')} as too close to the "
                    "positive: possible positive",) + reasons
     return Suspicion(score, reasons)
+
+
+HELP_TEXT = (
+    "Suspicion: how likely a proposal is relevant after all (a false negative). It is the "
+    "weighted mean of the signals the pass has, each between 0 and 1:\n"
+    f"• teacher (weight {WEIGHTS['teacher']:g}): the teacher's score against the query's lowest "
+    "positive, as 1 / (1 + exp(−(score − positive) / spread)), spread = the standard deviation "
+    "of the query's candidate scores: ½ level with the positive, near 1 above it;\n"
+    f"• fine-tuned model (weight {WEIGHTS['model']:g}): the same with the newest fine-tuned "
+    "model version's score (when its document embeddings are cached);\n"
+    f"• retriever (weight {WEIGHTS['retriever']:g}): the same with the retriever's score — the "
+    "candidate's margin to the positive;\n"
+    f"• BM25 agreement (weight {WEIGHTS['agreement']:g}, dense passes): 1 when BM25 also ranks "
+    f"the document in its top {AGREEMENT_RANK}, falling as {AGREEMENT_RANK} / rank below that.\n"
+    f"Candidates a margin or max-score rule dropped as too close to the positive get "
+    f"+{POSSIBLE_POSITIVE_BONUS:g}: they are offered as possible positives, ahead of every proposal."
+)
