@@ -67,6 +67,7 @@ REVIEW_KEYS = (
     ("false_negative", ("3", "F"), "False negative"),
     (None, ("0", "Backspace"), "Clear"),
 )
+BUTTON_TEXT = {"negative": "Negative", "false_negative": "False neg."}
 
 
 # -- the panel --------------------------------------------------------------------------------
@@ -165,7 +166,8 @@ class ReviewPanel(QWidget):
             act.triggered.connect(lambda _=False, lab=label: self.label_selection(lab))
             self.addAction(act)
             self.actions[label] = act
-            button = QPushButton(f"{title}  ({keys[0]})")
+            # Short button texts so the tab fits a 1024-pixel window; the action keeps the title.
+            button = QPushButton(f"{BUTTON_TEXT.get(label, title)}  ({keys[0]})")
             button.setObjectName(f"review-{label or 'clear'}")
             if label:
                 button.setIcon(label_icon(label))
@@ -179,7 +181,7 @@ class ReviewPanel(QWidget):
         self.accept_rest_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.accept_rest_action.triggered.connect(self.accept_rest)
         self.addAction(self.accept_rest_action)
-        self.accept_rest_button = QPushButton("Accept the rest  (A)")
+        self.accept_rest_button = QPushButton("Accept rest  (A)")
         self.accept_rest_button.setObjectName("review-accept-rest")
         self.accept_rest_button.setToolTip("Label every still-pending proposal of this query negative")
         self.accept_rest_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -195,6 +197,7 @@ class ReviewPanel(QWidget):
         # -- right: the document
         self.document = QTextBrowser()
         self.document.setObjectName("review-document")
+        self.document.setMinimumWidth(200)  # the proposals table would squeeze it to a sliver
         self.document.setOpenLinks(False)
 
         centre = QWidget()
@@ -270,6 +273,9 @@ class ReviewPanel(QWidget):
             self.pass_box.setCurrentIndex(max(0, self.pass_box.findData(data.pass_number)))
         self._show_stats(data.stats)
         self.queue_model.set_rows(list(data.queue))
+        # The teacher column only where the pass had a teacher.
+        self.table.setColumnHidden(ProposalModel.TEACHER_COLUMN,
+                                   not any(p.teacher_score is not None for p in data.queue))
         self.queue_model.set_docs({})
         if data.queue:
             self._queue_docs_loader.request(load_documents, self.context.project_path,

@@ -68,6 +68,7 @@ class ProposalModel(RowTableModel[Proposal]):
         Column("Document", _document, stretch=True),
     )
     DOCUMENT_COLUMN = 6
+    TEACHER_COLUMN = 3
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)

@@ -38,10 +38,14 @@ def test_agreement_is_one_in_bm25s_top_ten_then_falls_with_rank():
 
 def test_levels_take_the_lowest_relevant_score_and_the_pool_spread():
     levels = QueryLevels.from_scores({"retriever": [0.7, 0.5], "teacher": []},
-                                     {"retriever": [0.2, 0.4, 0.6, 0.8], "teacher": [1.0]})
+                                     {"retriever": [0.2, 0.4, 0.6, 0.8], "teacher": [1.0]},
+                                     likeness=[0.1, 0.3, 0.5, 0.7])
     assert levels.levels["retriever"].pos == 0.5
     assert levels.levels["retriever"].spread == pytest.approx(math.sqrt(0.05))
     assert "teacher" not in levels.levels  # no relevant teacher score: the signal cannot count
+    # Likeness is centred on the pool's mean similarity, not on a positive.
+    assert levels.levels["likeness"].pos == pytest.approx(0.4)
+    assert levels.levels["likeness"].spread == pytest.approx(math.sqrt(0.05))
 
 
 def test_suspicion_is_the_weighted_mean_of_the_signals_present():
@@ -58,6 +62,11 @@ def test_suspicion_is_the_weighted_mean_of_the_signals_present():
                       QueryLevels({"retriever": Level(0.5, 0.1)}))
     assert close.score == pytest.approx(1.1192029220)
     assert close.reasons[0].startswith("dropped by relative margin")
+    # Likeness to the known positives counts with weight 2: 1 / (1 + e^-2) = 0.8807970780.
+    like = suspicion(Signals(retriever=0.5, positive_similarity=0.8),
+                     QueryLevels({"retriever": Level(0.5, 0.1), "likeness": Level(0.6, 0.1)}))
+    assert like.score == pytest.approx((2 * 0.8807970780 + 0.5) / 3)
+    assert like.reasons[0].startswith("like a known positive")
     # The fine-tuned model's score counts with weight 2.
     model = suspicion(Signals(retriever=0.5, model=0.5),
                       QueryLevels({"retriever": Level(0.5, 0.1), "model": Level(0.7, 0.2)}))
@@ -96,22 +105,34 @@ def test_queue_offers_margin_drops_as_possible_positives_first_then_proposals_by
         assert p.suspicion == pytest.approx(expected)
 
 
-def test_a_dense_pass_stores_bm25_ranks_as_the_second_opinion(tiny_project):
+def test_a_dense_pass_stores_bm25_ranks_and_likeness_to_the_positives(tiny_project):
+    from conftest import TINY_QRELS
+
     from core.retrieval.service import Retrieval
 
     with Project.open(tiny_project) as project:
         result = mine(project, MiningConfig(source="dense", split=None, num_negatives=2, range_max=6))
         rows = project.conn.execute(
-            "SELECT query_id, doc_id, bm25_rank FROM candidates WHERE pass=?",
+            "SELECT query_id, doc_id, bm25_rank, positive_similarity FROM candidates WHERE pass=?",
             (result.pass_number,)).fetchall()
         texts = {q.id: q.text for q in project.queries()}
         retrieval = Retrieval(project)
         bm25_order = {q: [h.doc_id for h in retrieval.search(t, "bm25", k=12)] for q, t in texts.items()}
+        doc_ids, vectors = retrieval.document_embeddings()
         queue = review_queue(project)
-    assert rows and all(r is not None for _, _, r in rows)
-    for qid, doc, rank in rows:
+    assert rows and all(r is not None for _, _, r, _ in rows)
+    for qid, doc, rank, _ in rows:
         order = bm25_order[qid]
         if doc in order:  # BM25 returns only documents sharing a term
             assert order.index(doc) + 1 == rank
+    # Likeness: the cosine to the nearest relevant document other than itself.
+    vec = dict(zip(doc_ids, vectors))
+    for qid, doc, _, similarity in rows:
+        others = [d for q, d, _ in TINY_QRELS if q == qid and d != doc]
+        if not others:
+            assert similarity is None
+        else:
+            assert similarity == pytest.approx(max(float(vec[doc] @ vec[d]) for d in others), abs=1e-5)
     assert all(any(r.startswith("BM25 rank") for r in p.reasons) for p in queue)
+    assert all(any(r.startswith("like a known positive") for r in p.reasons) for p in queue)
     assert result.counts["signals"]["bm25_rank"] is True

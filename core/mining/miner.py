@@ -16,8 +16,9 @@ A pass is stored in one transaction: a ``mining_passes`` row (pass number,
 source, model version, configuration and counts) plus one ``candidates``
 row per scored document, labeled documents outside the pool included (their
 scores feed the margins and the ``ntuple-scores`` export), with the second
-opinions of :mod:`core.mining.signals` (teacher score, BM25 rank, the newest
-fine-tuned model's score) that :mod:`core.mining.suspicion` reads. The meta key
+opinions of :mod:`core.mining.signals` (teacher score, BM25 rank, likeness to
+the known positives, the newest fine-tuned model's score) that
+:mod:`core.mining.suspicion` reads. The meta key
 ``current_pass`` becomes the new pass number, so labels set while reviewing
 it carry that pass.
 """
@@ -34,7 +35,14 @@ from core.errors import StudioError
 from core.mining.config import DROP_REASONS, REASONS, MiningConfig
 from core.mining.rules import CandidateDecision, decide
 from core.mining.scores import ScoreRows, pool_from_row, rows_for_config
-from core.mining.signals import NO_SIGNALS, SignalRows, per_candidate, signal_rows
+from core.mining.signals import (
+    NO_SIGNALS,
+    SignalRows,
+    pass_vectors,
+    per_candidate,
+    positive_similarity,
+    signal_rows,
+)
 from core.mining.store import query_labels, rejected_pairs, select_queries
 from core.mining.teacher import Teacher, load_teacher, rescore
 from core.progress import Progress
@@ -143,6 +151,8 @@ def mine(
     else:
         model_version = None if config.source == "bm25" else config.model_id
     signals = signals or SignalRows()
+    if signals.doc_vectors is None:
+        signals.doc_vectors = pass_vectors(rows)
     if teacher is None and config.teacher is not None:
         progress.fraction(0.25, "Loading the teacher")
         teacher = load_teacher(project, config.teacher)
@@ -153,8 +163,8 @@ def mine(
     conn.execute(f"DROP TABLE IF EXISTS {_STAGE}")
     conn.execute(f"CREATE TABLE {_STAGE} (query_id TEXT, doc_id TEXT, rank INTEGER, "
                  "score REAL, status TEXT, reason TEXT, teacher_score REAL, bm25_rank INTEGER, "
-                 "model_score REAL)")
-    insert = f"INSERT INTO {_STAGE} VALUES (?,?,?,?,?,?,?,?,?)"
+                 "model_score REAL, positive_similarity REAL)")
+    insert = f"INSERT INTO {_STAGE} VALUES (?,?,?,?,?,?,?,?,?,?)"
     try:
         buffer: list[tuple] = []
         pairs = zip(rows.rows(minable, progress.sub(0.25, 0.92)), signals.rows(minable))
@@ -167,13 +177,17 @@ def mine(
                 scored = rescore(teacher, scored, query_texts[qid], texts)
             decisions = decide(scored, query_labels_, rejected.get(qid, ()), config)
             tally.add(decisions, config.num_negatives)
-            extra = (per_candidate(rows.doc_ids, [d.doc_id for d in decisions], doc_index,
-                                   bm25_row, model_row)
-                     if bm25_row is not None or model_row is not None else {})
+            wanted = [d.doc_id for d in decisions]
+            likeness = None
+            if signals.doc_vectors is not None:
+                relevant = [d for d, lab in query_labels_.items() if lab in RELEVANT_LABELS]
+                likeness = positive_similarity(signals.doc_vectors, doc_index, wanted, relevant)
+            extra = (per_candidate(wanted, doc_index, bm25_row, model_row, likeness)
+                     if bm25_row is not None or model_row is not None or likeness else {})
             for d in decisions:
                 sig = extra.get(d.doc_id, NO_SIGNALS)
                 buffer.append((qid, d.doc_id, d.rank, d.score, d.status, d.reason, d.teacher_score,
-                               sig.bm25_rank, sig.model_score))
+                               sig.bm25_rank, sig.model_score, sig.positive_similarity))
             if len(buffer) >= 20_000:
                 conn.executemany(insert, buffer)
                 buffer.clear()
@@ -194,9 +208,9 @@ def mine(
             )
             conn.execute(
                 "INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason, "
-                "teacher_score, bm25_rank, model_score) "
+                "teacher_score, bm25_rank, model_score, positive_similarity) "
                 "SELECT ?, query_id, doc_id, rank, score, status, reason, teacher_score, bm25_rank, "
-                f"model_score FROM {_STAGE}",
+                f"model_score, positive_similarity FROM {_STAGE}",
                 (pass_number,),
             )
             project._set_meta("current_pass", str(pass_number))

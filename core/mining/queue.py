@@ -26,10 +26,11 @@ def _pass_signals(project: Project, pass_number: int) -> tuple[dict[str, QueryLe
     """Per query its levels, per (query, document) its signals, from one stored pass."""
     relevant: dict[str, dict[str, list[float]]] = {}
     pool: dict[str, dict[str, list[float]]] = {}
+    likeness: dict[str, list[float]] = {}
     signals: dict[tuple[str, str], Signals] = {}
-    for qid, doc, score, teacher, model, bm25_rank, reason in project.conn.execute(
-            "SELECT query_id, doc_id, score, teacher_score, model_score, bm25_rank, reason "
-            "FROM candidates WHERE pass=?", (pass_number,)):
+    for qid, doc, score, teacher, model, bm25_rank, reason, similarity in project.conn.execute(
+            "SELECT query_id, doc_id, score, teacher_score, model_score, bm25_rank, reason, "
+            "positive_similarity FROM candidates WHERE pass=?", (pass_number,)):
         values = dict(zip(_SIGNALS, (score, teacher, model)))
         for name, value in values.items():
             if value is None:
@@ -37,9 +38,12 @@ def _pass_signals(project: Project, pass_number: int) -> tuple[dict[str, QueryLe
             pool.setdefault(qid, {}).setdefault(name, []).append(value)
             if reason in RELEVANT_LABELS:
                 relevant.setdefault(qid, {}).setdefault(name, []).append(value)
+        if similarity is not None and reason not in RELEVANT_LABELS:
+            likeness.setdefault(qid, []).append(similarity)
         signals[(qid, doc)] = Signals(score, teacher, model, bm25_rank,
-                                      reason if reason in TOO_CLOSE_REASONS else None)
-    levels = {qid: QueryLevels.from_scores(relevant.get(qid, {}), pool[qid]) for qid in pool}
+                                      reason if reason in TOO_CLOSE_REASONS else None, similarity)
+    levels = {qid: QueryLevels.from_scores(relevant.get(qid, {}), pool[qid], likeness.get(qid, ()))
+              for qid in pool}
     return levels, signals
 
 

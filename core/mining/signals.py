@@ -8,6 +8,10 @@ person reviews the likeliest false negatives first. Per candidate a pass stores:
 * ``bm25_rank``: BM25's 1-based rank of the document in the whole corpus, for a
   dense pass (a hybrid pass already mixes BM25 in, and a BM25 pass's own rank is
   BM25's); a document both retrievers put near the top is more often relevant;
+* ``positive_similarity``: the document's cosine, under the pass's own document
+  vectors (dense and hybrid passes), to the nearest of the query's relevant
+  documents (itself excluded): a document like the known positives is often an
+  unlabeled one ("more like this");
 * ``model_score``: the cosine of the project's newest fine-tuned model version
   (other than the one that mined), when its document embeddings are already
   cached (a search or a comparison with it fills the cache). A pass never
@@ -35,9 +39,10 @@ class CandidateSignals(NamedTuple):
 
     bm25_rank: int | None
     model_score: float | None
+    positive_similarity: float | None = None
 
 
-NO_SIGNALS = CandidateSignals(None, None)
+NO_SIGNALS = CandidateSignals(None, None, None)
 
 
 @dataclass
@@ -46,6 +51,7 @@ class SignalRows:
 
     bm25: ScoreRows | None = None
     model: ScoreRows | None = None
+    doc_vectors: np.ndarray | None = None  # unit document vectors of the pass, rows in doc_ids order
     model_version: str | None = None
     notes: tuple[str, ...] = ()  # why a signal is absent, in words (the pass's counts say it)
 
@@ -60,18 +66,43 @@ class SignalRows:
 
     def describe(self) -> dict[str, object]:
         return {"bm25_rank": self.bm25 is not None, "model_score": self.model_version,
-                "notes": list(self.notes)}
+                "positive_similarity": self.doc_vectors is not None, "notes": list(self.notes)}
 
 
-def per_candidate(doc_ids: Sequence[str], wanted: Sequence[str], doc_index: dict[str, int],
-                  bm25_row: np.ndarray | None, model_row: np.ndarray | None) -> dict[str, CandidateSignals]:
+def pass_vectors(rows: ScoreRows) -> np.ndarray | None:
+    """The unit document vectors behind a pass's rows (dense, or hybrid's dense part)."""
+    for source in (rows, getattr(rows, "dense", None)):
+        if isinstance(source, DenseRows):
+            return source.vectors
+    return None
+
+
+def positive_similarity(vectors: np.ndarray, doc_index: dict[str, int], wanted: Sequence[str],
+                        relevant: Sequence[str]) -> dict[str, float | None]:
+    """Per wanted document, its largest cosine to a relevant document other than itself."""
+    rel = [d for d in relevant if d in doc_index]
+    if not rel:
+        return dict.fromkeys(wanted)
+    sims = vectors[[doc_index[d] for d in wanted]] @ vectors[[doc_index[d] for d in rel]].T
+    out: dict[str, float | None] = {}
+    for i, doc in enumerate(wanted):
+        row = [float(s) for s, r in zip(sims[i], rel) if r != doc]
+        out[doc] = max(row) if row else None
+    return out
+
+
+def per_candidate(wanted: Sequence[str], doc_index: dict[str, int], bm25_row: np.ndarray | None,
+                  model_row: np.ndarray | None, likeness: dict[str, float | None] | None = None,
+                  ) -> dict[str, CandidateSignals]:
     """The signals of the ``wanted`` documents from one query's rows."""
     ranks = ordinal_ranks(bm25_row) if bm25_row is not None else None
+    likeness = likeness or {}
     out = {}
     for doc in wanted:
         i = doc_index[doc]
         out[doc] = CandidateSignals(int(ranks[i]) if ranks is not None else None,
-                                    float(model_row[i]) if model_row is not None else None)
+                                    float(model_row[i]) if model_row is not None else None,
+                                    likeness.get(doc))
     return out
 
 

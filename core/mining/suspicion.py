@@ -18,14 +18,25 @@ comparable. (RocketQA, Qu et al. 2021, and NV-Retriever, Moreira et al. 2024,
 both found that negatives scoring close to the positive are often unlabeled
 positives.)
 
+**Likeness to the known positives.** When the pass stored the document's cosine
+``l`` to the nearest of the query's relevant documents (dense and hybrid
+passes), with ``m_l`` and ``σ_l`` the mean and standard deviation of ``l`` over
+the query's other (not relevant) candidates::
+
+    likeness = 1 / (1 + exp(−(l − m_l) / σ_l))
+
+A document more like the known positives than the rest of the pool is more
+often an unlabeled positive ("more like this"; on Cranfield it was the
+strongest single signal among a plain pass's proposals, ``benchmarks/README.md``).
+
 **Agreement.** When BM25's corpus rank ``r`` of the document is known (a dense
 pass): ``agreement = min(1, AGREEMENT_RANK / r)``: 1 in BM25's top
 ``AGREEMENT_RANK``, ½ at twice that rank. Two unlike retrievers that both put
 a document at the top more often agree because it is relevant.
 
 **Score.** The weighted mean of the signals present (:data:`WEIGHTS`: teacher 3,
-fine-tuned model 2, retriever 1, agreement 1; a teacher reads query and document
-together, so it is trusted most)::
+fine-tuned model 2, likeness 2, retriever 1, agreement 1; a teacher reads query
+and document together, so it is trusted most)::
 
     suspicion = Σ w_i · signal_i / Σ w_i   (+ POSSIBLE_POSITIVE_BONUS)
 
@@ -41,7 +52,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, NamedTuple
 
-WEIGHTS: Mapping[str, float] = {"teacher": 3.0, "model": 2.0, "retriever": 1.0, "agreement": 1.0}
+WEIGHTS: Mapping[str, float] = {"teacher": 3.0, "model": 2.0, "likeness": 2.0, "retriever": 1.0,
+                                "agreement": 1.0}
 AGREEMENT_RANK = 10
 POSSIBLE_POSITIVE_BONUS = 1.0
 SIGNAL_TEXT = {"teacher": "teacher", "model": "fine-tuned model", "retriever": "retriever"}
@@ -62,10 +74,13 @@ class QueryLevels:
 
     @classmethod
     def from_scores(cls, relevant: Mapping[str, Iterable[float]],
-                    pool: Mapping[str, Iterable[float]]) -> "QueryLevels":
+                    pool: Mapping[str, Iterable[float]],
+                    likeness: Iterable[float] = ()) -> "QueryLevels":
         """From each signal's relevant scores (``pos`` = their min) and pool scores (σ).
 
         A signal without a relevant score has no level (it then cannot count).
+        ``likeness``: the not-relevant candidates' similarities to the nearest
+        positive, centred on their mean.
         """
         out = {}
         for name, scores in relevant.items():
@@ -73,10 +88,17 @@ class QueryLevels:
             values = list(pool.get(name, ()))
             if not rel or not values:
                 continue
-            mean = sum(values) / len(values)
-            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-            out[name] = Level(min(rel), spread)
+            out[name] = Level(min(rel), _spread(values)[1])
+        values = list(likeness)
+        if values:
+            out["likeness"] = Level(*_spread(values))
         return cls(out)
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation."""
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
 class Signals(NamedTuple):
@@ -87,6 +109,7 @@ class Signals(NamedTuple):
     model: float | None = None
     bm25_rank: int | None = None
     too_close: str | None = None  # the rule that dropped it as too close to the positive
+    positive_similarity: float | None = None  # cosine to the nearest relevant document
 
 
 class Suspicion(NamedTuple):
@@ -122,6 +145,12 @@ def suspicion(signals: Signals, levels: QueryLevels) -> Suspicion:
         side = "above" if x >= level.pos else "below"
         parts.append((name, value, f"{SIGNAL_TEXT[name]} {x:.4g} {side} the lowest positive "
                                    f"{level.pos:.4g} (closeness {value:.2f})"))
+    level = levels.levels.get("likeness")
+    if signals.positive_similarity is not None and level is not None:
+        value = closeness(signals.positive_similarity, level)
+        parts.append(("likeness", value, f"like a known positive: cosine "
+                                         f"{signals.positive_similarity:.3f} to the nearest, pool mean "
+                                         f"{level.pos:.3f} (likeness {value:.2f})"))
     if signals.bm25_rank is not None:
         value = agreement(signals.bm25_rank)
         parts.append(("agreement", value, f"BM25 rank {signals.bm25_rank} (agreement {value:.2f})"))
@@ -144,6 +173,8 @@ HELP_TEXT = (
     "of the query's candidate scores: ½ level with the positive, near 1 above it;\n"
     f"• fine-tuned model (weight {WEIGHTS['model']:g}): the same with the newest fine-tuned "
     "model version's score (when its document embeddings are cached);\n"
+    f"• likeness (weight {WEIGHTS['likeness']:g}): how much more the document resembles the "
+    "query's known positives (cosine to the nearest) than the rest of its candidates do;\n"
     f"• retriever (weight {WEIGHTS['retriever']:g}): the same with the retriever's score — the "
     "candidate's margin to the positive;\n"
     f"• BM25 agreement (weight {WEIGHTS['agreement']:g}, dense passes): 1 when BM25 also ranks "

@@ -111,12 +111,15 @@ _V1 = """
 # Version 2: what each candidate looked like to the signals beyond the retriever
 # (core.mining.suspicion). ``score``/``rank`` stay the retriever's; ``teacher_score``
 # is the teacher's rescoring the rules judged when the pass had one, ``bm25_rank``
-# BM25's corpus rank of the document (a dense pass's second opinion) and
-# ``model_score`` the newest fine-tuned model version's cosine. NULL: not computed.
+# BM25's corpus rank of the document (a dense pass's second opinion),
+# ``model_score`` the newest fine-tuned model version's cosine and
+# ``positive_similarity`` the document's cosine to the nearest of the query's
+# relevant documents (dense and hybrid passes). NULL: not computed.
 _V2_CANDIDATE_SIGNALS = """
         ALTER TABLE candidates ADD COLUMN teacher_score REAL;
         ALTER TABLE candidates ADD COLUMN bm25_rank INTEGER;
         ALTER TABLE candidates ADD COLUMN model_score REAL;
+        ALTER TABLE candidates ADD COLUMN positive_similarity REAL;
 """
 
 # MIGRATIONS[i] is the SQL taking a file from user_version i to i + 1.
