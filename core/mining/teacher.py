@@ -18,12 +18,19 @@ Two kinds, told apart by the folder (:func:`teacher_kind`):
   vectors are remembered for the pass, since pools of different queries overlap.
 
 A teacher can also be a model version id of the project (a fine-tuned bi-encoder).
-Nothing is downloaded: the folder must be local.
+Nothing is downloaded: the folder must be local. The last teacher loaded is kept
+(keyed by the folder's content fingerprint), so the dialog's preview does not
+reload it for every query.
+
+One difference from ``mine_hard_negatives``: it ignores its cross-encoder unless a
+margin or a max / min score is set; here a teacher always rescores, since its
+scores are stored and feed the review queue (:mod:`core.mining.suspicion`).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence
 
@@ -131,9 +138,21 @@ def load_teacher(project: "Project | None", reference: str) -> Teacher:
         except StudioError as exc:
             raise StudioError(f"teacher {reference!r}: not a folder and not a model version of "
                               f"this project ({exc})") from exc
-    if teacher_kind(folder) == CROSS_ENCODER:
-        return CrossEncoderTeacher(folder)
-    return BiEncoderTeacher(folder)
+    from core.retrieval.encoder import model_fingerprint
+
+    kind = teacher_kind(folder)
+    key = (str(folder.resolve()), model_fingerprint(folder))
+    with _last_lock:
+        if _last.get("key") == key:
+            return _last["teacher"]
+    teacher: Teacher = CrossEncoderTeacher(folder) if kind == CROSS_ENCODER else BiEncoderTeacher(folder)
+    with _last_lock:
+        _last.update(key=key, teacher=teacher)
+    return teacher
+
+
+_last: dict = {}  # the last teacher loaded and its key
+_last_lock = threading.Lock()
 
 
 def with_teacher_scores(scored: ScoredQuery, scores: Sequence[float]) -> ScoredQuery:
