@@ -32,7 +32,6 @@ Usage: ``.venv/bin/python benchmarks/false_negative_bench.py [--only cranfield|s
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -42,7 +41,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+
+from helpers_mining import read_beir  # noqa: E402 (after the path set-up)
 
 # The shared data folder: $RS_DATA, else the nearest ``shared/data`` above the checkout.
 DATA = Path(os.environ.get("RS_DATA") or next(
@@ -61,27 +63,6 @@ def out_dir() -> Path:
     folder = Path(os.environ.get("RS_BENCH_OUT") or ROOT / "benchmarks" / "out") / "false_negatives"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def read_beir(folder: Path, qrel_files: tuple[str, ...]):
-    """``(documents, queries, relevant)``: relevant = {query: sorted docs with score > 0}."""
-    docs = []
-    with open(folder / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            docs.append((str(r["_id"]), r.get("title") or "", r.get("text") or ""))
-    queries = {}
-    with open(folder / "queries.jsonl", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            queries[str(r["_id"])] = r["text"]
-    relevant: dict[str, set[str]] = {}
-    for name in qrel_files:
-        with open(folder / "qrels" / name, encoding="utf-8") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                if float(row["score"]) > 0:
-                    relevant.setdefault(row["query-id"], set()).add(row["corpus-id"])
-    return docs, queries, {q: sorted(d) for q, d in relevant.items()}
 
 
 def hide_half(relevant: dict[str, list[str]], doc_ids: set[str]) -> tuple[dict, dict]:

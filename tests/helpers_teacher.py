@@ -8,10 +8,10 @@ the code path is the real ``CrossEncoder`` one, the scores are not meaningful.
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from pathlib import Path
+
+from helpers_mining import read_beir
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "scifact-sample"
 MAX_LENGTH = 96  # tokens: short inputs keep the tests fast on a shared CPU
@@ -20,21 +20,9 @@ DOC_CHARS = 240  # documents cut to their first characters, for the same reason
 
 def demo_texts() -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
     """``(documents, train queries, train qrels)`` of the bundled SciFact sample (documents cut)."""
-    docs = {}
-    with open(DEMO / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            docs[str(d["_id"])] = (d.get("title", "") + " " + d["text"]).strip()[:DOC_CHARS]
-    queries = {}
-    with open(DEMO / "queries.jsonl", encoding="utf-8") as f:
-        for line in f:
-            q = json.loads(line)
-            queries[str(q["_id"])] = q["text"]
-    qrels: dict[str, list[str]] = {}
-    with open(DEMO / "qrels" / "train.tsv", encoding="utf-8") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            qrels.setdefault(row["query-id"], []).append(row["corpus-id"])
-    return docs, {q: queries[q] for q in qrels}, qrels
+    docs, queries, qrels = read_beir(DEMO, ("train.tsv",))
+    texts = {d: f"{title} {text}".strip()[:DOC_CHARS] for d, title, text in docs}
+    return texts, {q: queries[q] for q in qrels}, qrels
 
 
 def tiny_cross_encoder(folder: Path, steps: int = 2) -> Path:

@@ -6,11 +6,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from helpers_gui import app_context
+
 from core.mining.config import MiningConfig
 from core.mining.miner import mine
 from core.mining.suspicion import HELP_TEXT
 from core.project.file import Project
-from gui.context import AppContext
 from gui.mining_dialog import MiningDialog
 from gui.review_panel import ReviewPanel
 
@@ -21,13 +22,8 @@ def context(tiny_project, qtbot):
         # BM25 over every query; the relative margin drops some candidates as too close.
         mine(project, MiningConfig(source="bm25", split=None, num_negatives=2, range_max=6,
                                    relative_margin=0.8))
-    project = Project.open(tiny_project)
-    ctx = AppContext(project)
-    ctx.set_current_query("q1")
-    yield ctx
-    ctx.jobs.cancel_all()
-    ctx.jobs.wait_all(5)
-    project.close()
+    with app_context(tiny_project) as ctx:
+        yield ctx
 
 
 def open_panel(context, qtbot) -> ReviewPanel:
