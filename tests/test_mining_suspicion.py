@@ -136,3 +136,38 @@ def test_a_dense_pass_stores_bm25_ranks_and_likeness_to_the_positives(tiny_proje
     assert all(any(r.startswith("BM25 rank") for r in p.reasons) for p in queue)
     assert all(any(r.startswith("like a known positive") for r in p.reasons) for p in queue)
     assert result.counts["signals"]["bm25_rank"] is True
+
+
+def test_the_newest_fine_tuned_version_scores_candidates_once_its_embeddings_are_cached(
+        tiny_project, tmp_path):
+    from helpers_retrieval import linked_model_copy
+
+    from core.retrieval.embeddings import document_embeddings, query_embeddings
+    from core.retrieval.encoder import Encoder
+
+    # A "fine-tuned" version: the bundled weights with another version note in its config, so
+    # another fingerprint (and another embedding cache) but vectors we can compute independently.
+    folder = linked_model_copy(tmp_path / "v1", copy=("config_sentence_transformers.json",))
+    (folder / "config_sentence_transformers.json").write_text(
+        '{"__version__": {"sentence_transformers": "2.0.1"}}', encoding="utf-8")
+    config = MiningConfig(source="dense", split=None, num_negatives=2, range_max=6)
+    with Project.open(tiny_project) as project:
+        project.db["model_versions"].insert({
+            "id": "v1", "name": "v1", "path": str(folder), "base": "bundled",
+            "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
+        first = mine(project, config)
+        assert "not cached" in first.counts["signals"]["notes"][0]
+        assert project.conn.execute("SELECT count(*) FROM candidates WHERE pass=? AND model_score "
+                                    "IS NOT NULL", (first.pass_number,)).fetchone()[0] == 0
+        encoder = Encoder(folder)
+        doc_vectors = dict(zip(project.document_ids(), document_embeddings(project, encoder)))
+        second = mine(project, config)
+        assert second.counts["signals"]["model_score"] == "v1"
+        rows = project.conn.execute("SELECT query_id, doc_id, model_score FROM candidates WHERE pass=?",
+                                    (second.pass_number,)).fetchall()
+        query_vectors = dict(zip([q.id for q in project.queries()],
+                                 query_embeddings(project, encoder, [q.id for q in project.queries()])))
+        queue = review_queue(project)
+    for qid, doc, score in rows:
+        assert score == pytest.approx(float(query_vectors[qid] @ doc_vectors[doc]), abs=1e-5)
+    assert all(any(r.startswith("fine-tuned model") for r in p.reasons) for p in queue)
