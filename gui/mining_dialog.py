@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -156,6 +158,18 @@ class MiningDialog(QDialog):
         if "train" in splits:
             self.split.setCurrentIndex(splits.index("train"))
         self.split.currentIndexChanged.connect(self._schedule)
+        self.teacher = QLineEdit()
+        self.teacher.setObjectName("mining-teacher")
+        self.teacher.setPlaceholderText("none: the rules judge the retriever's scores")
+        self.teacher.setToolTip(
+            "A teacher rescores each query's candidates before the rules judge them: a local "
+            "cross-encoder folder (sentence-transformers CrossEncoder), a larger bi-encoder folder "
+            "or a model version id. Margins, max / min score, the window and sampling then use the "
+            "teacher's scores; both scores are stored.")
+        self.teacher.editingFinished.connect(self._schedule)
+        self.teacher_browse = QPushButton("Folder…")
+        self.teacher_browse.setToolTip("Choose a teacher model folder")
+        self.teacher_browse.clicked.connect(self._browse_teacher)
         self.only_unlabeled = QCheckBox("Only queries without negative labels yet")
         self.only_changed = QCheckBox("Only queries changed since the last pass")
         for box in (self.only_unlabeled, self.only_changed):
@@ -207,6 +221,10 @@ class MiningDialog(QDialog):
         f1 = QFormLayout(g1)
         f1.addRow("Scores", self.source)
         f1.addRow("Model", self.model_label)
+        teacher_row = QHBoxLayout()
+        teacher_row.addWidget(self.teacher, 1)
+        teacher_row.addWidget(self.teacher_browse)
+        f1.addRow("Teacher", teacher_row)
         f1.addRow("Queries", self.split)
         f1.addRow("", self.only_unlabeled)
         f1.addRow("", self.only_changed)
@@ -309,14 +327,14 @@ class MiningDialog(QDialog):
             min_score=self.min_score.value(), sampling=self.sampling.currentData(),
             simans_a=self.simans_a.value(), simans_b=self.simans_b.value(), seed=self.seed.value(),
             split=self.split.currentData(), only_unlabeled=self.only_unlabeled.isChecked(),
-            only_changed=self.only_changed.isChecked(),
+            only_changed=self.only_changed.isChecked(), teacher=self.teacher.text().strip() or None,
         )
 
     def set_config(self, config: MiningConfig) -> None:
         """Show ``config``'s settings (the model stays the workspace's)."""
         widgets = (self.source, self.split, self.num_negatives, self.range_min, self.range_max,
                    self.sampling, self.simans_a, self.simans_b, self.seed,
-                   self.only_unlabeled, self.only_changed)
+                   self.only_unlabeled, self.only_changed, self.teacher)
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -333,6 +351,7 @@ class MiningDialog(QDialog):
             self.seed.setValue(config.seed)
             self.only_unlabeled.setChecked(config.only_unlabeled)
             self.only_changed.setChecked(config.only_changed)
+            self.teacher.setText(config.teacher or "")
         finally:
             for w in widgets:
                 w.blockSignals(False)
@@ -356,10 +375,21 @@ class MiningDialog(QDialog):
                                  "(the toolbar's model; BM25 ignores it)</span>")
         self._schedule()
 
-    def _apply_scale(self, observed_max: float | None = None) -> None:
+    def _browse_teacher(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Teacher model folder", self.teacher.text())
+        if folder:
+            self.teacher.setText(folder)
+            self._schedule()
+
+    def _apply_scale(self, observed_max: float | None = None,
+                     teacher_range: tuple[float, float] | None = None) -> None:
         low, high, decimals = SCORE_SCALES[self.source.currentData()]
         if observed_max is not None and self.source.currentData() == "bm25":
             high = max(high, math.ceil(observed_max * 1.1))
+        if teacher_range is not None:  # the rules judge the teacher's scores: its scale
+            low = min(0.0, math.floor(teacher_range[0]))
+            high = max(1.0, math.ceil(teacher_range[1]))
+            decimals = 3
         span = high - low
         self.absolute_margin.set_range(0.0, span, decimals)
         self.max_score.set_range(low, high, decimals)
@@ -418,7 +448,9 @@ class MiningDialog(QDialog):
         if self._job is None:
             self.mine_button.setEnabled(True)
             self.status.setText("")
-        key = (self._preview_query, config.source, config.model_id, config.split)
+        # With a teacher the preview holds teacher scores for the pool of range_max only.
+        key = (self._preview_query, config.source, config.model_id, config.split, config.teacher,
+               config.range_max if config.teacher else None)
         if key != self._bundle_key:
             if key == self._loading_key:
                 return  # that scoring is under way; its result runs the rules
@@ -443,7 +475,9 @@ class MiningDialog(QDialog):
         self._bundle_key = (bundle.data.query_id,) + key[1:]
         if self._preview_query is None:
             self._preview_query = bundle.data.query_id
-        self._apply_scale(float(bundle.data.row.max()) if len(bundle.data.row) else None)
+        teacher = bundle.data.teacher_scores
+        self._apply_scale(float(bundle.data.row.max()) if len(bundle.data.row) else None,
+                          (min(teacher.values()), max(teacher.values())) if teacher else None)
         self.query_label.setText(
             f"<b>Preview</b> · query <code>{bundle.data.query_id}</code>: {html.escape(bundle.query_text)}")
         self._refresh()

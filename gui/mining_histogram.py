@@ -56,8 +56,9 @@ class ScoreHistogram(pg.PlotWidget):
             plot.removeItem(line)
         self._lines = []
         cands = [d for d in decisions if d.reason not in RELEVANT_LABELS]
-        positives = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
-        values = [d.score for d in cands] + positives + [t for t, _ in thresholds]
+        # The scores the rules judged: the teacher's when the pass has one.
+        positives = [d.judged for d in decisions if d.reason in RELEVANT_LABELS]
+        values = [d.judged for d in cands] + positives + [t for t, _ in thresholds]
         if not values:
             self.kept_bars.setOpts(x=[], height=[])
             self.dropped_bars.setOpts(x=[], height=[])
@@ -66,8 +67,8 @@ class ScoreHistogram(pg.PlotWidget):
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, 31)
-        kept = np.histogram([d.score for d in cands if d.kept], bins=edges)[0]
-        dropped = np.histogram([d.score for d in cands if not d.kept], bins=edges)[0]
+        kept = np.histogram([d.judged for d in cands if d.kept], bins=edges)[0]
+        dropped = np.histogram([d.judged for d in cands if not d.kept], bins=edges)[0]
         centres = (edges[:-1] + edges[1:]) / 2
         width = (edges[1] - edges[0]) * 0.9
         self.dropped_bars.setOpts(x=centres, height=dropped, width=width)

@@ -22,7 +22,11 @@ class DecisionModel(RowTableModel[CandidateDecision]):
 
     COLUMNS = (
         Column("Rank", lambda d, _m: str(d.rank), align=RIGHT),
-        Column("Score", lambda d, _m: format_score(d.score), align=RIGHT),
+        Column("Score", lambda d, _m: format_score(d.score), align=RIGHT,
+               header_tip="The retriever's score"),
+        Column("Teacher", lambda d, _m: "–" if d.teacher_score is None else format_score(d.teacher_score),
+               align=RIGHT, header_tip="The teacher's score (the one the rules judge when there is a "
+                                       "teacher; – without one)"),
         Column("Decision", lambda d, _m: _reason_text(d.reason)),
         Column("Document", lambda d, m: m.titles.get(d.doc_id, d.doc_id), stretch=True),
     )

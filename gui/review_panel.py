@@ -1,5 +1,13 @@
 """Review tab: walk the queries a mining pass proposed negatives for, and judge each one.
 
+Two ways in, on the left: **Queue** lists every proposal of the pass across
+queries, most suspicious first (:mod:`core.mining.queue`; what goes into the
+score is its help text, :data:`core.mining.suspicion.HELP_TEXT`), with the
+candidates a margin rule dropped as too close to the positive offered first as
+possible positives; labeling from the queue moves to the next item, whatever
+its query. **By query** lists the queries; the centre table shows the chosen
+query's proposals either way.
+
 Per proposal: accept (label ``negative``), flip to ``false_negative`` (or
 ``positive``), clear, or leave it; "Accept the rest" labels every pending
 proposal of the query. Keys are the labeling workspace's (1/P positive,
@@ -17,6 +25,7 @@ the number that says whether the margin suits the model.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from typing import Sequence
 
 import shiboken6
@@ -35,6 +44,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -42,10 +52,11 @@ from PySide6.QtWidgets import (
 
 from core.mining.review import ReviewData, load_documents, load_review, load_stats
 from core.mining.store import PassReview, Proposal, proposal_state
+from core.mining.suspicion import HELP_TEXT
 from core.retrieval.highlight import highlight_html, query_terms
 
 from .context import AppContext, LabelsChanged
-from .review_table import ProposalModel, ProposalTable, status_text
+from .review_table import ProposalModel, ProposalTable, QueueModel, status_text
 from .style import LABEL_COLORS, label_icon
 from .table_model import format_score, show_rows
 from .view import View
@@ -57,6 +68,7 @@ REVIEW_KEYS = (
     ("false_negative", ("3", "F"), "False negative"),
     (None, ("0", "Backspace"), "Clear"),
 )
+BUTTON_TEXT = {"negative": "Negative", "false_negative": "False neg."}
 
 
 # -- the panel --------------------------------------------------------------------------------
@@ -77,6 +89,8 @@ class ReviewPanel(QWidget, View):
         self._loader = Latest(context.jobs, "Review", self)
         self._stats_loader = Latest(context.jobs, "Review counts", self)
         self._docs_loader = Latest(context.jobs, "Review documents", self)
+        self._queue_docs_loader = Latest(context.jobs, "Review queue documents", self)
+        self._syncing = False  # the centre table and the queue follow each other, once
         self._stats_timer = QTimer(self)
         self._stats_timer.setSingleShot(True)
         self._stats_timer.setInterval(400)
@@ -101,6 +115,24 @@ class ReviewPanel(QWidget, View):
         self.pass_table.horizontalHeader().setStretchLastSection(False)
         self.pass_table.verticalHeader().setDefaultSectionSize(22)
         self.pass_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        # -- left: the queue across queries, most suspicious first
+        self.queue_help = QLabel("Most suspicious first: proposals that may be relevant after all. "
+                                 "Labeling here moves to the next item. <a href='#'>What counts?</a>")
+        self.queue_help.setObjectName("review-queue-help")
+        self.queue_help.setWordWrap(True)
+        self.queue_help.setTextFormat(Qt.TextFormat.RichText)
+        self.queue_help.setToolTip(HELP_TEXT)
+        self.queue_help.setWhatsThis(HELP_TEXT)
+        self.queue_help.linkActivated.connect(self._show_help)
+        self.queue_model = QueueModel(self)
+        self.queue_table = ProposalTable()
+        self.queue_table.setObjectName("review-queue")
+        show_rows(self.queue_table, self.queue_model, row_height=22)
+        self.queue_table.setWhatsThis(HELP_TEXT)
+        self.queue_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.queue_table.selectionModel().currentRowChanged.connect(self._queue_row_changed)
+        self.queue_table.doubleClicked.connect(self._activate_queue)
 
         # -- left: queries with proposals
         self.pending_only = QCheckBox("Only queries with proposals to review")
@@ -135,7 +167,8 @@ class ReviewPanel(QWidget, View):
             act.triggered.connect(lambda _=False, lab=label: self.label_selection(lab))
             self.addAction(act)
             self.actions[label] = act
-            button = QPushButton(f"{title}  ({keys[0]})")
+            # Short button texts so the tab fits a 1024-pixel window; the action keeps the title.
+            button = QPushButton(f"{BUTTON_TEXT.get(label, title)}  ({keys[0]})")
             button.setObjectName(f"review-{label or 'clear'}")
             if label:
                 button.setIcon(label_icon(label))
@@ -149,7 +182,7 @@ class ReviewPanel(QWidget, View):
         self.accept_rest_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.accept_rest_action.triggered.connect(self.accept_rest)
         self.addAction(self.accept_rest_action)
-        self.accept_rest_button = QPushButton("Accept the rest  (A)")
+        self.accept_rest_button = QPushButton("Accept rest  (A)")
         self.accept_rest_button.setObjectName("review-accept-rest")
         self.accept_rest_button.setToolTip("Label every still-pending proposal of this query negative")
         self.accept_rest_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -165,6 +198,7 @@ class ReviewPanel(QWidget, View):
         # -- right: the document
         self.document = QTextBrowser()
         self.document.setObjectName("review-document")
+        self.document.setMinimumWidth(200)  # the proposals table would squeeze it to a sliver
         self.document.setOpenLinks(False)
 
         centre = QWidget()
@@ -173,16 +207,30 @@ class ReviewPanel(QWidget, View):
         cl.addWidget(self.query_label)
         cl.addWidget(self.table, 1)
         cl.addLayout(buttons)
-        left = QWidget()
-        ll = QVBoxLayout(left)
+        queue_box = QWidget()
+        ql = QVBoxLayout(queue_box)
+        ql.setContentsMargins(0, 0, 0, 0)
+        ql.addWidget(self.queue_help)
+        ql.addWidget(self.queue_table, 1)
+        by_query = QWidget()
+        ll = QVBoxLayout(by_query)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.pending_only)
         ll.addWidget(self.query_list, 1)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.setObjectName("review-left")
+        self.left_tabs.addTab(queue_box, "Queue")
+        self.left_tabs.addTab(by_query, "By query")
+        self.left_tabs.setTabToolTip(0, "Every proposal of the pass, most suspicious first")
+        self.left_tabs.setTabToolTip(1, "The queries with proposals, in project order")
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(self.left_tabs)
         split.addWidget(centre)
         split.addWidget(self.document)
-        split.setSizes([320, 600, 380])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 4)
+        split.setStretchFactor(2, 3)
+        split.setSizes([380, 560, 360])
         top = QHBoxLayout()
         top.addWidget(QLabel("Mining pass"))
         top.addWidget(self.pass_box)
@@ -225,6 +273,15 @@ class ReviewPanel(QWidget, View):
         if data.pass_number is not None:
             self.pass_box.setCurrentIndex(max(0, self.pass_box.findData(data.pass_number)))
         self._show_stats(data.stats)
+        self.queue_model.set_rows(list(data.queue))
+        # The teacher column only where the pass had a teacher.
+        self.table.setColumnHidden(ProposalModel.TEACHER_COLUMN,
+                                   not any(p.teacher_score is not None for p in data.queue))
+        self.queue_model.set_docs({})
+        if data.queue:
+            self._queue_docs_loader.request(load_documents, self.context.project_path,
+                                            list(dict.fromkeys(p.doc_id for p in data.queue)),
+                                            on_result=self._queue_docs_loaded)
         self._fill_queries(select=keep_query)
         if data.pass_number is None:
             self.query_label.setText("<i>No mining pass yet: open Tools → Mine hard negatives.</i>")
@@ -312,8 +369,11 @@ class ReviewPanel(QWidget, View):
         qid = item.data(Qt.ItemDataRole.UserRole)
         self.show_query(qid)
 
-    def show_query(self, qid: str) -> None:
-        """Show a query's proposals (and make it the workspace's current query)."""
+    def show_query(self, qid: str, doc_id: str | None = None) -> None:
+        """Show a query's proposals, ``doc_id``'s row (default: the first pending) selected.
+
+        The query also becomes the workspace's current query.
+        """
         if self.data is None or qid not in self.data.proposals:
             return
         self._current_query = qid
@@ -325,8 +385,9 @@ class ReviewPanel(QWidget, View):
         self._docs_loader.request(load_documents, self.context.project_path, [p.doc_id for p in rows],
                                   on_result=self._docs_loaded)
         first_pending = next((i for i, p in enumerate(rows) if p.state == "pending"), 0)
+        chosen = next((i for i, p in enumerate(rows) if p.doc_id == doc_id), first_pending)
         if rows:
-            self.table.select_row(first_pending)
+            self.table.select_row(chosen)
         for i in range(self.query_list.count()):
             if self.query_list.item(i).data(Qt.ItemDataRole.UserRole) == qid:
                 if self.query_list.currentRow() != i:
@@ -358,18 +419,66 @@ class ReviewPanel(QWidget, View):
     def current_query(self) -> str | None:
         return self._current_query
 
+    # -- the queue ---------------------------------------------------------------------------------
+    def _queue_docs_loaded(self, docs: dict[str, tuple[str, str]]) -> None:
+        if not shiboken6.isValid(self):
+            return  # a late answer for a closed panel
+        self.queue_model.set_docs(docs)
+
+    def _queue_row_changed(self, index: QModelIndex, _previous=None) -> None:
+        if self._syncing or not index.isValid() or index.row() >= len(self.queue_model.rows):
+            return
+        p = self.queue_model.rows[index.row()]
+        self._syncing = True
+        try:
+            self.show_query(p.query_id, p.doc_id)
+        finally:
+            self._syncing = False
+
+    def _sync_queue(self, p: Proposal) -> None:
+        """Select ``p`` in the queue too (without moving the centre table again)."""
+        row = next((i for i, q in enumerate(self.queue_model.rows)
+                    if q.query_id == p.query_id and q.doc_id == p.doc_id), None)
+        if row is None or row == self.queue_table.currentIndex().row():
+            return
+        self._syncing = True
+        try:
+            self.queue_table.select_row(row)
+        finally:
+            self._syncing = False
+
+    def _activate_queue(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.context.activate_document(self.queue_model.rows[index.row()].doc_id)
+
+    def _show_help(self, _link: str = "") -> None:
+        from PySide6.QtWidgets import QToolTip
+
+        QToolTip.showText(self.queue_help.mapToGlobal(self.queue_help.rect().bottomLeft()),
+                          HELP_TEXT, self.queue_help)
+
+    def queue_focused(self) -> bool:
+        """Whether labeling comes from the queue (its table has the focus)."""
+        return self.left_tabs.currentIndex() == 0 and self.queue_table.hasFocus()
+
     # -- documents -------------------------------------------------------------------------------
     def _row_changed(self, index: QModelIndex, _previous=None) -> None:
         if not index.isValid() or index.row() >= len(self.model.rows):
             self.document.clear()
             return
         p = self.model.rows[index.row()]
+        if not self._syncing:
+            self._sync_queue(p)
         title, text = self.model.docs.get(p.doc_id, ("", ""))
         terms = query_terms(dict(self.data.queries).get(p.query_id, "")) if self.data else frozenset()
+        teacher = "" if p.teacher_score is None else f" · teacher {format_score(p.teacher_score)}"
+        suspicion = "" if p.suspicion is None else f" · suspicion {p.suspicion:.2f}"
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in p.reasons)
         self.document.setHtml(
-            f"<p style='color:#6b7280'>{html.escape(p.doc_id)} · rank {p.rank} · score {format_score(p.score)} · "
-            f"{html.escape(status_text(p))}</p>"
-            f"<h3>{highlight_html(title, terms)}</h3><p>{highlight_html(text, terms)}</p>")
+            f"<p style='color:#6b7280'>{html.escape(p.doc_id)} · rank {p.rank} · score {format_score(p.score)}"
+            f"{teacher}{suspicion} · {html.escape(status_text(p))}</p>"
+            + (f"<ul style='color:#6b7280; margin:0'>{reasons}</ul>" if reasons else "")
+            + f"<h3>{highlight_html(title, terms)}</h3><p>{highlight_html(text, terms)}</p>")
 
     def _activate(self, index: QModelIndex) -> None:
         if index.isValid():
@@ -383,7 +492,19 @@ class ReviewPanel(QWidget, View):
         return rows
 
     def label_selection(self, label: str | None) -> None:
-        """Label the selected proposals (one undoable action), then move to the next row."""
+        """Label the selected proposals (one undoable action), then move to the next row.
+
+        From the queue, the next row is the queue's next item, whatever its query.
+        """
+        if self.queue_focused():
+            row = self.queue_table.currentIndex().row()
+            if not 0 <= row < self.queue_model.rowCount():
+                return
+            p = self.queue_model.rows[row]
+            self.context.apply_labels([(p.query_id, p.doc_id)], label)
+            if row + 1 < self.queue_model.rowCount():
+                self.queue_table.select_row(row + 1)
+            return
         rows = self.selected_rows()
         if not rows or self._current_query is None:
             return
@@ -401,28 +522,35 @@ class ReviewPanel(QWidget, View):
         """Label every pending proposal of the current query negative (one undoable action)."""
         if self._current_query is None:
             return
-        pairs = [(self._current_query, p.doc_id) for p in self.model.rows if p.state == "pending"]
+        # Possible positives are not negatives to accept in bulk: each needs a look.
+        pairs = [(self._current_query, p.doc_id) for p in self.model.rows
+                 if p.state == "pending" and p.kind == "proposal"]
         self.context.apply_labels(pairs, "negative")
 
     def _labels_changed(self, notice: LabelsChanged) -> None:
         if self.data is None:
             return
         touched = False
+        replaced: dict[tuple[str, str], Proposal] = {}
         for change in notice.changes:
             props = self.data.proposals.get(change.query_id)
             if not props:
                 continue
             for i, p in enumerate(props):
                 if p.doc_id == change.doc_id:
-                    new = Proposal(p.pass_number, p.query_id, p.doc_id, p.rank, p.score, change.new,
-                                   proposal_state(change.new, touched=True))
+                    new = replace(p, label=change.new, state=proposal_state(change.new, touched=True))
                     props[i] = new
                     touched = True
                     if change.query_id == self._current_query and i < len(self.model.rows) \
                             and self.model.rows[i].doc_id == p.doc_id:
                         self.model.replace(i, new)
+                    replaced[(p.query_id, p.doc_id)] = new
         if not touched:
             return
+        for i, p in enumerate(self.queue_model.rows):
+            new = replaced.get((p.query_id, p.doc_id))
+            if new is not None:
+                self.queue_model.replace(i, new)
         for i in range(self.query_list.count()):
             item = self.query_list.item(i)
             qid = item.data(Qt.ItemDataRole.UserRole)

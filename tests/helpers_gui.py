@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 
@@ -72,3 +74,20 @@ def open_window(qtbot, path, *, wait_ready: bool = True, timeout: int = 60000):
     if wait_ready:
         qtbot.waitUntil(window.workspace.is_ready, timeout=timeout)
     return window
+
+
+@contextlib.contextmanager
+def app_context(path, query_id: str = "q1"):
+    """An AppContext on the project at ``path`` with ``query_id`` current; its jobs end on exit."""
+    from core.project.file import Project
+    from gui.context import AppContext
+
+    project = Project.open(path)
+    ctx = AppContext(project)
+    ctx.set_current_query(query_id)
+    try:
+        yield ctx
+    finally:
+        ctx.jobs.cancel_all()
+        ctx.jobs.wait_all(5)
+        project.close()

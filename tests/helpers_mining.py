@@ -9,7 +9,9 @@ Also used by ``benchmarks/mining_bench.py``.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -144,3 +146,24 @@ def st_reference_negatives(
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def read_beir(folder: Path, qrel_files: tuple[str, ...]):
+    """``(documents, queries, relevant)``: relevant = {query: sorted docs with score > 0}."""
+    docs = []
+    with open(folder / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            docs.append((str(r["_id"]), r.get("title") or "", r.get("text") or ""))
+    queries = {}
+    with open(folder / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            queries[str(r["_id"])] = r["text"]
+    relevant: dict[str, set[str]] = {}
+    for name in qrel_files:
+        with open(folder / "qrels" / name, encoding="utf-8") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                if float(row["score"]) > 0:
+                    relevant.setdefault(row["query-id"], set()).add(row["corpus-id"])
+    return docs, queries, {q: sorted(d) for q, d in relevant.items()}

@@ -8,6 +8,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from helpers_gui import app_context
+
 from core.project.file import Project
 from gui.context import AppContext
 from gui.mining_dialog import MiningDialog
@@ -16,13 +18,8 @@ from gui.review_panel import ReviewPanel
 
 @pytest.fixture
 def context(tiny_project, qtbot):
-    project = Project.open(tiny_project)
-    ctx = AppContext(project)
-    ctx.set_current_query("q1")
-    yield ctx
-    ctx.jobs.cancel_all()
-    ctx.jobs.wait_all(5)
-    project.close()
+    with app_context(tiny_project) as ctx:
+        yield ctx
 
 
 def reasons(dialog):

@@ -3,9 +3,13 @@
 Owns the settings of a pass (:mod:`~core.mining.config`), the pure rules
 that decide each candidate (:mod:`~core.mining.rules`: ``decide``, where each
 rule cuts and how it explains itself), scoring candidate pools in bounded batches
-(:mod:`~core.mining.scores`), running and storing a pass
+(:mod:`~core.mining.scores`), a teacher that rescores each pool before the
+rules judge it (:mod:`~core.mining.teacher`), the second opinions stored per
+candidate (:mod:`~core.mining.signals`), running and storing a pass
 (:mod:`~core.mining.miner`), the no-write preview the dialog re-runs as
 settings move (:mod:`~core.mining.preview`), what the project says
-about passes, proposals and their review (:mod:`~core.mining.store`), and
-what the Review tab reads of it (:mod:`~core.mining.review`).
+about passes, proposals and their review (:mod:`~core.mining.store`), how
+likely a proposal is a false negative (:mod:`~core.mining.suspicion`), the
+review queue across queries (:mod:`~core.mining.queue`), and what the Review
+tab reads of it all (:mod:`~core.mining.review`).
 """

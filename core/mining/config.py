@@ -45,6 +45,9 @@ class MiningConfig:
     split: str | None = "train"  # None: every query
     only_unlabeled: bool = False  # skip queries that already have negative / false-negative labels
     only_changed: bool = False  # only queries whose labels changed since the last pass (or never mined)
+    # A teacher folder (cross-encoder or bi-encoder, core.mining.teacher) or a model version id:
+    # it rescores each pool and the score rules, rank window and sampling judge its scores.
+    teacher: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

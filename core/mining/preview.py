@@ -1,7 +1,8 @@
 """The mining dialog's preview: one query scored once, its rules re-run as settings move.
 
 :func:`prepare_preview` scores one query over the whole corpus (the slow part, re-done
-only when the query, source, model or split changes); :meth:`PreviewData.decide` then
+only when the query, source, model or split changes, or with a teacher, its pool depth
+too: the teacher rescores that pool once); :meth:`PreviewData.decide` then
 runs :func:`core.mining.rules.decide` on that row, which is pure and fast, so the table
 and histogram follow a slider. It shows exactly what :func:`core.mining.miner.mine`
 would store for that query. Nothing here writes to the project.
@@ -23,6 +24,7 @@ from core.mining.config import MiningConfig
 from core.mining.rules import CandidateDecision, decide
 from core.mining.scores import ScoreRows, pool_from_row, rows_for_config
 from core.mining.store import pool_extra, query_labels, rejected_pairs
+from core.mining.teacher import Teacher, load_teacher, rescore, with_teacher_scores
 from core.progress import Progress
 from core.project.file import Project
 from core.project.schema import RELEVANT_LABELS
@@ -46,11 +48,19 @@ class PreviewData:
     labels: Mapping[str, str]
     rejected: frozenset[str]
     extra: int  # P of the split (pool = range_max + P)
+    teacher_scores: Mapping[str, float] | None = None  # the teacher's scores of the pool it saw
 
     def decide(self, config: MiningConfig) -> list[CandidateDecision]:
         """The decisions ``mine`` would store for this query under ``config`` (pure, fast)."""
         scored = pool_from_row(self.query_id, self.row, self.doc_ids, self.doc_index,
                                config.range_max + self.extra, list(self.labels))
+        if self.teacher_scores is not None:
+            missing = [c.doc_id for c in scored.candidates if c.doc_id not in self.teacher_scores]
+            if missing:
+                raise StudioError("the teacher scored a smaller pool than these settings need; "
+                                  "score the preview again")
+            scored = with_teacher_scores(scored, [self.teacher_scores[c.doc_id]
+                                                  for c in scored.candidates])
         return decide(scored, self.labels, self.rejected, config)
 
     @property
@@ -66,19 +76,38 @@ def prepare_preview(
     progress: Progress | None = None,
     *,
     rows: ScoreRows | None = None,
+    teacher: Teacher | None = None,
 ) -> PreviewData:
-    """Score one query (source, model and split from ``config``) for :meth:`PreviewData.decide`."""
+    """Score one query (source, model and split from ``config``) for :meth:`PreviewData.decide`.
+
+    With ``config.teacher`` (or a loaded ``teacher``) the teacher also scores the
+    pool of ``config.range_max``, so the preview holds until the window grows.
+    """
     progress = progress or Progress()
-    if project.get_query(query_id) is None:
+    query = project.get_query(query_id)
+    if query is None:
         raise StudioError(f"unknown query id {query_id!r}")
     if rows is None:
-        rows, _ = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.9))
-    row = next(iter(rows.rows([query_id], progress.sub(0.9, 1.0))))[1]
+        rows, _, _ = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.8))
+    row = np.asarray(next(iter(rows.rows([query_id], progress.sub(0.8, 0.85))))[1])
+    doc_index = {d: i for i, d in enumerate(rows.doc_ids)}
+    labels = query_labels(project, None, query_id).get(query_id, {})
+    extra = pool_extra(project, config.split)
+    teacher_scores = None
+    if teacher is None and config.teacher is not None:
+        progress.fraction(0.85, "Loading the teacher")
+        teacher = load_teacher(project, config.teacher)
+    if teacher is not None:
+        progress.fraction(0.9, "The teacher rescores the pool")
+        scored = pool_from_row(query_id, row, rows.doc_ids, doc_index, config.range_max + extra,
+                               list(labels))
+        texts = {d: doc.retrieval_text for d, doc in
+                 project.get_documents([c.doc_id for c in scored.candidates]).items()}
+        teacher_scores = {c.doc_id: c.judged for c in rescore(teacher, scored, query.text, texts).candidates}
     return PreviewData(
-        query_id, np.asarray(row), rows.doc_ids, {d: i for i, d in enumerate(rows.doc_ids)},
-        query_labels(project, None, query_id).get(query_id, {}),
+        query_id, row, rows.doc_ids, doc_index, labels,
         frozenset(rejected_pairs(project, None, query_id).get(query_id, set())),
-        pool_extra(project, config.split),
+        extra, teacher_scores,
     )
 
 

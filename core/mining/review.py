@@ -10,19 +10,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from core.mining.store import PassReview, Proposal, latest_pass, proposals, review_stats
+from core.mining.queue import queue_order, scored_proposals
+from core.mining.store import PassReview, Proposal, latest_pass, review_stats
 from core.progress import Progress
 from core.project.file import Project
 
 
 @dataclass(frozen=True)
 class ReviewData:
-    """One pass's proposals grouped by query, plus every pass's review counts."""
+    """One pass's proposals grouped by query and as one queue, plus every pass's review counts.
+
+    ``proposals`` and ``queue`` hold the same items (proposals and possible
+    positives, :mod:`core.mining.queue`): per query in rank order, and across
+    queries most suspicious first.
+    """
 
     pass_number: int | None
     stats: tuple[PassReview, ...]
     queries: tuple[tuple[str, str], ...]  # (query id, text) in project order
     proposals: dict[str, list[Proposal]]
+    queue: tuple[Proposal, ...] = ()
 
 
 def load_review(project_path: Path, pass_number: int | None, *, progress: Progress) -> ReviewData:
@@ -32,10 +39,11 @@ def load_review(project_path: Path, pass_number: int | None, *, progress: Progre
         stats = tuple(review_stats(project))
         pass_number = latest_pass(project) if pass_number is None else pass_number
         grouped: dict[str, list[Proposal]] = {}
-        for p in proposals(project, pass_number) if pass_number is not None else []:
+        items = scored_proposals(project, pass_number) if pass_number is not None else []
+        for p in items:
             grouped.setdefault(p.query_id, []).append(p)
         queries = tuple((q.id, q.text) for q in project.queries() if q.id in grouped)
-        return ReviewData(pass_number, stats, queries, grouped)
+        return ReviewData(pass_number, stats, queries, grouped, tuple(queue_order(items)))
 
 
 def load_stats(project_path: Path, *, progress: Progress) -> tuple[PassReview, ...]:

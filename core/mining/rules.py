@@ -35,6 +35,14 @@ semantics :func:`decide` reproduces):
 ``pos`` is the query's *lowest* relevant score (positives and confirmed
 false negatives): the safe side, as in ``mine_hard_negatives``.
 
+**With a teacher** (:mod:`core.mining.teacher`) every candidate also
+carries the teacher's score, and rules 2-7 judge that score instead of the
+retriever's (``Candidate.judged``): ``pos`` is the lowest relevant
+*teacher* score, and the window and ``top`` sampling follow the teacher's
+order, as ``mine_hard_negatives(cross_encoder=...)`` does after it rescores
+the retriever's ``range_max + max_positives`` candidates. The retriever
+still chooses the pool; ``rank`` and ``score`` stay the retriever's.
+
 Rules 2-5 are :data:`SCORE_RULES`: each one states, in one place, when it
 drops a candidate, where it cuts the score axis and how it explains itself,
 so :func:`decide`, :func:`thresholds_for` (the dialog's histogram lines) and
@@ -76,10 +84,16 @@ class CandidateDecision(NamedTuple):
     score: float
     status: str  # "kept" | "dropped"
     reason: str  # one of REASONS
+    teacher_score: float | None = None  # the teacher's score the rules judged, if the pass had one
 
     @property
     def kept(self) -> bool:
         return self.status == "kept"
+
+    @property
+    def judged(self) -> float:
+        """The score the rules judged: the teacher's when there is one, else the retriever's."""
+        return self.score if self.teacher_score is None else self.teacher_score
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,7 @@ def _active_rules(config: MiningConfig) -> list[tuple[ScoreRule, float]]:
 
 def lowest_relevant(decisions: Sequence[CandidateDecision]) -> float | None:
     """``pos`` of a query's decisions: the lowest score labeled relevant (None without one)."""
-    relevant = [d.score for d in decisions if d.reason in RELEVANT_LABELS]
+    relevant = [d.judged for d in decisions if d.reason in RELEVANT_LABELS]
     return min(relevant) if relevant else None
 
 
@@ -167,7 +181,7 @@ def _sample(eligible: Sequence[Candidate], k: int, pos: float, config: MiningCon
     # tiny weights never underflow to an all-zero distribution.
     keys = []
     for i, cand in enumerate(eligible):
-        log_w = -config.simans_a * (cand.score - pos - config.simans_b) ** 2
+        log_w = -config.simans_a * (cand.judged - pos - config.simans_b) ** 2
         u = rng.random() or 5e-324
         keys.append((log_w - math.log(-math.log(u)), -i))
     keys.sort(reverse=True)
@@ -188,7 +202,7 @@ def decide(
     decision per candidate, in rank order. A query without a relevant
     label has no ``pos`` to measure against: it gets no decisions at all.
     """
-    relevant = [c.score for c in scored.candidates if labels.get(c.doc_id) in RELEVANT_LABELS]
+    relevant = [c.judged for c in scored.candidates if labels.get(c.doc_id) in RELEVANT_LABELS]
     if not relevant:
         return []
     pos = min(relevant)
@@ -196,7 +210,7 @@ def decide(
     out: dict[str, CandidateDecision] = {}
 
     def put(c: Candidate, status: str, reason: str) -> None:
-        out[c.doc_id] = CandidateDecision(c.doc_id, c.rank, c.score, status, reason)
+        out[c.doc_id] = CandidateDecision(c.doc_id, c.rank, c.score, status, reason, c.teacher_score)
 
     survivors: list[Candidate] = []
     for c in scored.candidates:
@@ -211,12 +225,14 @@ def decide(
             put(c, "dropped", "previously_rejected")
         else:
             for rule, value in score_rules:
-                if rule.drops(c.score, pos, value):
+                if rule.drops(c.judged, pos, value):
                     put(c, "dropped", rule.reason)
                     break
             else:
                 survivors.append(c)
-    survivors.sort(key=lambda c: c.rank)
+    # Best first by the judged score: the retriever's rank order, or the
+    # teacher's order (ties in retriever order) when a teacher rescored the pool.
+    survivors.sort(key=lambda c: (c.rank,) if c.teacher_score is None else (-c.teacher_score, c.rank))
     eligible = survivors[config.range_min : config.range_max]
     for c in survivors[: config.range_min] + survivors[config.range_max :]:
         put(c, "dropped", "rank_window")

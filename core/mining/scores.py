@@ -56,6 +56,12 @@ class Candidate(NamedTuple):
     rank: int
     score: float
     in_pool: bool  # among the top ``depth`` retrieved documents
+    teacher_score: float | None = None  # the teacher's rescoring (core.mining.teacher), if any
+
+    @property
+    def judged(self) -> float:
+        """The score the rules judge: the teacher's when there is one, else the retriever's."""
+        return self.score if self.teacher_score is None else self.teacher_score
 
 
 @dataclass(frozen=True)
@@ -265,10 +271,11 @@ def project_rows(
 
 
 def rows_for_config(project: Project, config: "MiningConfig", retrieval: "Retrieval | None",
-                    progress: Progress) -> tuple[ScoreRows, str | None]:
+                    progress: Progress) -> tuple[ScoreRows, str | None, "Retrieval"]:
     """Score rows for a mining ``config``, reusing ``retrieval`` when it serves the same model.
 
-    Returns the rows and the model version the pass records (None for BM25).
+    Returns the rows, the model version the pass records (None for BM25) and
+    the retrieval that scored them.
     """
     from core.retrieval.service import Retrieval
 
@@ -280,4 +287,4 @@ def rows_for_config(project: Project, config: "MiningConfig", retrieval: "Retrie
         if resolve_model(project, config.model_id)[0] != retrieval.model_id:
             retrieval = Retrieval(project, config.model_id)
     rows = project_rows(project, config.source, retrieval, progress)
-    return rows, (None if config.source == "bm25" else retrieval.model_id)
+    return rows, (None if config.source == "bm25" else retrieval.model_id), retrieval

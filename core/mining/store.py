@@ -147,6 +147,13 @@ class Proposal:
     score: float
     label: str | None
     state: str
+    teacher_score: float | None = None  # the teacher's score the rules judged (None: no teacher)
+    # Filled by core.mining.queue: "proposal" (kept as a negative) or "possible_positive"
+    # (dropped by a margin / max-score rule as too close to the positive), and how
+    # suspicious it is (core.mining.suspicion) with the reasons in words.
+    kind: str = "proposal"
+    suspicion: float | None = None
+    reasons: tuple[str, ...] = ()
 
 
 def proposal_state(label: str | None, touched: bool) -> str:
@@ -165,20 +172,31 @@ def _resolve_pass(project: Project, pass_number: int | None) -> int | None:
     return latest_pass(project) if pass_number is None else pass_number
 
 
+# The rules that drop a candidate for scoring too close to the positive (or above
+# the max score): the likeliest false negatives, offered for review as possible positives.
+TOO_CLOSE_REASONS = ("absolute_margin", "relative_margin", "max_score")
+
+
 def proposals(project: Project, pass_number: int | None = None,
-              query_ids: Sequence[str] | None = None) -> list[Proposal]:
-    """The negatives a pass (default: the latest) proposed, in query order then rank."""
+              query_ids: Sequence[str] | None = None, *,
+              possible_positives: bool = False) -> list[Proposal]:
+    """The negatives a pass (default: the latest) proposed, in query order then rank.
+
+    With ``possible_positives`` also the candidates a rule of
+    :data:`TOO_CLOSE_REASONS` dropped (``kind="possible_positive"``).
+    """
     pass_number = _resolve_pass(project, pass_number)
     if pass_number is None:
         return []
+    reasons = ("kept",) + (TOO_CLOSE_REASONS if possible_positives else ())
     sql = (
         "SELECT c.query_id, c.doc_id, c.rank, c.score, l.label, "
         "EXISTS (SELECT 1 FROM label_history h WHERE h.query_id=c.query_id AND h.doc_id=c.doc_id "
-        "AND h.at >= p.created_at) "
+        "AND h.at >= p.created_at), c.teacher_score, c.reason "
         "FROM candidates c JOIN mining_passes p ON p.pass=c.pass "
         "JOIN queries q ON q.id=c.query_id "
         "LEFT JOIN labels l ON l.query_id=c.query_id AND l.doc_id=c.doc_id "
-        "WHERE c.pass=? AND c.reason='kept'"
+        f"WHERE c.pass=? AND c.reason IN ({','.join('?' * len(reasons))})"
     )
     out: list[Proposal] = []
     chunks: list[Sequence[str] | None] = [None]
@@ -186,14 +204,15 @@ def proposals(project: Project, pass_number: int | None = None,
         ids = list(query_ids)
         chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
     for chunk in chunks:
-        extra, args = "", (pass_number,)
+        extra, args = "", (pass_number,) + reasons
         if chunk is not None:
             extra = f" AND c.query_id IN ({','.join('?' * len(chunk))})"
             args = args + tuple(chunk)
-        for qid, doc, rank, score, label, touched in project.conn.execute(
+        for qid, doc, rank, score, label, touched, teacher, reason in project.conn.execute(
                 sql + extra + " ORDER BY q.rowid, c.rank", args):
             out.append(Proposal(pass_number, qid, doc, rank, score, label,
-                                proposal_state(label, bool(touched))))
+                                proposal_state(label, bool(touched)), teacher,
+                                "proposal" if reason == "kept" else "possible_positive"))
     return out
 
 
@@ -273,7 +292,8 @@ def pass_candidates(project: Project, query_id: str,
     if pass_number is None:
         return []
     return [CandidateDecision(*r) for r in project.conn.execute(
-        "SELECT doc_id, rank, score, status, reason FROM candidates WHERE pass=? AND query_id=? "
+        "SELECT doc_id, rank, score, status, reason, teacher_score FROM candidates "
+        "WHERE pass=? AND query_id=? "
         "ORDER BY rank", (pass_number, query_id))]
 
 

@@ -126,11 +126,26 @@ V1_TABLES = frozenset({
 
 _V2 = f"PRAGMA application_id={APPLICATION_ID};"
 
+# Version 3: what each candidate looked like to the signals beyond the retriever
+# (core.mining.suspicion). ``score``/``rank`` stay the retriever's; ``teacher_score``
+# is the teacher's rescoring the rules judged when the pass had one, ``bm25_rank``
+# BM25's corpus rank of the document (a dense pass's second opinion),
+# ``model_score`` the newest fine-tuned model version's cosine and
+# ``positive_similarity`` the document's cosine to the nearest of the query's
+# relevant documents (dense and hybrid passes). NULL: not computed.
+_V3_CANDIDATE_SIGNALS = """
+        ALTER TABLE candidates ADD COLUMN teacher_score REAL;
+        ALTER TABLE candidates ADD COLUMN bm25_rank INTEGER;
+        ALTER TABLE candidates ADD COLUMN model_score REAL;
+        ALTER TABLE candidates ADD COLUMN positive_similarity REAL;
+"""
+
 # MIGRATIONS[i] is the SQL taking a file from user_version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2]
+MIGRATIONS: list[str] = [_V1, _V2, _V3_CANDIDATE_SIGNALS]
 
 # The oldest schema whose tables this version reads as they are, so a project
-# that cannot be migrated (opened read-only) still opens from here on: the
-# migrations after it change no table (2 only marks the header).
-READABLE_WITHOUT_MIGRATION = 1
+# that cannot be migrated (opened read-only) still opens from here on. Version
+# 3 added candidate columns the review reads, so older read-only files must be
+# made writable once to be upgraded.
+READABLE_WITHOUT_MIGRATION = 3
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,142 @@
+"""Second opinions a pass stores with each candidate, beyond the retriever's own score.
+
+:mod:`core.mining.suspicion` turns them into a "this may be relevant" score, so a
+person reviews the likeliest false negatives first. Per candidate a pass stores:
+
+* ``teacher_score``: the teacher's rescoring (:mod:`core.mining.teacher`), when the
+  pass had a teacher; the rules judged it;
+* ``bm25_rank``: BM25's 1-based rank of the document in the whole corpus, for a
+  dense pass (a hybrid pass already mixes BM25 in, and a BM25 pass's own rank is
+  BM25's); a document both retrievers put near the top is more often relevant;
+* ``positive_similarity``: the document's cosine, under the pass's own document
+  vectors (dense and hybrid passes), to the nearest of the query's relevant
+  documents (itself excluded): a document like the known positives is often an
+  unlabeled one ("more like this");
+* ``model_score``: the cosine of the project's newest fine-tuned model version
+  (other than the one that mined), when its document embeddings are already
+  cached (a search or a comparison with it fills the cache). A pass never
+  encodes a corpus for this signal: it says so in its counts instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from core.mining.scores import DenseRows, ScoreRows, ordinal_ranks
+from core.progress import Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.mining.config import MiningConfig
+    from core.project.file import Project
+    from core.retrieval.service import Retrieval
+
+
+class CandidateSignals(NamedTuple):
+    """A candidate's second opinions (None: not computed for this pass)."""
+
+    bm25_rank: int | None
+    model_score: float | None
+    positive_similarity: float | None = None
+
+
+NO_SIGNALS = CandidateSignals(None, None, None)
+
+
+@dataclass
+class SignalRows:
+    """Score rows of the second opinions, aligned with the pass's ``doc_ids``."""
+
+    bm25: ScoreRows | None = None
+    model: ScoreRows | None = None
+    doc_vectors: np.ndarray | None = None  # unit document vectors of the pass, rows in doc_ids order
+    model_version: str | None = None
+    notes: tuple[str, ...] = ()  # why a signal is absent, in words (the pass's counts say it)
+
+    def rows(self, query_ids: Sequence[str]) -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
+        """Per query, in order: its BM25 row and its model row (None where absent)."""
+        quiet = Progress(cancel_event=None)  # the pass's own rows report progress
+        bm25 = self.bm25.rows(query_ids, quiet) if self.bm25 is not None else None
+        model = self.model.rows(query_ids, quiet) if self.model is not None else None
+        for _ in query_ids:
+            yield (next(bm25)[1] if bm25 is not None else None,
+                   next(model)[1] if model is not None else None)
+
+    def describe(self) -> dict[str, object]:
+        return {"bm25_rank": self.bm25 is not None, "model_score": self.model_version,
+                "positive_similarity": self.doc_vectors is not None, "notes": list(self.notes)}
+
+
+def pass_vectors(rows: ScoreRows) -> np.ndarray | None:
+    """The unit document vectors behind a pass's rows (dense, or hybrid's dense part)."""
+    for source in (rows, getattr(rows, "dense", None)):
+        if isinstance(source, DenseRows):
+            return source.vectors
+    return None
+
+
+def positive_similarity(vectors: np.ndarray, doc_index: dict[str, int], wanted: Sequence[str],
+                        relevant: Sequence[str]) -> dict[str, float | None]:
+    """Per wanted document, its largest cosine to a relevant document other than itself."""
+    rel = [d for d in relevant if d in doc_index]
+    if not rel:
+        return dict.fromkeys(wanted)
+    sims = vectors[[doc_index[d] for d in wanted]] @ vectors[[doc_index[d] for d in rel]].T
+    out: dict[str, float | None] = {}
+    for i, doc in enumerate(wanted):
+        row = [float(s) for s, r in zip(sims[i], rel) if r != doc]
+        out[doc] = max(row) if row else None
+    return out
+
+
+def per_candidate(wanted: Sequence[str], doc_index: dict[str, int], bm25_row: np.ndarray | None,
+                  model_row: np.ndarray | None, likeness: dict[str, float | None] | None = None,
+                  ) -> dict[str, CandidateSignals]:
+    """The signals of the ``wanted`` documents from one query's rows."""
+    ranks = ordinal_ranks(bm25_row) if bm25_row is not None else None
+    likeness = likeness or {}
+    out = {}
+    for doc in wanted:
+        i = doc_index[doc]
+        out[doc] = CandidateSignals(int(ranks[i]) if ranks is not None else None,
+                                    float(model_row[i]) if model_row is not None else None,
+                                    likeness.get(doc))
+    return out
+
+
+def newest_other_version(project: "Project", exclude: Sequence[str | None]) -> str | None:
+    """The newest model version of the project that is not in ``exclude``."""
+    versions = [v["id"] for v in project.model_versions() if v["id"] not in exclude]
+    return versions[-1] if versions else None
+
+
+def signal_rows(project: "Project", config: "MiningConfig", retrieval: "Retrieval",
+                mining_model: str | None, progress: Progress) -> SignalRows:
+    """The second-opinion rows a pass with ``config`` can have (see module docstring)."""
+    from core.mining.scores import BM25Rows
+    from core.retrieval.embeddings import cached_document_embeddings, query_embeddings
+    from core.retrieval.service import Retrieval
+
+    doc_ids = project.document_ids()
+    out = SignalRows()
+    notes: list[str] = []
+    if config.source == "dense":
+        texts = {q.id: q.text for q in project.queries()}
+        out.bm25 = BM25Rows(retrieval.ensure_bm25(progress.sub(0.0, 0.5)), texts, doc_ids)
+    version = newest_other_version(project, (mining_model, config.teacher))
+    if version is not None:
+        other = Retrieval(project, version)
+        vectors = cached_document_embeddings(project, other.encoder)
+        if vectors is None:
+            notes.append(f"model_score: the document embeddings of model version {version} are not "
+                         "cached (search or compare with it once to use it)")
+        else:
+            encoder = other.encoder
+            out.model = DenseRows(doc_ids, vectors,
+                                  lambda qids: query_embeddings(project, encoder, qids))
+            out.model_version = version
+    out.notes = tuple(notes)
+    progress.fraction(1.0, "Signals ready")
+    return out

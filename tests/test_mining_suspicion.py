@@ -1,0 +1,173 @@
+"""The suspicion score (hand-computed) and the review queue built from a stored pass."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.mining.config import MiningConfig
+from core.mining.miner import mine
+from core.mining.queue import review_queue
+from core.mining.suspicion import (
+    Level,
+    QueryLevels,
+    Signals,
+    agreement,
+    closeness,
+    suspicion,
+)
+from core.project.file import Project
+
+# -- the pure function, by hand --------------------------------------------------------------
+
+
+def test_closeness_is_a_logistic_of_the_gap_in_pool_spreads():
+    level = Level(pos=0.5, spread=0.1)
+    assert closeness(0.5, level) == pytest.approx(0.5)
+    assert closeness(0.6, level) == pytest.approx(0.7310585786)  # 1 / (1 + e^-1)
+    assert closeness(0.3, level) == pytest.approx(0.1192029220)  # 1 / (1 + e^2)
+    assert closeness(-1e9, level) == 0.0  # far below: no overflow
+    flat = Level(pos=0.5, spread=0.0)
+    assert [closeness(x, flat) for x in (0.6, 0.5, 0.4)] == [1.0, 0.5, 0.0]
+
+
+def test_agreement_is_one_in_bm25s_top_ten_then_falls_with_rank():
+    assert [agreement(r) for r in (1, 10, 20, 100)] == [1.0, 1.0, 0.5, 0.1]
+
+
+def test_levels_take_the_lowest_relevant_score_and_the_pool_spread():
+    levels = QueryLevels.from_scores({"retriever": [0.7, 0.5], "teacher": []},
+                                     {"retriever": [0.2, 0.4, 0.6, 0.8], "teacher": [1.0]},
+                                     likeness=[0.1, 0.3, 0.5, 0.7])
+    assert levels.levels["retriever"].pos == 0.5
+    assert levels.levels["retriever"].spread == pytest.approx(math.sqrt(0.05))
+    assert "teacher" not in levels.levels  # no relevant teacher score: the signal cannot count
+    # Likeness is centred on the pool's mean similarity, not on a positive.
+    assert levels.levels["likeness"].pos == pytest.approx(0.4)
+    assert levels.levels["likeness"].spread == pytest.approx(math.sqrt(0.05))
+
+
+def test_suspicion_is_the_weighted_mean_of_the_signals_present():
+    levels = QueryLevels({"retriever": Level(0.5, 0.1), "teacher": Level(1.0, 2.0)})
+    s = suspicion(Signals(retriever=0.6, teacher=2.0, bm25_rank=20), levels)
+    # teacher 1/(1+e^-0.5) = 0.6224593312 (weight 3), retriever 0.7310585786 (1), agreement 0.5 (1)
+    assert s.score == pytest.approx((3 * 0.6224593312 + 0.7310585786 + 0.5) / 5)
+    assert [r.split()[0] for r in s.reasons] == ["teacher", "retriever", "BM25"]
+    # Only the retriever: its closeness alone.
+    alone = suspicion(Signals(retriever=0.3), QueryLevels({"retriever": Level(0.5, 0.1)}))
+    assert alone.score == pytest.approx(0.1192029220)
+    # Dropped as too close to the positive: +1, and that reason first.
+    close = suspicion(Signals(retriever=0.3, too_close="relative_margin"),
+                      QueryLevels({"retriever": Level(0.5, 0.1)}))
+    assert close.score == pytest.approx(1.1192029220)
+    assert close.reasons[0].startswith("dropped by relative margin")
+    # Likeness to the known positives counts with weight 2: 1 / (1 + e^-2) = 0.8807970780.
+    like = suspicion(Signals(retriever=0.5, positive_similarity=0.8),
+                     QueryLevels({"retriever": Level(0.5, 0.1), "likeness": Level(0.6, 0.1)}))
+    assert like.score == pytest.approx((2 * 0.8807970780 + 0.5) / 3)
+    assert like.reasons[0].startswith("like a known positive")
+    # The fine-tuned model's score counts with weight 2.
+    model = suspicion(Signals(retriever=0.5, model=0.5),
+                      QueryLevels({"retriever": Level(0.5, 0.1), "model": Level(0.7, 0.2)}))
+    assert model.score == pytest.approx((0.5 + 2 / (1 + math.e)) / 3)
+
+
+# -- the queue from a stored pass --------------------------------------------------------------
+
+
+def test_queue_offers_margin_drops_as_possible_positives_first_then_proposals_by_suspicion(tiny_project):
+    with Project.open(tiny_project) as project:
+        config = MiningConfig(source="bm25", split=None, num_negatives=2, range_max=6,
+                              relative_margin=0.5)
+        result = mine(project, config)
+        stored = project.conn.execute(
+            "SELECT query_id, doc_id, score, reason FROM candidates WHERE pass=?",
+            (result.pass_number,)).fetchall()
+        queue = review_queue(project)
+        limited = review_queue(project, limit=2)
+    dropped = {(q, d) for q, d, _, r in stored if r == "relative_margin"}
+    kept = {(q, d) for q, d, _, r in stored if r == "kept"}
+    assert dropped and kept
+    assert {(p.query_id, p.doc_id) for p in queue} == dropped | kept
+    kinds = [p.kind for p in queue]
+    assert kinds == sorted(kinds, key=lambda k: k != "possible_positive")  # possible positives first
+    assert [p.suspicion for p in queue] == sorted((p.suspicion for p in queue), reverse=True)
+    assert limited == queue[:2]
+    # Each suspicion is the pure function of what the pass stored (BM25 pass: retriever only).
+    for p in queue:
+        scores = [s for q, _, s, _ in stored if q == p.query_id]
+        positives = [s for q, _, s, r in stored if q == p.query_id and r == "positive"]
+        mean = sum(scores) / len(scores)
+        spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+        expected = 1 / (1 + math.exp(-(p.score - min(positives)) / spread))
+        expected += 1.0 if p.kind == "possible_positive" else 0.0
+        assert p.suspicion == pytest.approx(expected)
+
+
+def test_a_dense_pass_stores_bm25_ranks_and_likeness_to_the_positives(tiny_project):
+    from conftest import TINY_QRELS
+
+    from core.retrieval.service import Retrieval
+
+    with Project.open(tiny_project) as project:
+        result = mine(project, MiningConfig(source="dense", split=None, num_negatives=2, range_max=6))
+        rows = project.conn.execute(
+            "SELECT query_id, doc_id, bm25_rank, positive_similarity FROM candidates WHERE pass=?",
+            (result.pass_number,)).fetchall()
+        texts = {q.id: q.text for q in project.queries()}
+        retrieval = Retrieval(project)
+        bm25_order = {q: [h.doc_id for h in retrieval.search(t, "bm25", k=12)] for q, t in texts.items()}
+        doc_ids, vectors = retrieval.document_embeddings()
+        queue = review_queue(project)
+    assert rows and all(r is not None for _, _, r, _ in rows)
+    for qid, doc, rank, _ in rows:
+        order = bm25_order[qid]
+        if doc in order:  # BM25 returns only documents sharing a term
+            assert order.index(doc) + 1 == rank
+    # Likeness: the cosine to the nearest relevant document other than itself.
+    vec = dict(zip(doc_ids, vectors))
+    for qid, doc, _, similarity in rows:
+        others = [d for q, d, _ in TINY_QRELS if q == qid and d != doc]
+        if not others:
+            assert similarity is None
+        else:
+            assert similarity == pytest.approx(max(float(vec[doc] @ vec[d]) for d in others), abs=1e-5)
+    assert all(any(r.startswith("BM25 rank") for r in p.reasons) for p in queue)
+    assert all(any(r.startswith("like a known positive") for r in p.reasons) for p in queue)
+    assert result.counts["signals"]["bm25_rank"] is True
+
+
+def test_the_newest_fine_tuned_version_scores_candidates_once_its_embeddings_are_cached(
+        tiny_project, tmp_path):
+    from helpers_retrieval import linked_model_copy
+
+    from core.retrieval.embeddings import document_embeddings, query_embeddings
+    from core.retrieval.encoder import Encoder
+
+    # A "fine-tuned" version: the bundled weights with another version note in its config, so
+    # another fingerprint (and another embedding cache) but vectors we can compute independently.
+    folder = linked_model_copy(tmp_path / "v1", copy=("config_sentence_transformers.json",))
+    (folder / "config_sentence_transformers.json").write_text(
+        '{"__version__": {"sentence_transformers": "2.0.1"}}', encoding="utf-8")
+    config = MiningConfig(source="dense", split=None, num_negatives=2, range_max=6)
+    with Project.open(tiny_project) as project:
+        project.db["model_versions"].insert({
+            "id": "v1", "name": "v1", "path": str(folder), "base": "bundled",
+            "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
+        first = mine(project, config)
+        assert "not cached" in first.counts["signals"]["notes"][0]
+        assert project.conn.execute("SELECT count(*) FROM candidates WHERE pass=? AND model_score "
+                                    "IS NOT NULL", (first.pass_number,)).fetchone()[0] == 0
+        encoder = Encoder(folder)
+        doc_vectors = dict(zip(project.document_ids(), document_embeddings(project, encoder)))
+        second = mine(project, config)
+        assert second.counts["signals"]["model_score"] == "v1"
+        rows = project.conn.execute("SELECT query_id, doc_id, model_score FROM candidates WHERE pass=?",
+                                    (second.pass_number,)).fetchall()
+        query_vectors = dict(zip([q.id for q in project.queries()],
+                                 query_embeddings(project, encoder, [q.id for q in project.queries()])))
+        queue = review_queue(project)
+    for qid, doc, score in rows:
+        assert score == pytest.approx(float(query_vectors[qid] @ doc_vectors[doc]), abs=1e-5)
+    assert all(any(r.startswith("fine-tuned model") for r in p.reasons) for p in queue)
