@@ -38,11 +38,24 @@ COMMANDS = {
     "mine": ["{P}", "--source", "bm25", "--split", "train"],
     "train": ["{P}"],
     "compare": ["{P}", "--models", "bundled", "--retrievers", "bm25", "--split", "test"],
+    "encode": ["{P}", "--encoder", "exact"],
+    "review-queue": ["{P}", "--json"],
 }
+# Commands that need a stored mining pass to succeed.
+NEEDS_PASS = {"review-queue"}
 # Commands that change the project (evaluate and compare record their runs).
 WRITING = {"import", "label", "evaluate", "mine", "train", "compare"}
 # Commands that read the BM25 cache.
 USING_BM25 = {"search", "evaluate", "mine", "compare"}
+
+
+def _project_for(command: str, tmp_path: Path, capsys) -> Path:
+    """The tiny project, with a BM25 mining pass when ``command`` needs one."""
+    project = make_tiny_project(tmp_path / "p.rsproj")
+    if command in NEEDS_PASS:
+        assert main(["mine", str(project), "--source", "bm25", "--split", "train"]) == 0
+        capsys.readouterr()
+    return project
 
 
 def test_the_table_covers_every_command():
@@ -175,7 +188,7 @@ def test_damaged_projects_are_refused_in_one_line(tmp_path, capsys, command, kin
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_read_only_project_reads_and_refuses_changes_in_one_line(tmp_path, capsys, monkeypatch, command):
-    project = make_tiny_project(tmp_path / "p.rsproj")
+    project = _project_for(command, tmp_path, capsys)
     before = project.read_bytes()
     monkeypatch.setattr(project_module, "file_is_writable", lambda path: False)
     rc, out, err = _run(command, project, tmp_path, capsys)
@@ -193,7 +206,7 @@ def test_read_only_project_reads_and_refuses_changes_in_one_line(tmp_path, capsy
 def test_damaged_cache_is_rebuilt_and_the_command_succeeds(tmp_path, capsys, command):
     # train reads no retrieval cache (and would train a model here); its own
     # leftovers are covered in test_leftovers.py.
-    project = make_tiny_project(tmp_path / "p.rsproj")
+    project = _project_for(command, tmp_path, capsys)
     _damage_bm25_cache(project)
     rc, out, err = _run(command, project, tmp_path, capsys)
     assert rc == 0, err

@@ -190,7 +190,7 @@ def test_cancelled_mid_pass_leaves_the_project_unchanged(tiny_project, cancel_af
         before = project_state(project)
         assert before["mining_passes"] and before["candidates"] and before["current_pass"] == "1"
 
-        rows, _ = rows_for_config(project, config, None, Progress())
+        rows, _, _ = rows_for_config(project, config, None, Progress())
         cancelling = CancelledMidPass(rows, cancel_after)
         statements: list[str] = []
         project.conn.set_trace_callback(statements.append)
