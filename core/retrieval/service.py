@@ -176,7 +176,7 @@ class Retrieval:
 
                 progress = progress or Progress()
                 if self._encoder is None:
-                    progress.fraction(0.0, "Loading model")
+                    progress.busy("Loading model")
                     self._encoder = shared_encoder(self._model_path, query_prompt=self._prompts[0],
                                                    document_prompt=self._prompts[1])
                 with self._project() as project:
