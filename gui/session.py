@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QSplitter, QWidget
 
 RECENT_KEY = "paths/recent_projects"
@@ -73,12 +74,34 @@ def remember_folder(key: str, path: str | Path) -> None:
 
 # -- window and splitters ----------------------------------------------------------------------
 def save_window(window: QMainWindow) -> None:
-    settings().setValue("window/geometry", window.saveGeometry())
+    """Size, position and maximized state (plain values: restoreGeometry() would squeeze a
+    window into whatever screen is present at restore time, even a virtual 800×600 one)."""
+    store = settings()
+    store.setValue("window/maximized", "true" if window.isMaximized() else "false")
+    normal = window.normalGeometry() if window.isMaximized() else window.geometry()
+    store.setValue("window/size", [normal.width(), normal.height()])
+    store.setValue("window/position", [normal.x(), normal.y()])
 
 
 def restore_window(window: QMainWindow) -> bool:
-    value = settings().value("window/geometry")
-    return isinstance(value, QByteArray) and not value.isEmpty() and window.restoreGeometry(value)
+    """Put the window back as it was; False when nothing usable was saved."""
+    store = settings()
+    try:
+        width, height = (int(v) for v in _as_list(store.value("window/size")))
+    except ValueError:
+        return False
+    window.resize(max(width, 400), max(height, 300))
+    try:
+        x, y = (int(v) for v in _as_list(store.value("window/position")))
+    except ValueError:
+        x = y = None
+    # Only onto a screen that is there now (a monitor may have been unplugged).
+    if x is not None and any(screen.availableGeometry().contains(QPoint(x + 40, y + 20))
+                             for screen in QGuiApplication.screens()):
+        window.move(x, y)
+    if str(store.value("window/maximized", "false")) == "true":
+        window.setWindowState(window.windowState() | Qt.WindowState.WindowMaximized)
+    return True
 
 
 def _splitters(view: QWidget) -> list[QSplitter]:
