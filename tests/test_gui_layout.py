@@ -1,0 +1,75 @@
+"""Item 1 of issue 15: every view is usable at 1024×700 -- nothing cut off at the window's edge."""
+
+from __future__ import annotations
+
+from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from PySide6.QtCore import QRect
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractScrollArea,
+    QApplication,
+    QLabel,
+    QWidget,
+)
+
+SMALL = (1024, 700)
+
+
+
+
+def cut_off_widgets(window: QWidget) -> list[str]:
+    """Visible widgets whose rectangle pokes out of their parent's (outside scroll areas)."""
+    problems = []
+    for w in window.findChildren(QWidget):
+        if w.isWindow() or not w.isVisible() or w.width() <= 0 or w.height() <= 0:
+            continue
+        if _inside_scroll_content(w, window):
+            continue
+        parent = w.parentWidget()
+        if _text_clipped(w):
+            problems.append(f"{type(w).__name__}({_text(w)!r}) is {w.width()} px wide, its text "
+                            f"needs {w.minimumSizeHint().width()}")
+        if not parent.rect().contains(w.geometry()):
+            problems.append(f"{type(w).__name__}({w.objectName() or _text(w)!r})"
+                            f" {_r(w.geometry())} outside {type(parent).__name__}"
+                            f"({parent.objectName()!r}) {_r(parent.rect())}")
+    return problems
+
+
+def _text(w: QWidget) -> str:
+    return w.text() if isinstance(w, (QLabel, QAbstractButton)) else w.objectName()
+
+
+def _text_clipped(w: QWidget) -> bool:
+    """A one-line label or a button narrower than its text (an eliding label never is)."""
+    if isinstance(w, QLabel) and not w.wordWrap() and w.text():
+        return w.width() + 1 < w.minimumSizeHint().width()
+    if isinstance(w, QAbstractButton) and w.text():
+        return w.width() + 1 < w.minimumSizeHint().width()
+    return False
+
+
+def _inside_scroll_content(widget: QWidget, top: QWidget) -> bool:
+    child, parent = widget, widget.parentWidget()
+    while parent is not None and child is not top:
+        if isinstance(parent, QAbstractScrollArea) and child is parent.viewport():
+            return widget is not child  # the viewport itself must fit; what it shows scrolls
+        child, parent = parent, parent.parentWidget()
+    return False
+
+
+def _r(rect: QRect) -> str:
+    return f"[{rect.x()},{rect.y()} {rect.width()}×{rect.height()}]"
+
+
+def test_every_view_fits_1024x700(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    window.resize(*SMALL)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == SMALL, timeout=5000)
+    for key in window.views:
+        window.show_view(key)
+        for _ in range(3):
+            QApplication.processEvents()
+        assert (window.width(), window.height()) == SMALL, \
+            f"{key}: the window cannot shrink to 1024×700 (it is {window.width()}×{window.height()})"
+        assert cut_off_widgets(window) == [], f"{key} view at 1024×700"
