@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from .progress_widget import JobProgress
+from .progress_widget import JobProgress, follow_runner
 from .workers import Job, JobRunner
 
 
@@ -44,22 +44,10 @@ class JobStatus(QWidget):
         return self.progress.bar
 
     def set_runner(self, runner: JobRunner | None) -> None:
-        if self._runner is not None:
-            for sig, slot in self._connections():
-                try:
-                    sig.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass
-        self._runner = runner
         self.progress.set_runner(runner)
-        if runner is not None:
-            for sig, slot in self._connections():
-                sig.connect(slot)
+        self._runner = follow_runner(self._runner, runner, lambda r: (
+            (r.jobStarted, self._changed), (r.jobFinished, self._changed)))
         self._update()
-
-    def _connections(self):
-        r = self._runner
-        return ((r.jobStarted, self._changed), (r.jobFinished, self._changed))
 
     def _changed(self, _job: Job) -> None:
         self._update()

@@ -24,6 +24,23 @@ from .workers import Job, JobRunner
 BAR_STEPS = 1000
 
 
+def follow_runner(old: JobRunner | None, new: JobRunner | None, connections) -> JobRunner | None:
+    """Move a widget's slots from ``old`` runner's signals to ``new``'s; returns ``new``.
+
+    ``connections(runner)`` lists the (signal, slot) pairs for one runner.
+    """
+    if old is not None:
+        for signal, slot in connections(old):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):  # already gone with its runner
+                pass
+    if new is not None:
+        for signal, slot in connections(new):
+            signal.connect(slot)
+    return new
+
+
 class ElidedLabel(QLabel):
     """A one-line label that shortens its text with "…" to fit and keeps it whole in the tooltip."""
 
@@ -80,21 +97,9 @@ class JobProgress(QWidget):
 
     # -- wiring -----------------------------------------------------------------------
     def set_runner(self, runner: JobRunner | None) -> None:
-        if self._runner is not None:
-            for signal, slot in self._connections():
-                try:
-                    signal.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass
-        self._runner = runner
-        if runner is not None:
-            for signal, slot in self._connections():
-                signal.connect(slot)
+        self._runner = follow_runner(self._runner, runner, lambda r: (
+            (r.jobProgress, self._progressed), (r.jobFinished, self._finished)))
         self.clear()
-
-    def _connections(self):
-        r = self._runner
-        return ((r.jobProgress, self._progressed), (r.jobFinished, self._finished))
 
     @property
     def job(self) -> Job | None:
