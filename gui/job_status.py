@@ -18,9 +18,11 @@ class JobStatus(QWidget):
         super().__init__(parent)
         self._runner: JobRunner | None = None
         self._shown: Job | None = None
-        self.progress = JobProgress(bar_width=170)
-        self.progress.stage.setMinimumWidth(60)
-        self.progress.stage.setMaximumWidth(240)
+        # While a job runs its stage matters more than the project and model names,
+        # which elide first in the status bar.
+        self.progress = JobProgress(bar_width=130)
+        self.progress.stage.setMinimumWidth(150)
+        self.progress.stage.setMaximumWidth(280)
         self.more = QLabel()
         self.more.setObjectName("more-jobs")
         self.cancel_button = QPushButton("Cancel")

@@ -375,9 +375,37 @@ class MainWindow(QMainWindow):
             act.setObjectName(f"tab-{i + 1}")
             self.tab_actions.append(act)
             m.addAction(act)
+        if self.workspace is not None:
+            m.addSeparator()
+            # Side panels collapse (their splitter handles drag them back): room for the
+            # candidate panes on a small screen.
+            for index, title in ((0, "&Query list"), (2, "&Document panel")):
+                act = m.addAction(title)
+                act.setObjectName(f"side-panel-{index}")
+                act.setCheckable(True)
+                act.setChecked(self.workspace.splitter.sizes()[index] > 0
+                               or not self.workspace.isVisible())
+                act.toggled.connect(lambda on, i=index: self.show_side_panel(i, on))
         for act in (self.next_tab_action, self.prev_tab_action):
             act.setEnabled(self.context is not None)
         m.setEnabled(self.context is not None)
+
+    def show_side_panel(self, index: int, shown: bool) -> None:
+        """Collapse (or bring back) the labeling tab's query list (0) or document panel (2)."""
+        if self.workspace is None:
+            return
+        splitter = self.workspace.splitter
+        sizes = splitter.sizes()
+        if shown == (sizes[index] > 0):
+            return
+        if shown:
+            width = splitter.widget(index).minimumSizeHint().width() + 40
+            sizes[1] = max(sizes[1] - width, 0)
+            sizes[index] = width
+        else:
+            sizes[1] += sizes[index]
+            sizes[index] = 0
+        splitter.setSizes(sizes)
 
     def step_tab(self, delta: int) -> None:
         """Show the tab ``delta`` steps on, wrapping around at the ends."""

@@ -23,7 +23,7 @@ def cut_off_widgets(window: QWidget) -> list[str]:
     for w in window.findChildren(QWidget):
         if w.isWindow() or not w.isVisible() or w.width() <= 0 or w.height() <= 0:
             continue
-        if _inside_scroll_content(w, window):
+        if _inside_scroll_content(w, window) or _collapsed(w, window):
             continue
         parent = w.parentWidget()
         if _text_clipped(w):
@@ -34,6 +34,16 @@ def cut_off_widgets(window: QWidget) -> list[str]:
                             f" {_r(w.geometry())} outside {type(parent).__name__}"
                             f"({parent.objectName()!r}) {_r(parent.rect())}")
     return problems
+
+
+def _collapsed(widget: QWidget, top: QWidget) -> bool:
+    """Inside a panel a splitter collapsed to nothing: not on screen at all."""
+    parent = widget.parentWidget()
+    while parent is not None and parent is not top:
+        if parent.width() <= 0 or parent.height() <= 0:
+            return True
+        parent = parent.parentWidget()
+    return False
 
 
 def _text(w: QWidget) -> str:
@@ -73,3 +83,21 @@ def test_every_view_fits_1024x700(qtbot, tiny_project):
         assert (window.width(), window.height()) == SMALL, \
             f"{key}: the window cannot shrink to 1024×700 (it is {window.width()}×{window.height()})"
         assert cut_off_widgets(window) == [], f"{key} view at 1024×700"
+
+
+def test_side_panels_collapse_to_give_the_panes_room(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    window.resize(*SMALL)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == SMALL, timeout=5000)
+    splitter = window.workspace.splitter
+    before = splitter.sizes()
+    toggles = {a.objectName(): a for a in window.view_menu.actions()}
+    query_list, document = toggles["side-panel-0"], toggles["side-panel-2"]
+    assert query_list.isChecked() and document.isChecked()
+    document.setChecked(False)
+    query_list.setChecked(False)
+    after = splitter.sizes()
+    assert after[0] == 0 and after[2] == 0 and after[1] == sum(before)
+    assert cut_off_widgets(window) == []
+    document.setChecked(True)
+    assert splitter.sizes()[2] >= splitter.widget(2).minimumSizeHint().width()
