@@ -156,7 +156,6 @@ class CompareView(QWidget, View):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
-        self.table.setMinimumHeight(150)
 
         # -- scatter ------------------------------------------------------------------
         self.axis_a = QComboBox()
@@ -212,6 +211,7 @@ class CompareView(QWidget, View):
         ql = QVBoxLayout(queries_box)
         ql.setContentsMargins(0, 0, 0, 0)
         self.queries_title = QLabel("<b>Queries, worse first</b>")
+        self.queries_title.setWordWrap(True)
         ql.addWidget(self.queries_title)
         ql.addWidget(self.queries, 1)
 
@@ -252,6 +252,11 @@ class CompareView(QWidget, View):
         vertical.addWidget(middle)
         vertical.addWidget(rank_box)
         vertical.setSizes([170, 360, 260])
+        # A small window takes its height from the metrics table (a few rows, it scrolls)
+        # before the scatter and the rankings.
+        for index, stretch in enumerate((0, 3, 2)):
+            vertical.setStretchFactor(index, stretch)
+        self.table.setMinimumHeight(100)
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
