@@ -406,6 +406,7 @@ class MainWindow(QMainWindow):
             sizes[1] += sizes[index]
             sizes[index] = 0
         splitter.setSizes(sizes)
+        session.save_splitter(LABELING_KEY, session.splitter_index(self.workspace, splitter), splitter)
 
     def step_tab(self, delta: int) -> None:
         """Show the tab ``delta`` steps on, wrapping around at the ends."""
@@ -542,7 +543,7 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         for key, view in self.views.items():
-            session.restore_splitters(key, view)
+            session.remember_splitters(key, view)
         self._fill_view_menu()
 
         # Label actions live on the workspace (their shortcuts work while it has focus);
@@ -586,8 +587,6 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.context is None:
             return
-        for key, view in self.views.items():
-            session.save_splitters(key, view)
         for view in self.views.values():
             try:
                 view.shutdown()

@@ -109,23 +109,31 @@ def _splitters(view: QWidget) -> list[QSplitter]:
     return view.findChildren(QSplitter)
 
 
-def save_splitters(key: str, view: QWidget) -> None:
-    store = settings()
-    for i, splitter in enumerate(_splitters(view)):
-        sizes = splitter.sizes()
-        if sum(sizes) > 0:
-            store.setValue(f"splitters/{key}/{i}", [int(s) for s in sizes])
+def splitter_index(view: QWidget, splitter: QSplitter) -> int:
+    return _splitters(view).index(splitter)
 
 
-def restore_splitters(key: str, view: QWidget) -> None:
+def save_splitter(key: str, index: int, splitter: QSplitter) -> None:
+    sizes = splitter.sizes()
+    if sum(sizes) > 0:
+        settings().setValue(f"splitters/{key}/{index}", [int(s) for s in sizes])
+
+
+def remember_splitters(key: str, view: QWidget) -> None:
+    """Put back the sizes the user gave ``view``'s splitters, and remember each new one.
+
+    Only a drag by the user (``splitterMoved``) or :func:`save_splitter` stores
+    sizes: a tab that was never shown has placeholder sizes that must not be kept.
+    """
     store = settings()
     for i, splitter in enumerate(_splitters(view)):
         try:
             sizes = [int(s) for s in _as_list(store.value(f"splitters/{key}/{i}"))]
         except ValueError:
-            continue
+            sizes = []
         if len(sizes) == splitter.count() and sum(sizes) > 0:
             splitter.setSizes(sizes)
+        splitter.splitterMoved.connect(lambda _pos, _handle, i=i, sp=splitter: save_splitter(key, i, sp))
 
 
 # -- per project: query and filter -------------------------------------------------------------
