@@ -73,3 +73,21 @@ def test_window_geometry_and_splitters_come_back(qtbot, tiny_project):
     again.open_project(tiny_project)
     qtbot.waitUntil(lambda: sum(again.workspace.splitter.sizes()) == total, timeout=5000)
     assert again.workspace.splitter.sizes() == sizes
+
+
+def test_welcome_page_offers_the_recent_projects(qtbot, tiny_project, tmp_path):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    from gui.main_window import MainWindow
+
+    session.remember_recent(tmp_path / "deleted.rsproj")  # no longer there: not offered
+    session.remember_recent(tiny_project)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    buttons = [b for b in window.findChildren(QPushButton) if b.objectName() == "welcome-recent"]
+    assert [b.toolTip() for b in buttons] == [str(tiny_project.resolve())]
+    qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
+    assert window.context is not None
+    assert window.context.project_path.resolve() == tiny_project.resolve()
