@@ -110,6 +110,8 @@ TOOLS: list[ToolSpec] = [
 ]
 
 LABELING_KEY = "labeling"
+# Below this window width the labeling tab starts with its side panels at their minimum.
+SMALL_WINDOW_WIDTH = 1300
 
 
 def load_class(target: str):
@@ -542,8 +544,16 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.empty_state)
         central_layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        narrow_side_panels = not session.has_splitter(LABELING_KEY, 0)
         for key, view in self.views.items():
             session.remember_splitters(key, view)
+        if narrow_side_panels and self.width() < SMALL_WINDOW_WIDTH:
+            # Nothing remembered and a small window: side panels at their minimum give
+            # the candidate panes their width (titles wrap less).
+            sizes = self.workspace.splitter.sizes()
+            side = [self.workspace.splitter.widget(i).minimumSizeHint().width() for i in (0, 2)]
+            total = sum(sizes)
+            self.workspace.splitter.setSizes([side[0], total - side[0] - side[1], side[1]])
         self._fill_view_menu()
 
         # Label actions live on the workspace (their shortcuts work while it has focus);

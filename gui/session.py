@@ -119,6 +119,10 @@ def save_splitter(key: str, index: int, splitter: QSplitter) -> None:
         settings().setValue(f"splitters/{key}/{index}", [int(s) for s in sizes])
 
 
+def has_splitter(key: str, index: int) -> bool:
+    return settings().contains(f"splitters/{key}/{index}")
+
+
 def remember_splitters(key: str, view: QWidget) -> None:
     """Put back the sizes the user gave ``view``'s splitters, and remember each new one.
 

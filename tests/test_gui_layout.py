@@ -101,3 +101,25 @@ def test_side_panels_collapse_to_give_the_panes_room(qtbot, tiny_project):
     assert cut_off_widgets(window) == []
     document.setChecked(True)
     assert splitter.sizes()[2] >= splitter.widget(2).minimumSizeHint().width()
+
+
+def test_a_small_window_opens_with_narrow_side_panels(qtbot, tiny_project):
+    from gui.main_window import MainWindow
+
+    widths = {}
+    for width in (1024, 1600):
+        window = MainWindow()
+        qtbot.addWidget(window)
+        window.resize(width, 700)
+        window.show()
+        window.open_project(tiny_project)
+        splitter = window.workspace.splitter
+        qtbot.waitUntil(lambda: sum(splitter.sizes()) > 0 and splitter.width() > 0, timeout=5000)
+        QApplication.processEvents()
+        widths[width] = splitter.sizes()
+        minimum = [splitter.widget(i).minimumSizeHint().width() for i in (0, 2)]
+        if width == 1024:
+            assert [widths[width][0], widths[width][2]] == minimum
+        window.close()
+    # The wide window keeps the roomier defaults.
+    assert widths[1600][0] > widths[1024][0] and widths[1600][2] > widths[1024][2]
