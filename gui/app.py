@@ -10,6 +10,7 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from .main_window import MainWindow, app_icon
+from .session import last_project
 
 
 def ensure_display() -> None:
@@ -51,8 +52,14 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 
 
 def run(project: Path | None = None, *, demo: bool = False) -> int:
-    """Show the main window (on ``project``, or the demo project) and run the event loop."""
+    """Show the main window and run the event loop.
+
+    On ``project``; without one (and ``demo``), on the most recently opened
+    project that still exists, else the demo project.
+    """
     app = create_app()
+    if project is None and demo:
+        project = last_project()
     window = MainWindow(project)
     window.show()
     if project is None and demo and window.demo_action.isEnabled():

@@ -17,6 +17,7 @@ background job; this view only lays out its plain-data result:
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,7 +32,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -47,6 +47,7 @@ from core.evaluation.compare import (
 )
 
 from .context import AppContext
+from .progress_widget import JobProgress
 from .style import LABEL_TINTS, LABEL_TITLES, label_icon
 from .view import View
 from .workers import Job, Latest
@@ -125,16 +126,17 @@ class CompareView(QWidget, View):
         self.model_a.setObjectName("compare-model-a")
         self.model_b = QComboBox()
         self.model_b.setObjectName("compare-model-b")
+        # Until the user picks a model, new versions move the default pair along.
+        self._models_chosen = False
+        for combo in (self.model_a, self.model_b):
+            combo.activated.connect(self._models_picked)
         self.split = QLineEdit("test")
         self.split.setMaximumWidth(90)
         self.split.setToolTip("Held-out split to evaluate on ('all' = every query)")
         self.run_button = QPushButton("Compare")
         self.run_button.setObjectName("run-compare")
         self.run_button.clicked.connect(self.run_comparison)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(200)
-        self.progress.setVisible(False)
+        self.progress = JobProgress(context.jobs, bar_width=200)
         self.state = QLabel("Choose two models and press Compare")
         self.state.setObjectName("compare-state")
         controls = QHBoxLayout()
@@ -154,7 +156,6 @@ class CompareView(QWidget, View):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
-        self.table.setMinimumHeight(150)
 
         # -- scatter ------------------------------------------------------------------
         self.axis_a = QComboBox()
@@ -210,6 +211,7 @@ class CompareView(QWidget, View):
         ql = QVBoxLayout(queries_box)
         ql.setContentsMargins(0, 0, 0, 0)
         self.queries_title = QLabel("<b>Queries, worse first</b>")
+        self.queries_title.setWordWrap(True)
         ql.addWidget(self.queries_title)
         ql.addWidget(self.queries, 1)
 
@@ -250,6 +252,11 @@ class CompareView(QWidget, View):
         vertical.addWidget(middle)
         vertical.addWidget(rank_box)
         vertical.setSizes([170, 360, 260])
+        # A small window takes its height from the metrics table (a few rows, it scrolls)
+        # before the scatter and the rankings.
+        for index, stretch in enumerate((0, 3, 2)):
+            vertical.setStretchFactor(index, stretch)
+        self.table.setMinimumHeight(100)
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
@@ -259,20 +266,39 @@ class CompareView(QWidget, View):
         self.reload_models()
 
     # -- models ------------------------------------------------------------------------
+    def default_pair(self) -> tuple[str, str]:
+        """(A, B) the view opens on: the newest model version against the model it was trained from."""
+        versions = self.context.project.model_versions()
+        if not versions:
+            return "bundled", "bundled"
+        newest = versions[-1]
+        return newest.get("base") or "bundled", newest["id"]
+
     def reload_models(self) -> None:
+        """List every model version (and any base they came from); keep a pair the user chose."""
         versions = self.context.project.model_versions()
         items = [("bundled", "bundled")] + [
             (v["id"] if v["name"] == v["id"] else f"{v['name']} ({v['id']})", v["id"]) for v in versions]
-        for combo, default in ((self.model_a, "bundled"),
-                               (self.model_b, versions[-1]["id"] if versions else "bundled")):
-            current = combo.currentData() or default
+        listed = {mid for _t, mid in items}
+        for v in versions:  # a base that is a model folder, not a version of this project
+            base = v.get("base") or ""
+            if base and base not in listed:
+                items.append((f"folder: {Path(base).name}", base))
+                listed.add(base)
+        default_a, default_b = self.default_pair()
+        for combo, default in ((self.model_a, default_a), (self.model_b, default_b)):
+            current = combo.currentData() if self._models_chosen else default
             combo.blockSignals(True)
             combo.clear()
             for title, mid in items:
                 combo.addItem(title, mid)
+                combo.setItemData(combo.count() - 1, mid, Qt.ItemDataRole.ToolTipRole)
             index = combo.findData(current)
             combo.setCurrentIndex(index if index >= 0 else 0)
             combo.blockSignals(False)
+
+    def _models_picked(self, _index: int) -> None:
+        self._models_chosen = True
 
     def set_models(self, a: str, b: str) -> None:
         for combo, mid in ((self.model_a, a), (self.model_b, b)):
@@ -310,27 +336,16 @@ class CompareView(QWidget, View):
         split = self.split.text().strip()
         split = None if split in ("", "all") else split
         self.run_button.setEnabled(False)
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.state.setText("Evaluating…")
+        self.state.setText("")
         self._job = self.context.jobs.start(
             "Comparing retrievers", compare_project_file, self.context.project_path, models, split,
             on_result=self.set_result, on_error=self._on_error, on_cancel=self._on_cancel)
-        self.context.jobs.jobProgress.connect(self._on_progress)
-
-    def _on_progress(self, job: Job) -> None:
-        if job is self._job:
-            self.progress.setValue(int(job.fraction * 1000))
-            self.state.setText(job.message)
+        self.progress.follow(self._job, "Evaluating…")
 
     def _done(self) -> None:
-        try:
-            self.context.jobs.jobProgress.disconnect(self._on_progress)
-        except (RuntimeError, TypeError):
-            pass
         self._job = None
         self.run_button.setEnabled(True)
-        self.progress.setVisible(False)
+        self.progress.clear()
 
     def _on_error(self, message: str) -> None:
         self._done()

@@ -1,10 +1,11 @@
-"""Small dialogs: settings, About (with versions) and the keyboard shortcut sheet."""
+"""Small dialogs: settings, About (with versions), the keyboard shortcut sheet and the guide."""
 
 from __future__ import annotations
 
 import html
 import platform
 from importlib import metadata
+from pathlib import Path
 
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QAction
@@ -78,12 +79,15 @@ def shortcut_rows(actions: list[QAction | tuple[str, str]]) -> list[tuple[str, s
 class ShortcutSheet(QDialog):
     """Every keyboard shortcut, read from the actions themselves so it cannot drift."""
 
-    def __init__(self, rows: list[tuple[str, str]], parent=None) -> None:
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]], parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        self.resize(520, 560)
-        body = "".join(f"<tr><td style='padding-right:18px'><code><b>{html.escape(k)}</b></code></td>"
-                       f"<td>{html.escape(w)}</td></tr>" for k, w in rows)
+        self.resize(560, 600)
+        body = "".join(
+            f"<tr><td colspan='2'><h4 style='margin:8px 0 2px 0'>{html.escape(title)}</h4></td></tr>"
+            + "".join(f"<tr><td style='padding-right:18px'><code><b>{html.escape(k)}</b></code></td>"
+                      f"<td>{html.escape(w)}</td></tr>" for k, w in rows)
+            for title, rows in sections)
         view = QTextBrowser()
         view.setObjectName("shortcut-sheet")
         view.setHtml(f"<h3>Keyboard shortcuts</h3><table cellspacing='3'>{body}</table>"
@@ -95,6 +99,36 @@ class ShortcutSheet(QDialog):
         layout.addWidget(view)
         layout.addWidget(buttons)
         self.view = view
+
+
+def guide_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / "help" / "loop.md"
+
+
+def guide_markdown() -> str:
+    """The in-app guide to the loop (``resources/help/loop.md``)."""
+    try:
+        return guide_path().read_text(encoding="utf-8")
+    except OSError as exc:
+        return f"# The loop\n\nThe guide could not be read ({exc.strerror or exc}: {guide_path()})."
+
+
+class GuideDialog(QDialog):
+    """Help → Guide: the labeling loop, step by step, as a page inside the app."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Guide: the labeling loop")
+        self.resize(640, 620)
+        self.view = QTextBrowser()
+        self.view.setObjectName("guide")
+        self.view.setOpenExternalLinks(True)
+        self.view.setMarkdown(guide_markdown())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        layout.addWidget(buttons)
 
 
 class SettingsDialog(QDialog):

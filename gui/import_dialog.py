@@ -5,6 +5,11 @@ wins, debounced while typing); the import is ``core.io.importers.import_source``
 as an announced job, so the status bar shows its progress and a Cancel
 button. The import is all-or-nothing in core: a failure or a cancel leaves
 the project as it was.
+
+The import starts only from the Import button, and only once the preview of
+the current source and options is shown: Enter in a field refreshes the
+preview instead of importing unseen data. The file and folder choosers start
+where the last import was chosen from (:mod:`gui.session`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -25,7 +31,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -43,7 +48,9 @@ from core.io.importers import (
     preview,
 )
 
+from . import session
 from .context import AppContext
+from .progress_widget import JobProgress
 from .workers import Job, Latest
 
 # (ImportOptions field, form label, which preview role's columns to offer)
@@ -131,6 +138,7 @@ class ImportDialog(QDialog):
         self.source.setPlaceholderText("A BEIR / MS MARCO / TREC / SMART folder, or a CSV, TSV, "
                                        "JSONL or Parquet file")
         self.source.textChanged.connect(self._changed)
+        self.source.returnPressed.connect(self.refresh_preview)
         file_button = QPushButton("File…")
         file_button.clicked.connect(self._choose_file)
         folder_button = QPushButton("Folder…")
@@ -217,12 +225,13 @@ class ImportDialog(QDialog):
             self.tables[key] = table
             self.preview_tabs.addTab(table, title)
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
+        self.progress = JobProgress(context.jobs, bar_width=260)
         self.buttons = QDialogButtonBox()
         self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
         self.import_button.setEnabled(False)
+        # Not the dialog's default button: Enter must never import what was not previewed.
+        self.import_button.setAutoDefault(False)
+        self.import_button.setDefault(False)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.import_button.clicked.connect(self.start_import)
         self.cancel_button.clicked.connect(self.reject)
@@ -237,7 +246,6 @@ class ImportDialog(QDialog):
         layout.addWidget(self.preview_tabs, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.buttons)
-        context.jobs.jobProgress.connect(self._job_progress)
 
     def _with_browse(self, edit: QLineEdit) -> QWidget:
         holder = QWidget()
@@ -250,21 +258,35 @@ class ImportDialog(QDialog):
         row.addWidget(b)
         return holder
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
+        # QDialog turns Enter into a click on a default button; here Enter in a
+        # field only refreshes the preview (the line edits do that themselves).
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                not isinstance(self.focusWidget(), QPushButton):
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def _browse_into(self, edit: QLineEdit) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", edit.text() or str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a file",
+                                              edit.text() or str(session.folder("import")))
         if path:
+            session.remember_folder("import", path)
             edit.setText(path)
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import a file", str(Path.home()),
+            self, "Import a file", str(session.folder("import")),
             "Data files (*.jsonl *.json *.csv *.tsv *.txt *.parquet *.gz);;All files (*)")
         if path:
+            session.remember_folder("import", path)
             self.source.setText(path)
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Import a folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Import a folder", str(session.folder("import")))
         if path:
+            # The folder's parent: the next chooser shows this folder among its siblings.
+            session.remember_folder("import", Path(path).parent)
             self.source.setText(path)
 
     # -- options ----------------------------------------------------------------------
@@ -287,6 +309,8 @@ class ImportDialog(QDialog):
 
     def _changed(self, *_args) -> None:
         if self._job is None:
+            # What is previewed no longer matches the form: no import until the new preview.
+            self.import_button.setEnabled(False)
             self._debounce.start()
 
     def refresh_preview(self) -> None:
@@ -363,23 +387,16 @@ class ImportDialog(QDialog):
             self.status.setText(f"<span style='color:#b91c1c'>{exc}</span>")
             return
         self.import_button.setEnabled(False)
-        self.progress.setVisible(True)
-        self.progress.setValue(0)
         self.status.setText("Importing…")
         self._job = self.context.jobs.start(
             "Importing", import_source, self.context.project_path, self.source.text().strip(),
             format=self.format.currentData(), options=options,
             on_result=self._imported, on_error=self._import_failed, on_cancel=self._import_cancelled)
-
-    def _job_progress(self, job: Job) -> None:
-        if job is self._job:
-            self.progress.setValue(int(job.fraction * 1000))
-            if job.message:
-                self.status.setText(job.message)
+        self.progress.follow(self._job, "Importing…")
 
     def _imported(self, counts: dict) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.status.setText(f"Imported {counts.get('documents', 0):,} documents, "
                             f"{counts.get('queries', 0):,} queries and "
                             f"{counts.get('judgements', 0):,} judgements.")
@@ -388,13 +405,13 @@ class ImportDialog(QDialog):
 
     def _import_failed(self, message: str) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.status.setText(f"<span style='color:#b91c1c'>Nothing was imported: {message}</span>")
         self.import_button.setEnabled(True)
 
     def _import_cancelled(self) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.status.setText("Import cancelled; the project is unchanged.")
         self.import_button.setEnabled(True)
 

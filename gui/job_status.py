@@ -1,9 +1,10 @@
-"""Status-bar widget: the running job's name, a progress bar and a cancel button."""
+"""Status-bar widget: the running job's progress (:class:`JobProgress`) and a cancel button."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
+from .progress_widget import JobProgress, follow_runner
 from .workers import Job, JobRunner
 
 
@@ -17,67 +18,58 @@ class JobStatus(QWidget):
         super().__init__(parent)
         self._runner: JobRunner | None = None
         self._shown: Job | None = None
-        self.label = QLabel()
-        self.label.setMinimumWidth(100)
-        self.label.setMaximumWidth(300)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 1000)
-        self.bar.setFixedWidth(130)
-        self.bar.setTextVisible(True)
+        # While a job runs its stage matters more than the project and model names,
+        # which elide first in the status bar.
+        self.progress = JobProgress(bar_width=130)
+        self.progress.stage.setMinimumWidth(150)
+        self.progress.stage.setMaximumWidth(280)
+        self.more = QLabel()
+        self.more.setObjectName("more-jobs")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancel-job")
         self.cancel_button.setToolTip("Stop this job at its next progress report")
         self.cancel_button.clicked.connect(self._cancel)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.bar)
+        layout.addWidget(self.progress, 1)
+        layout.addWidget(self.more)
         layout.addWidget(self.cancel_button)
         self.setVisible(False)
 
-    def set_runner(self, runner: JobRunner | None) -> None:
-        if self._runner is not None:
-            for sig, slot in self._connections():
-                try:
-                    sig.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass
-        self._runner = runner
-        if runner is not None:
-            for sig, slot in self._connections():
-                sig.connect(slot)
-        self._update()
+    @property
+    def label(self):
+        """The stage text shown (tests and screen readers read it here)."""
+        return self.progress.stage
 
-    def _connections(self):
-        r = self._runner
-        return ((r.jobStarted, self._changed), (r.jobProgress, self._progress),
-                (r.jobFinished, self._changed))
+    @property
+    def bar(self):
+        return self.progress.bar
+
+    def set_runner(self, runner: JobRunner | None) -> None:
+        self.progress.set_runner(runner)
+        self._runner = follow_runner(self._runner, runner, lambda r: (
+            (r.jobStarted, self._changed), (r.jobFinished, self._changed)))
+        self._update()
 
     def _changed(self, _job: Job) -> None:
         self._update()
 
-    def _progress(self, job: Job) -> None:
-        if job is self._shown:
-            self._show(job)
-
     def _update(self) -> None:
         jobs = [j for j in (self._runner.jobs if self._runner else []) if not j.done]
-        self._shown = jobs[0] if jobs else None
-        self.setVisible(self._shown is not None)
-        if self._shown is not None:
-            self._show(self._shown)
-
-    def _show(self, job: Job) -> None:
-        jobs = self._runner.jobs if self._runner else []
-        more = len([j for j in jobs if not j.done]) - 1
-        text = job.message or job.name
-        self.label.setText(text + (f"  (+{more} more)" if more > 0 else ""))
-        self.label.setToolTip(job.name + (f": {job.message}" if job.message else ""))
-        self.bar.setValue(int(job.fraction * 1000))
-        self.cancel_button.setEnabled(job.cancellable)
+        shown = jobs[0] if jobs else None
+        if shown is not self._shown or shown is None:
+            self._shown = shown
+            self.progress.follow(shown)
+        self.setVisible(shown is not None)
+        self.more.setText(f"+{len(jobs) - 1} more" if len(jobs) > 1 else "")
+        self.more.setToolTip("\n".join(j.name for j in jobs[1:]))
+        if shown is not None:
+            self.cancel_button.setEnabled(shown.cancellable)
 
     def _cancel(self) -> None:
         if self._shown is not None:
             self._shown.cancel()
-            self.label.setText(f"Cancelling {self._shown.name}…")
+            self.progress.stage.setText(f"Cancelling {self._shown.name}…")
+            self.progress.bar.setRange(0, 0)
+            self.progress.bar.setFormat("")
             self.cancel_button.setEnabled(False)

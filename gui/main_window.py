@@ -16,6 +16,13 @@ A view inherits ``View`` to declare them; one that does not yet gets it mixed
 in at registration (:func:`gui.view.as_view_class`), so the hooks it has are
 called and the others are no-ops.
 
+Keyboard reach: Ctrl+Tab / Ctrl+Shift+Tab and Ctrl+PgDown / Ctrl+PgUp step
+through the tabs, Alt+1…Alt+5 go to one; Help → Keyboard shortcuts is built
+from the menus' actions at the moment it opens, so it lists every key there is.
+
+Session memory (:mod:`gui.session`): window geometry, the views' splitter
+sizes, File → Open Recent, and per project the last query and query filter.
+
 Views talk to the workspace only through the shared :class:`AppContext`
 signals (``currentQueryChanged``, ``documentActivated``, ``labelsChanged``,
 ``modelChanged``, ``modelVersionsChanged``, ``candidatesChanged``).
@@ -40,6 +47,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QTabWidget,
@@ -52,12 +60,22 @@ from core.errors import StudioError
 from core.labeling.overview import Totals
 from core.project.file import PROJECT_SUFFIX, Project
 
+from . import session
 from .context import AppContext
-from .dialogs import AboutDialog, SettingsDialog, ShortcutSheet, shortcut_rows
+from .dialogs import (
+    AboutDialog,
+    GuideDialog,
+    SettingsDialog,
+    ShortcutSheet,
+    shortcut_rows,
+)
 from .job_status import JobStatus
+from .progress_widget import ElidedLabel
 from .view import View, as_view_class
 from .workers import tune_interpreter_for_ui
-from .workspace import MAX_DEPTH, LabelingWorkspace, settings
+from .workspace import MAX_DEPTH, LabelingWorkspace
+
+settings = session.settings
 
 
 @dataclass(frozen=True)
@@ -92,6 +110,8 @@ TOOLS: list[ToolSpec] = [
 ]
 
 LABELING_KEY = "labeling"
+# Below this window width the labeling tab starts with its side panels at their minimum.
+SMALL_WINDOW_WIDTH = 1300
 
 
 def load_class(target: str):
@@ -146,8 +166,77 @@ class WelcomePage(QWidget):
         layout.addStretch(1)
         layout.addWidget(title)
         layout.addLayout(buttons)
+        recent = [Path(p) for p in session.recent_projects() if Path(p).is_file()][:5]
+        if recent:
+            layout.addWidget(QLabel("<b>Recent projects</b>"))
+            for path in recent:
+                b = QPushButton(f"{path.name}   ({path.parent.name or path.parent})")
+                b.setObjectName("welcome-recent")
+                b.setToolTip(str(path))
+                b.setFlat(True)
+                b.setStyleSheet("text-align: left")
+                b.clicked.connect(lambda _=False, p=path: window.open_project(p))
+                layout.addWidget(b)
+        guide = QPushButton("How the loop works (label → mine → review → train → compare)")
+        guide.setFlat(True)
+        guide.clicked.connect(window.guide_action.trigger)
+        layout.addWidget(guide)
         layout.addStretch(2)
         self.setMaximumWidth(720)
+
+
+class EmptyState(QWidget):
+    """A line above the tabs while the project lacks what the next step needs, with that step."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.setObjectName("empty-state")
+        self._window = window
+        self.text = QLabel()
+        self.text.setObjectName("empty-state-text")
+        self.text.setWordWrap(True)
+        self.button = QPushButton()
+        self.button.setObjectName("empty-state-action")
+        self.button.clicked.connect(self._act)
+        self._action: QAction | None = None
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.button)
+        self.setStyleSheet("#empty-state { background: #fff7e0; border-bottom: 1px solid #e8d9a8; }")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setVisible(False)
+
+    def show_for(self, totals: Totals) -> None:
+        """Say what to do first: import documents, import queries, or label a first query."""
+        w = self._window
+        if totals.documents == 0:
+            text, action = ("<b>This project has no documents yet.</b> Import a corpus with its "
+                            "queries (BEIR, MS MARCO, TREC, CSV/TSV, JSONL, Parquet) to start.",
+                            w.import_action)
+            button = "Import…"
+        elif totals.queries == 0:
+            text, action = ("<b>No queries yet.</b> Import queries (and judgements, if you have "
+                            "them) to see candidates for them.", w.import_action)
+            button = "Import…"
+        elif totals.positives + totals.negatives + totals.false_negatives == 0:
+            text, action = ("<b>Nothing is labeled yet.</b> Pick a query on the left, then press "
+                            "<b>1</b> on a relevant candidate and <b>2</b> on a hard negative. "
+                            "With a few positives, mine more negatives (Tools → Mine, Ctrl+M).",
+                            w.guide_action)
+            button = "How the loop works"
+        else:
+            self._action = None
+            self.setVisible(False)
+            return
+        self.text.setText(text)
+        self._action = action
+        self.button.setText(button)
+        self.setVisible(True)
+
+    def _act(self) -> None:
+        if self._action is not None:
+            self._action.trigger()
 
 
 class MainWindow(QMainWindow):
@@ -166,6 +255,7 @@ class MainWindow(QMainWindow):
         self.last_warning: tuple[str, str] | None = None
         self.setWindowIcon(app_icon())
         self.resize(1400, 900)
+        session.restore_window(self)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -201,12 +291,27 @@ class MainWindow(QMainWindow):
                                           "Import documents, queries and judgements")
         self.export_action = self._action("&Export…", self.export_data, "Ctrl+E",
                                           "Export labels and training data")
-        self.close_action = self._action("&Close project", self.close_project,
-                                         QKeySequence.StandardKey.Close)
+        self.close_action = self._action("&Close project", self.close_project)
+        # Ctrl+W everywhere, plus the platform's own Close keys (only Ctrl+F4 on some).
+        close_keys = [QKeySequence("Ctrl+W")] + [
+            k for k in QKeySequence.keyBindings(QKeySequence.StandardKey.Close) if k != QKeySequence("Ctrl+W")]
+        self.close_action.setShortcuts(close_keys)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.settings_action = self._action("&Settings…", self.edit_settings,
                                             QKeySequence.StandardKey.Preferences)
         self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self.guide_action = self._action("&Guide: the labeling loop", self.show_guide,
+                                         tip="Label, mine, review, see, train, compare: what each step is for")
+        self.next_tab_action = self._action("&Next tab", lambda: self.step_tab(1), None,
+                                            "Show the next tab")
+        self.next_tab_action.setShortcuts([QKeySequence("Ctrl+Tab"), QKeySequence("Ctrl+PgDown")])
+        self.prev_tab_action = self._action("&Previous tab", lambda: self.step_tab(-1), None,
+                                            "Show the previous tab")
+        self.prev_tab_action.setShortcuts([QKeySequence("Ctrl+Shift+Tab"),
+                                           QKeySequence("Ctrl+PgUp")])
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.setObjectName("recent-projects")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.about_action = self._action("&About Retriever Studio", self.show_about)
         self.folder_model_action = self._action("Model from a &folder…", self.choose_model_folder,
                                                 tip="Use any local sentence-transformers folder")
@@ -224,16 +329,27 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for a in (self.new_action, self.open_action, self.demo_action, None, self.import_action,
-                  self.export_action, None, self.close_action, self.quit_action):
-            file_menu.addSeparator() if a is None else file_menu.addAction(a)
+        for a in (self.new_action, self.open_action, self.recent_menu, self.demo_action, None,
+                  self.import_action, self.export_action, None, self.close_action, self.quit_action):
+            if a is None:
+                file_menu.addSeparator()
+            elif isinstance(a, QMenu):
+                file_menu.addMenu(a)
+            else:
+                file_menu.addAction(a)
+        self._fill_recent_menu()
         self.edit_menu = bar.addMenu("&Edit")
+        self.view_menu = bar.addMenu("&View")
         self.label_menu = bar.addMenu("&Label")
         self.model_menu = bar.addMenu("&Model")
         self.tools_menu = bar.addMenu("&Tools")
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.guide_action)
         help_menu.addAction(self.shortcuts_action)
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
+        self.tab_actions: list[QAction] = []
+        self._fill_view_menu()
         self._fill_edit_menu()
 
     def _fill_edit_menu(self) -> None:
@@ -243,6 +359,82 @@ class MainWindow(QMainWindow):
         m.addAction(self.redo_action)
         m.addSeparator()
         m.addAction(self.settings_action)
+
+    def _fill_view_menu(self) -> None:
+        """Tab navigation: next/previous and Alt+N for each tab the open project has."""
+        m = self.view_menu
+        m.clear()
+        m.addAction(self.next_tab_action)
+        m.addAction(self.prev_tab_action)
+        m.addSeparator()
+        for act in self.tab_actions:
+            self.removeAction(act)
+        self.tab_actions = []
+        for i in range(self.tabs.count() if self.context is not None else 0):
+            title = self.tabs.tabText(i).replace("&", "")
+            act = self._action(f"{title} tab", lambda _=False, n=i: self.tabs.setCurrentIndex(n),
+                               f"Alt+{i + 1}" if i < 9 else None, f"Show the {title} tab")
+            act.setObjectName(f"tab-{i + 1}")
+            self.tab_actions.append(act)
+            m.addAction(act)
+        if self.workspace is not None:
+            m.addSeparator()
+            # Side panels collapse (their splitter handles drag them back): room for the
+            # candidate panes on a small screen.
+            for index, title in ((0, "&Query list"), (2, "&Document panel")):
+                act = m.addAction(title)
+                act.setObjectName(f"side-panel-{index}")
+                act.setCheckable(True)
+                act.setChecked(self.workspace.splitter.sizes()[index] > 0
+                               or not self.workspace.isVisible())
+                act.toggled.connect(lambda on, i=index: self.show_side_panel(i, on))
+        for act in (self.next_tab_action, self.prev_tab_action):
+            act.setEnabled(self.context is not None)
+        m.setEnabled(self.context is not None)
+
+    def show_side_panel(self, index: int, shown: bool) -> None:
+        """Collapse (or bring back) the labeling tab's query list (0) or document panel (2)."""
+        if self.workspace is None:
+            return
+        splitter = self.workspace.splitter
+        sizes = splitter.sizes()
+        if shown == (sizes[index] > 0):
+            return
+        if shown:
+            width = splitter.widget(index).minimumSizeHint().width() + 40
+            sizes[1] = max(sizes[1] - width, 0)
+            sizes[index] = width
+        else:
+            sizes[1] += sizes[index]
+            sizes[index] = 0
+        splitter.setSizes(sizes)
+        session.save_splitter(LABELING_KEY, session.splitter_index(self.workspace, splitter), splitter)
+
+    def step_tab(self, delta: int) -> None:
+        """Show the tab ``delta`` steps on, wrapping around at the ends."""
+        if self.context is None or self.tabs.count() == 0:
+            return
+        self.tabs.setCurrentIndex((self.tabs.currentIndex() + delta) % self.tabs.count())
+
+    def _fill_recent_menu(self) -> None:
+        m = self.recent_menu
+        m.clear()
+        paths = session.recent_projects()
+        for path in paths:
+            act = m.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.setStatusTip(path)
+            exists = Path(path).is_file()
+            act.setEnabled(exists)
+            if not exists:
+                act.setText(f"{Path(path).name} (moved or deleted)")
+            act.triggered.connect(lambda _=False, p=path: self.open_project(p))
+        if paths:
+            m.addSeparator()
+            clear = m.addAction("Clear the list")
+            clear.triggered.connect(lambda: (session.forget_recent(), self._fill_recent_menu()))
+        else:
+            m.addAction("No recent projects").setEnabled(False)
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Main")
@@ -268,13 +460,17 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.project_label = QLabel()
-        self.model_label = QLabel()
+        # Project and model names give way (shortened with "…", whole in the tooltip)
+        # so that the counts and a running job fit a 1024 px window.
+        self.project_label = ElidedLabel()
+        self.project_label.setObjectName("status-project")
+        self.model_label = ElidedLabel()
+        self.model_label.setObjectName("status-model")
         self.counts_label = QLabel()
         self.counts_label.setObjectName("status-counts")
         self.job_status = JobStatus(self)
-        sb.addWidget(self.project_label)
-        sb.addWidget(self.model_label)
+        sb.addWidget(self.project_label, 2)
+        sb.addWidget(self.model_label, 3)
         sb.addPermanentWidget(self.counts_label)
         sb.addPermanentWidget(self.job_status)
 
@@ -296,6 +492,8 @@ class MainWindow(QMainWindow):
         self.tools_menu.clear()
         self.model_menu.clear()
         self.counts_label.setText("")
+        self._fill_view_menu()
+        self._fill_recent_menu()
 
     def open_project(self, path: str | Path) -> bool:
         """Open (and show) a project file; returns False after telling the user why not."""
@@ -307,8 +505,13 @@ class MainWindow(QMainWindow):
         self.close_project()
         self.context = AppContext(project, self)
         self.context.model_id = str(settings().value(_model_key(project.path), "bundled"))
+        # The workspace selects this query once the list is read, if it still exists.
+        last_query = session.project_value(project.path, "query")
+        if last_query:
+            self.context.set_current_query(last_query)
         self._build_views()
-        remember_recent(project.path)
+        session.remember_recent(project.path)
+        self._fill_recent_menu()
         self.projectOpened.emit(self.context)
         return True
 
@@ -333,7 +536,25 @@ class MainWindow(QMainWindow):
                 continue
             self.tabs.addTab(view, spec.title)
             self.views[spec.key] = view
-        self.setCentralWidget(self.tabs)
+        self.empty_state = EmptyState(self)
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.empty_state)
+        central_layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        narrow_side_panels = not session.has_splitter(LABELING_KEY, 0)
+        for key, view in self.views.items():
+            session.remember_splitters(key, view)
+        if narrow_side_panels and self.width() < SMALL_WINDOW_WIDTH:
+            # Nothing remembered and a small window: side panels at their minimum give
+            # the candidate panes their width (titles wrap less).
+            sizes = self.workspace.splitter.sizes()
+            side = [self.workspace.splitter.widget(i).minimumSizeHint().width() for i in (0, 2)]
+            total = sum(sizes)
+            self.workspace.splitter.setSizes([side[0], total - side[0] - side[1], side[1]])
+        self._fill_view_menu()
 
         # Label actions live on the workspace (their shortcuts work while it has focus);
         # the menu shows them with their keys.
@@ -368,6 +589,7 @@ class MainWindow(QMainWindow):
         ctx.jobs.jobFailed.connect(self._job_failed)
         self.workspace.controller.totalsChanged.connect(self._show_totals)
         self.job_status.set_runner(ctx.jobs)
+        self._remember_query_and_filter()
         self._fill_models()
         self._update_title()
         self.workspace.queries.view.setFocus()
@@ -407,9 +629,36 @@ class MainWindow(QMainWindow):
             return
         path = self.context.project_path
         self.setWindowTitle(f"{path.stem} — Retriever Studio")
-        self.project_label.setText(f"Project: <b>{path.name}</b>")
+        self.project_label.setText(f"Project: {path.name}")
         self.project_label.setToolTip(str(path))
-        self.model_label.setText(f"Model: <b>{self._model_title(self.context.model_id)}</b>")
+        self.model_label.setText(f"Model: {self._model_title(self.context.model_id)}")
+
+    def _remember_query_and_filter(self) -> None:
+        """Save the query and the query-list filter as they change; put the filter back once read."""
+        ctx, panel = self.context, self.workspace.queries
+        path = ctx.project_path
+
+        def save_filter(*_args) -> None:
+            if self.context is ctx:
+                session.set_project_value(path, "filter/search", panel.search.text())
+                session.set_project_value(path, "filter/split", panel.split.currentData() or "")
+                session.set_project_value(path, "filter/status", panel.status.currentData() or "")
+
+        def restore_filter() -> None:
+            self.workspace.overviewLoaded.disconnect(restore_filter)
+            for box, name in ((panel.split, "filter/split"), (panel.status, "filter/status")):
+                index = box.findData(session.project_value(path, name))
+                if index >= 0:
+                    box.setCurrentIndex(index)
+            panel.search.setText(session.project_value(path, "filter/search"))
+            for signal in (panel.search.textChanged, panel.split.currentIndexChanged,
+                           panel.status.currentIndexChanged):
+                signal.connect(save_filter)
+
+        self.workspace.overviewLoaded.connect(restore_filter)
+        ctx.currentQueryChanged.connect(
+            lambda qid: session.set_project_value(path, "query", qid) if self.context is ctx else None)
+        self.workspace.controller.totalsChanged.connect(self.empty_state.show_for)
 
     def _show_totals(self, totals: Totals) -> None:
         self.counts_label.setText(
@@ -614,34 +863,44 @@ class MainWindow(QMainWindow):
                 store.setValue("labeling/depth", dialog.depth.value())
                 store.setValue("labeling/advance", "true" if dialog.advance.isChecked() else "false")
 
-    def shortcut_rows(self) -> list[tuple[str, str]]:
-        """The shortcut sheet's rows, read from the live actions where there are any."""
+    def shortcut_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(menu title, rows) for every menu action with a key, read from the live menus.
+
+        Built when asked, from the actions themselves, so a new action or a
+        changed key shows up here without anyone editing a list.
+        """
         from .workspace import LABEL_KEYS
 
-        ws = self.workspace
-        if ws is not None:
-            labeling: list = list(ws.actions.values()) + [ws.next_query, ws.prev_query,
-                                                          ws.find_query]
-        else:
-            labeling = [(" or ".join(k), t) for _l, k, t in LABEL_KEYS] + [
-                ("] or Ctrl+Down", "Next query"), ("[ or Ctrl+Up", "Previous query"),
-                ("Ctrl+F", "Find query")]
-        moving = [
+        sections: list[tuple[str, list[tuple[str, str]]]] = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            if menu is None:
+                continue
+            rows = shortcut_rows(_menu_actions(menu))
+            if menu is self.label_menu and not rows:  # no project: the keys it will have
+                rows = [(" or ".join(k), t) for _l, k, t in LABEL_KEYS]
+            if rows:
+                sections.append((menu_action.text().replace("&", ""), rows))
+        sections.append(("In lists", [
             ("J / K or Down / Up", "Next / previous row in the focused list"),
             ("Shift+J / Shift+K, Shift+click, Ctrl+click", "Select several rows"),
             ("Double-click", "Read the document"),
             ("Tab / Shift+Tab", "Move focus: query list, panes, document"),
-        ]
-        window = [self.undo_action, self.redo_action, self.open_action, self.new_action,
-                  self.import_action, self.export_action, self.settings_action,
-                  self.shortcuts_action, self.quit_action]
-        return shortcut_rows(labeling + moving + window)
+        ]))
+        return sections
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every row of the shortcut sheet, in menu order."""
+        return [row for _title, rows in self.shortcut_sections() for row in rows]
 
     def show_shortcuts(self) -> None:
-        ShortcutSheet(self.shortcut_rows(), self).open()
+        ShortcutSheet(self.shortcut_sections(), self).open()
 
     def show_about(self) -> None:
         AboutDialog(self).open()
+
+    def show_guide(self) -> None:
+        GuideDialog(self).open()
 
     # -- views (screenshots, tests) ----------------------------------------------------------
     def show_view(self, key: str) -> View:
@@ -654,21 +913,26 @@ class MainWindow(QMainWindow):
         return self.views[key]
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        session.save_window(self)
         self.close_project()
         super().closeEvent(event)
+
+
+def _menu_actions(menu: QMenu) -> list[QAction]:
+    """The actions of ``menu`` and of its submenus, in order."""
+    out = []
+    for act in menu.actions():
+        if act.menu() is not None:
+            out.extend(_menu_actions(act.menu()))
+        elif not act.isSeparator():
+            out.append(act)
+    return out
 
 
 # -- remembered paths (QSettings) ---------------------------------------------------------
 def _model_key(project_path: Path) -> str:
     digest = hashlib.sha1(str(Path(project_path).resolve()).encode()).hexdigest()[:16]
     return f"models/project-{digest}"
-
-
-def remember_recent(path: Path) -> None:
-    store = settings()
-    store.setValue("paths/last_folder", str(Path(path).parent))
-    recent = [p for p in (store.value("paths/recent_projects") or []) if p != str(path)]
-    store.setValue("paths/recent_projects", [str(path)] + recent[:9])
 
 
 def last_folder() -> Path:

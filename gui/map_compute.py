@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
+from .progress_widget import JobProgress
 from .workers import Job, JobRunner
 
 
@@ -28,20 +29,19 @@ class LayoutJobRow(QWidget):
         self._jobs = jobs
         self._job: Job | None = None
         self._serial = 0
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
+        self.progress = JobProgress(jobs, bar_width=260)  # the shared one: count and percent agree
+        self.outcome = QLabel()  # why there is no map: failed or cancelled
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.retry_button = QPushButton("Compute map")
         self.retry_button.clicked.connect(self.retryRequested.emit)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
+        row.addWidget(self.outcome, 1)
         row.addWidget(self.cancel_button)
         row.addWidget(self.retry_button)
         self.setLayout(row)
         self.setVisible(False)
-        jobs.jobProgress.connect(self._job_progress)
 
     @property
     def running(self) -> bool:
@@ -51,8 +51,7 @@ class LayoutJobRow(QWidget):
         """Cancel the running job (if any) and run ``fn(*args, **kwargs)`` in the background."""
         self.cancel()
         self.setVisible(True)
-        self.progress.setValue(0)
-        self.progress.setFormat("Starting…")
+        self.outcome.setVisible(False)
         self.cancel_button.setVisible(True)
         self.retry_button.setVisible(False)
         # A cancelled or superseded job may still report back: only the latest counts.
@@ -65,27 +64,28 @@ class LayoutJobRow(QWidget):
         self._job = self._jobs.start(
             name, fn, *args, on_result=latest(self._computed), on_error=latest(self._failed),
             on_cancel=latest(self._cancelled), **kwargs)
+        self.progress.follow(self._job, "Starting…")
 
     def cancel(self) -> None:
         if self.running:
             self._job.cancel()
-
-    def _job_progress(self, job: Job) -> None:
-        if job is self._job:
-            self.progress.setValue(int(job.fraction * 1000))
-            self.progress.setFormat(f"{job.message}  %p%")
 
     def _computed(self, result: Any) -> None:
         self.setVisible(False)
         self.computed.emit(result)
 
     def _failed(self, message: str) -> None:
-        self.progress.setFormat("The map could not be computed")
+        self._ended("The map could not be computed")
         self.cancel_button.setVisible(False)
         self.retry_button.setVisible(True)
         self.failed.emit(message)
 
     def _cancelled(self) -> None:
-        self.progress.setFormat("Cancelled")
+        self._ended("Cancelled")
         self.cancel_button.setVisible(False)
         self.retry_button.setVisible(True)
+
+    def _ended(self, why: str) -> None:
+        self.progress.clear()
+        self.outcome.setText(why)
+        self.outcome.setVisible(True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
 from core.errors import StudioError
 
@@ -48,6 +49,11 @@ def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
     project = Path(project)
     if not project.exists():
         raise StudioError(f"{project}: no such project file")
+    # A screenshot neither reads nor changes the user's session (last query, filters,
+    # splitters, recent projects): the same command gives the same picture.
+    settings_dir = tempfile.TemporaryDirectory(prefix="retriever-studio-screenshot-")
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir.name)
     app = create_app()
     window = MainWindow()
     window.resize(*size)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -227,9 +228,13 @@ class TrainingPanel(QWidget, View):
         layout = QHBoxLayout(self)
         left_box = QWidget()
         left_box.setLayout(left)
-        left_box.setMaximumWidth(440)
-        layout.addWidget(left_box)
-        layout.addLayout(right, 1)
+        right_box = QWidget()  # a splitter, so small windows can give the chart more room
+        right_box.setLayout(right)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left_box)
+        split.addWidget(right_box)
+        split.setStretchFactor(1, 1)
+        layout.addWidget(split)
 
         self._clock = QTimer(self)
         self._clock.setInterval(1000)

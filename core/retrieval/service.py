@@ -190,6 +190,7 @@ class Retrieval:
 
                 progress = progress or Progress()
                 if self._encoder is None:
+                    progress.busy("Loading model")
                     self._load_encoder(progress.sub(0.0, 0.02))
                 with self._project() as project:
                     for _attempt in range(3):

@@ -395,7 +395,7 @@ def train(
         scratch.mkdir()
         (scratch / _OWNER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
         tmp.mkdir()
-        progress.fraction(0.01, f"Loading base model {base_id}")
+        progress.busy(f"Loading base model {base_id}")
         import torch
         from datasets import Dataset
         from sentence_transformers import (
