@@ -31,7 +31,8 @@ def _mined_project(path):
                 (2, "q1", "d7", 3, 0.7, "kept"),
                 (2, "q1", "d8", 4, 0.6, "dropped"),
             ]
-            p.conn.executemany("INSERT INTO candidates VALUES (?, ?, ?, ?, ?, ?, 'test')", rows)
+            p.conn.executemany("INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason) "
+                               "VALUES (?, ?, ?, ?, ?, ?, 'test')", rows)
     return path
 
 
