@@ -106,6 +106,51 @@ class HistoryEntry:
     at: str
 
 
+_LABEL_COLUMNS = "query_id, doc_id, label, gain, source, pass, updated_at"
+_HISTORY_COLUMNS = "id, query_id, doc_id, old_label, label, gain, source, pass, at"
+
+
+@dataclass(frozen=True)
+class PairEdit:
+    """One pair's part of a :class:`LabelEdit`: whole rows, so undo and redo can be exact.
+
+    ``before``/``after``: the ``labels`` row (rowid first) before and after
+    the edit, None for no label; ``history``: the ``label_history`` rows
+    (id first) the edit wrote.
+    """
+
+    query_id: str
+    doc_id: str
+    before: tuple | None
+    after: tuple | None
+    history: tuple[tuple, ...]
+
+
+@dataclass(frozen=True)
+class LabelEdit:
+    """What one committed label change did: per pair the rows before and after, and the changes."""
+
+    pairs: tuple[PairEdit, ...]
+    changes: tuple[LabelChange, ...]
+
+    @property
+    def history_ids(self) -> frozenset[int]:
+        return frozenset(h[0] for p in self.pairs for h in p.history)
+
+
+class LabelConflict(ProjectError):
+    """Undo or redo refused: these pairs' labels are no longer what the edit expects."""
+
+    def __init__(self, conflicts: Sequence[tuple["PairEdit", str | None, str | None]], *,
+                 undo: bool) -> None:
+        self.pairs = [(p.query_id, p.doc_id) for p, _now, _expected in conflicts]
+        shown = "; ".join(f"{p.query_id} / {p.doc_id} is {now or 'unlabeled'} (expected "
+                          f"{expected or 'no label'})" for p, now, expected in conflicts[:3])
+        more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        super().__init__(f"Not {'undone' if undo else 'redone'}: labels were changed elsewhere "
+                         f"since ({shown}{more}); they are left as they are")
+
+
 def default_gain(label: str) -> int:
     return 1 if label in RELEVANT_LABELS else 0
 
@@ -639,20 +684,94 @@ class Project:
     ) -> list[LabelChange]:
         """Apply ``(query_id, doc_id, label, gain[, source])`` items as one committed transaction.
 
-        A per-item source overrides ``source`` (undo uses it to restore an
-        imported judgement as imported).
+        A per-item source overrides ``source``.
         """
+        return list(self.edit_labels(items, source=source, pass_number=pass_number).changes)
+
+    def _label_row(self, query_id: str, doc_id: str) -> tuple | None:
+        return self.conn.execute(
+            f"SELECT rowid, {_LABEL_COLUMNS} FROM labels WHERE query_id=? AND doc_id=?",
+            (query_id, doc_id)).fetchone()
+
+    def edit_labels(
+        self, items: Iterable[tuple], *,
+        source: str = "user", pass_number: int | None = None,
+    ) -> "LabelEdit":
+        """:meth:`set_labels`, also returning every row it replaced and wrote (see :class:`LabelEdit`)."""
         at = now_iso()
         pass_number = self.current_pass if pass_number is None else pass_number
         changes = []
+        before: dict[tuple[str, str], tuple | None] = {}
         with self.transaction():
+            last_id = self.conn.execute("SELECT coalesce(max(id), 0) FROM label_history").fetchone()[0]
             for item in items:
                 query_id, doc_id, label, gain = item[:4]
                 item_source = item[4] if len(item) > 4 and item[4] else source
                 self._check_ids(query_id, doc_id)
+                if (query_id, doc_id) not in before:
+                    before[(query_id, doc_id)] = self._label_row(query_id, doc_id)
                 changes.append(
                     self._apply_label(query_id, doc_id, label, item_source, gain, pass_number, at)
                 )
+            written: dict[tuple[str, str], list[tuple]] = {}
+            for row in self.conn.execute(
+                    f"SELECT {_HISTORY_COLUMNS} FROM label_history WHERE id > ? ORDER BY id",
+                    (last_id,)):
+                written.setdefault((row[1], row[2]), []).append(row)
+            pairs = tuple(PairEdit(q, d, before[(q, d)], self._label_row(q, d),
+                                   tuple(written.get((q, d), ())))
+                          for q, d in before)
+        return LabelEdit(pairs, tuple(changes))
+
+    def revert_label_edit(self, edit: "LabelEdit") -> list[LabelChange]:
+        """Undo ``edit`` exactly: its pairs get their rows from before and its history rows go.
+
+        Refused with :class:`LabelConflict` (changing nothing) when a pair's
+        label is no longer what ``edit`` left, e.g. another program changed it.
+        Removing the history rows makes the record say what the state says:
+        the undone change never happened, so a mined proposal it touched is
+        pending again rather than "rejected" (see ``core.mining.store``).
+        """
+        return self._swap_label_edit(edit, undo=True)
+
+    def reapply_label_edit(self, edit: "LabelEdit") -> list[LabelChange]:
+        """Redo ``edit`` exactly (its rows and its history rows, same ids), if nothing changed since undo."""
+        return self._swap_label_edit(edit, undo=False)
+
+    def _swap_label_edit(self, edit: "LabelEdit", *, undo: bool) -> list[LabelChange]:
+        changes = []
+        with self.transaction():
+            conflicts = []
+            for p in edit.pairs:
+                expected = p.after if undo else p.before
+                now = self._label_row(p.query_id, p.doc_id)
+                if (now and now[1:]) != (expected and expected[1:]):
+                    conflicts.append((p, now[3] if now else None, expected[3] if expected else None))
+            if conflicts:
+                raise LabelConflict(conflicts, undo=undo)
+            for p in edit.pairs:
+                target, current = (p.before, p.after) if undo else (p.after, p.before)
+                self.conn.execute("DELETE FROM labels WHERE query_id=? AND doc_id=?",
+                                  (p.query_id, p.doc_id))
+                if target is not None:
+                    taken = self.conn.execute("SELECT 1 FROM labels WHERE rowid=?",
+                                              (target[0],)).fetchone()
+                    if taken:  # the rowid went to another row meanwhile: keep the content
+                        self.conn.execute(f"INSERT INTO labels({_LABEL_COLUMNS}) VALUES(?,?,?,?,?,?,?)",
+                                          target[1:])
+                    else:
+                        self.conn.execute(f"INSERT INTO labels(rowid, {_LABEL_COLUMNS}) "
+                                          f"VALUES(?,?,?,?,?,?,?,?)", target)
+                if undo:
+                    self.conn.executemany("DELETE FROM label_history WHERE id=?",
+                                          [(h[0],) for h in p.history])
+                else:
+                    self.conn.executemany(f"INSERT INTO label_history({_HISTORY_COLUMNS}) "
+                                          f"VALUES(?,?,?,?,?,?,?,?,?)", p.history)
+                changes.append(LabelChange(
+                    p.query_id, p.doc_id, current[3] if current else None,
+                    target[3] if target else None, current[4] if current else None,
+                    target[4] if target else None, current[5] if current else None))
         return changes
 
     def labels_for_query(self, query_id: str) -> dict[str, Label]:
