@@ -155,3 +155,24 @@ def test_cli_label_waits_for_a_lock_and_gives_up_in_one_line(tiny_project, hold,
         assert done.returncode != 0 and label is None
         assert len(lines) == 2 and "another program kept the project locked" in lines[1]
         assert "Traceback" not in done.stderr
+
+
+def test_opening_the_project_again_keeps_the_locks_of_the_connections_already_open(tiny_project):
+    """Another program closing its connection must not delete the WAL under ours.
+
+    Reading the header with open()/close() used to drop this process's SQLite
+    locks; the other program then believed it was the last connection and
+    removed the -wal/-shm files, and the next read here failed with
+    "disk I/O error".
+    """
+    with Project.open(tiny_project) as first:
+        first.set_label("q2", "d5", "negative")
+        with Project.open(tiny_project) as second:
+            assert second.get_label("q2", "d5").label == "negative"
+            reader = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                      "c.execute('SELECT count(*) FROM labels').fetchone(); c.close()")
+            subprocess.run([sys.executable, "-c", reader, str(tiny_project)], check=True, timeout=60)
+            assert tiny_project.with_name(tiny_project.name + "-wal").exists()
+            assert first.get_label("q2", "d5").label == "negative"
+            first.set_label("q2", "d6", "negative")
+            assert second.get_label("q2", "d6").label == "negative"

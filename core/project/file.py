@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,25 +182,15 @@ def check_project_file(path: str | Path) -> ProjectFileState:
     if path.is_dir():
         raise ProjectError(f"{path}: is a folder, not a project file (a project is one .rsproj "
                            f"file; its caches live in {path.name}.data/ beside it)")
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
-    except FileNotFoundError:
-        raise ProjectError(f"{path}: no such project file") from None
-    except OSError as exc:
-        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if not header:
-        raise ProjectError(f"{path}: an empty file, not a Retriever Studio project; remove it or "
-                           f"choose another path")
-    if not header.startswith(SQLITE_MAGIC):
-        raise ProjectError(f"{path}: not a Retriever Studio project (not an SQLite database)")
-    if len(header) < 100:
-        raise ProjectError(f"{path}: the file is truncated (shorter than an SQLite header); "
-                           f"restore it from a backup")
-    header_app_id = int.from_bytes(header[68:72], "big", signed=True)
-    if header_app_id not in (0, APPLICATION_ID):
-        raise ProjectError(f"{path}: an SQLite file of another program (application id "
-                           f"{header_app_id:#x}), not a Retriever Studio project")
+    # Closing any descriptor of a file drops every POSIX lock the process holds
+    # on it, the SHARED locks of its open WAL-mode connections included. Another
+    # program closing its connection then believes it is the last one,
+    # checkpoints and deletes the -wal and -shm files under ours, and our next
+    # read fails with "disk I/O error". So a file this process already has open
+    # (it was checked then) is checked through SQLite only, never with open().
+    header_app_id = None
+    if not _held_by_this_process(path):
+        header_app_id = _check_header(path)
     try:
         conn = _connect_read_only(path, create_nothing=True)
     except sqlite3.Error as exc:
@@ -228,6 +219,48 @@ def check_project_file(path: str | Path) -> ProjectFileState:
         raise ProjectError(f"{path}: the project file is damaged (marked as a project but has no "
                            f"schema); restore it from a backup")
     return ProjectFileState(version, marked)
+
+
+# Files this process has open through a Project, by (device, inode), with how many.
+_OPEN_FILES: dict[tuple[int, int], int] = {}
+_OPEN_FILES_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _check_header(path: Path) -> int:
+    """Refuse what the 100-byte header shows is not one of our files; returns its application id."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such project file") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if not header:
+        raise ProjectError(f"{path}: an empty file, not a Retriever Studio project; remove it or "
+                           f"choose another path")
+    if not header.startswith(SQLITE_MAGIC):
+        raise ProjectError(f"{path}: not a Retriever Studio project (not an SQLite database)")
+    if len(header) < 100:
+        raise ProjectError(f"{path}: the file is truncated (shorter than an SQLite header); "
+                           f"restore it from a backup")
+    header_app_id = int.from_bytes(header[68:72], "big", signed=True)
+    if header_app_id not in (0, APPLICATION_ID):
+        raise ProjectError(f"{path}: an SQLite file of another program (application id "
+                           f"{header_app_id:#x}), not a Retriever Studio project")
+    return header_app_id
+
+
+def _held_by_this_process(path: Path) -> bool:
+    """Whether a :class:`Project` of this process has the file at ``path`` open."""
+    return _file_key(path) in _OPEN_FILES
 
 
 def _connect_read_only(path: Path, *, create_nothing: bool = False) -> sqlite3.Connection:
@@ -333,6 +366,10 @@ class Project:
         self.read_only = read_only
         self.read_only_reason = read_only_reason
         self._depth = 0
+        self._held = _file_key(path)  # this process's open files, see check_project_file
+        if self._held is not None:
+            with _OPEN_FILES_LOCK:
+                _OPEN_FILES[self._held] = _OPEN_FILES.get(self._held, 0) + 1
 
     # -- opening --------------------------------------------------------------
     @classmethod
@@ -491,6 +528,14 @@ class Project:
             self.conn.close()
         except sqlite3.Error:
             pass
+        held, self._held = self._held, None
+        if held is not None:
+            with _OPEN_FILES_LOCK:
+                left = _OPEN_FILES.get(held, 0) - 1
+                if left > 0:
+                    _OPEN_FILES[held] = left
+                else:
+                    _OPEN_FILES.pop(held, None)
 
     def __enter__(self) -> "Project":
         return self
