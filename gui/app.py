@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
+from .errors import install_excepthook
 from .main_window import MainWindow, app_icon
 
 
@@ -53,6 +54,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 def run(project: Path | None = None, *, demo: bool = False) -> int:
     """Show the main window (on ``project``, or the demo project) and run the event loop."""
     app = create_app()
+    install_excepthook()
     window = MainWindow(project)
     window.show()
     if project is None and demo and window.demo_action.isEnabled():

@@ -56,7 +56,7 @@ def test_undo_is_refused_when_another_program_changed_the_label(tiny_project):
         edit = project.edit_labels([("q2", "d5", "positive", None), ("q2", "d6", "positive", None)])
         other.set_label("q2", "d5", "negative")
         state = label_state(tiny_project)
-        with pytest.raises(LabelConflict, match=r"Not undone.*q2 / d5 is negative"):
+        with pytest.raises(LabelConflict, match=r"Not undone.*q2 / d5 is now negative, not positive"):
             project.revert_label_edit(edit)
         assert label_state(tiny_project) == state  # not even d6, whose label was still ours
         other.set_label("q2", "d5", "positive")  # same label, but a newer row: still not ours

@@ -145,11 +145,11 @@ class LabelConflict(ProjectError):
     def __init__(self, conflicts: Sequence[tuple["PairEdit", str | None, str | None]], *,
                  undo: bool) -> None:
         self.pairs = [(p.query_id, p.doc_id) for p, _now, _expected in conflicts]
-        shown = "; ".join(f"{p.query_id} / {p.doc_id} is {now or 'unlabeled'} (expected "
-                          f"{expected or 'no label'})" for p, now, expected in conflicts[:3])
+        shown = "; ".join(f"{p.query_id} / {p.doc_id} is now {now or 'unlabeled'}, not "
+                          f"{expected or 'unlabeled'}" for p, now, expected in conflicts[:3])
         more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
         super().__init__(f"Not {'undone' if undo else 'redone'}: labels were changed elsewhere "
-                         f"since ({shown}{more}); they are left as they are")
+                         f"since: {shown}{more}. They are left as they are.")
 
 
 def default_gain(label: str) -> int:
