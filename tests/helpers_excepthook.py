@@ -39,6 +39,9 @@ def fail_on_escaped_exceptions(request):
 
     from gui import errors
 
+    # The log of reported errors goes to the test's folder, not the user's data folder.
+    request.getfixturevalue("monkeypatch").setenv(
+        "RETRIEVER_STUDIO_LOG", str(request.getfixturevalue("tmp_path") / "errors.log"))
     escaped: list[str] = []
     own_hook = None
     if not _is_exception_capture_enabled(request.node):

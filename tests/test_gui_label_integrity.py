@@ -248,6 +248,7 @@ def test_a_label_set_while_another_program_holds_the_lock_is_pending_then_saved(
         assert locker.stdout.readline().strip() == "locked"
         meter = StallMeter()
         meter.start()
+        qtbot.wait(20)  # the meter is ticking before the first click
         for doc in free:  # two clicks while the file is locked: both kept, in order
             pane.select_docs([doc], doc)
             qtbot.keyClick(pane.view, Qt.Key.Key_2)
