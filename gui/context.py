@@ -139,6 +139,9 @@ class AppContext(QObject):
         mining pass is looked for once no job runs: passes our own jobs
         store (mining, re-mining after training) are announced by them.
         """
+        if self.project.closed:
+            self._watch.stop()
+            return
         if self.saver.busy:
             return  # our own writes are in flight: look again once they are announced
         conn = self.project.conn

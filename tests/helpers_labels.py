@@ -49,3 +49,41 @@ def saved_at_once(monkeypatch) -> None:
     import gui.label_saver
 
     monkeypatch.setattr(gui.label_saver, "INLINE_WAIT_S", 10.0)
+
+
+def round_trip(qtbot, context, path, act) -> tuple[dict, dict]:
+    """Apply ``act``, undo, redo: after undo the state is the state before, after redo the state after."""
+    before = label_state(path)
+    act()
+    wait_saved(qtbot, context)
+    after = label_state(path)
+    assert after["labels"] != before["labels"] or after["history"] != before["history"]
+    context.undo_stack.undo()
+    wait_saved(qtbot, context)
+    assert label_state(path) == before
+    context.undo_stack.redo()
+    wait_saved(qtbot, context)
+    assert label_state(path) == after
+    return before, after
+
+
+def add_mining_pass(path: Path) -> Path:
+    """One bm25 mining pass proposing three negatives for every query of the project."""
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
+    from core.project.file import Project
+
+    with Project.open(path) as project:
+        mine(project, MiningConfig(source="bm25", num_negatives=3, split=None))
+    return path
+
+
+# A second process holding the project's write lock: argv = project, seconds.
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""

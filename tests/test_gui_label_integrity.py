@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 from helpers_excepthook import fail_on_escaped_exceptions  # noqa: F401 (autouse fixture)
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
-from helpers_labels import label_state, wait_saved
-from PySide6.QtCore import Qt, QTimer
+from helpers_labels import LOCKER, add_mining_pass, label_state, round_trip, wait_saved
+from helpers_training import StallMeter
+from PySide6.QtCore import Qt
 
-from core.mining.config import MiningConfig
-from core.mining.miner import mine
 from core.project.file import Project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,26 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def mined_project(tiny_project):
-    """The tiny project with one bm25 mining pass proposing negatives for every query."""
-    with Project.open(tiny_project) as project:
-        mine(project, MiningConfig(source="bm25", num_negatives=3, split=None))
-    return tiny_project
+    return add_mining_pass(tiny_project)
 
 
-def round_trip(qtbot, context, path, act) -> tuple[dict, dict]:
-    """Apply ``act``, undo, redo: the state after undo is the state before, redo the state after."""
-    before = label_state(path)
-    act()
-    wait_saved(qtbot, context)
-    after = label_state(path)
-    assert after["labels"] != before["labels"] or after["history"] != before["history"]
-    context.undo_stack.undo()
-    wait_saved(qtbot, context)
-    assert label_state(path) == before
-    context.undo_stack.redo()
-    wait_saved(qtbot, context)
-    assert label_state(path) == after
-    return before, after
+def open_on_query(qtbot, path, query_id):
+    """The main window on ``path`` showing ``query_id``'s candidates."""
+    window = open_window(qtbot, path)
+    window.context.set_current_query(query_id)
+    qtbot.waitUntil(window.workspace.is_ready, timeout=30000)
+    return window, window.context, window.workspace
 
 
 # -- exact undo, per command kind -------------------------------------------------------------
@@ -103,10 +91,7 @@ def test_review_commands_undo_and_redo_exactly(qtbot, review, mined_project, com
 
 
 def test_label_and_pane_bulk_commands_undo_and_redo_exactly(qtbot, mined_project):
-    window = open_window(qtbot, mined_project)
-    context, ws = window.context, window.workspace
-    context.set_current_query("q2")
-    qtbot.waitUntil(ws.is_ready, timeout=30000)
+    window, context, ws = open_on_query(qtbot, mined_project, "q2")
     pane = ws.panes["dense"]
     pane.view.setFocus()
 
@@ -161,10 +146,7 @@ def test_labels_written_by_another_program_appear_within_a_second(qtbot, mined_p
 
 
 def test_undo_does_not_overwrite_a_newer_label_from_another_program(qtbot, tiny_project):
-    window = open_window(qtbot, tiny_project)
-    context, ws = window.context, window.workspace
-    context.set_current_query("q2")
-    qtbot.waitUntil(ws.is_ready, timeout=30000)
+    window, context, ws = open_on_query(qtbot, tiny_project, "q2")
     pane = ws.panes["bm25"]
     pane.view.setFocus()
     doc = next(d for d in pane.model.doc_ids() if pane.model.label_of(d) is None)
@@ -194,49 +176,12 @@ def test_undo_does_not_overwrite_a_newer_label_from_another_program(qtbot, tiny_
 
 HOLD_S = 2.0  # longer than the writer's busy timeout (0.1 s) and its patience here (0.5 s)
 
-LOCKER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-"""
-
-
-class StallMeter:
-    """The longest gap between ticks of a 2 ms timer on the UI thread."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._last: float | None = None
-        self.timer = QTimer()
-        self.timer.setInterval(2)
-        self.timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        if self._last is not None:
-            self.longest = max(self.longest, now - self._last)
-        self._last = now
-
-    def start(self) -> None:
-        self._last = None
-        self.timer.start()
-
-    def stop(self) -> None:
-        self.timer.stop()
-
-
 def test_a_label_set_while_another_program_holds_the_lock_is_pending_then_saved(
         qtbot, tiny_project, monkeypatch):
     import core.project.writer
 
     monkeypatch.setattr(core.project.writer, "PATIENCE_S", 0.5)
-    window = open_window(qtbot, tiny_project)
-    context, ws = window.context, window.workspace
-    context.set_current_query("q2")
-    qtbot.waitUntil(ws.is_ready, timeout=30000)
+    window, context, ws = open_on_query(qtbot, tiny_project, "q2")
     pane = ws.panes["dense"]  # every document of the tiny corpus is in its list
     pane.view.setFocus()
     free = [d for d in pane.model.doc_ids() if pane.model.label_of(d) is None][:2]
@@ -246,7 +191,7 @@ def test_a_label_set_while_another_program_holds_the_lock_is_pending_then_saved(
                               stdout=subprocess.PIPE, text=True)
     try:
         assert locker.stdout.readline().strip() == "locked"
-        meter = StallMeter()
+        meter = StallMeter(interval_ms=2)  # its raw gaps are used: nothing subtracted
         meter.start()
         qtbot.wait(20)  # the meter is ticking before the first click
         for doc in free:  # two clicks while the file is locked: both kept, in order
@@ -263,8 +208,9 @@ def test_a_label_set_while_another_program_holds_the_lock_is_pending_then_saved(
     finally:
         locker.kill()
         locker.wait()
-    print(f"longest UI stall while locked: {meter.longest * 1000:.1f} ms")
-    assert meter.longest < 0.050
+    longest = max(meter.gaps)
+    print(f"longest UI stall while locked: {longest * 1000:.1f} ms over {len(meter.gaps)} ticks")
+    assert longest < 0.050
     with Project.open(tiny_project) as project:
         assert all(project.get_label("q2", d).label == "negative" for d in free)
     assert window.save_label.text() == ""

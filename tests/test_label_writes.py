@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_labels import label_state
+from helpers_labels import LOCKER, add_mining_pass, label_state
 
 from core.errors import ProjectError
-from core.mining.config import MiningConfig
-from core.mining.miner import mine
 from core.mining.store import proposals
 from core.project.file import LabelConflict, Project
 from core.project.writer import LabelWriter, write_when_free
@@ -24,9 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def mined_project(tiny_project):
-    with Project.open(tiny_project) as project:
-        mine(project, MiningConfig(source="bm25", num_negatives=3, split=None))
-    return tiny_project
+    return add_mining_pass(tiny_project)
 
 
 def test_revert_and_reapply_restore_rows_history_and_review_states(mined_project):
@@ -121,16 +117,6 @@ def test_write_when_free_gives_up_with_a_clear_error(tiny_project):
         assert waited == [1]
         holder.join()
         assert project.get_label("q2", "d5") is None
-
-
-LOCKER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-"""
 
 
 @pytest.mark.parametrize("hold, wait, ok", [(3.0, "0.5", False), (3.0, "20", True)])

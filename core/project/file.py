@@ -366,6 +366,7 @@ class Project:
         self.read_only = read_only
         self.read_only_reason = read_only_reason
         self._depth = 0
+        self.closed = False
         self._held = _file_key(path)  # this process's open files, see check_project_file
         if self._held is not None:
             with _OPEN_FILES_LOCK:
@@ -524,6 +525,7 @@ class Project:
         return d
 
     def close(self) -> None:
+        self.closed = True
         try:
             self.conn.close()
         except sqlite3.Error:
