@@ -54,9 +54,12 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 def run(project: Path | None = None, *, demo: bool = False) -> int:
     """Show the main window (on ``project``, or the demo project) and run the event loop."""
     app = create_app()
-    install_excepthook()
-    window = MainWindow(project)
-    window.show()
-    if project is None and demo and window.demo_action.isEnabled():
-        window.open_demo()
-    return app.exec()
+    previous_hook = install_excepthook()
+    try:
+        window = MainWindow(project)
+        window.show()
+        if project is None and demo and window.demo_action.isEnabled():
+            window.open_demo()
+        return app.exec()
+    finally:
+        sys.excepthook = previous_hook

@@ -14,6 +14,7 @@ import sys
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, QStandardPaths, QThread, Signal
 
@@ -61,8 +62,12 @@ def report_unexpected(summary: str, trace: str) -> None:
     reporter.unexpected.emit(summary, str(path) if path else "")
 
 
-def install_excepthook() -> None:
-    """Route exceptions that escape to the event loop to :func:`report_unexpected` (the app's run)."""
+def install_excepthook() -> Callable:
+    """Route exceptions that escape to the event loop to :func:`report_unexpected`.
+
+    Returns the hook it replaced, for the caller to put back when its event
+    loop ends (a test harness's own hook must survive the app).
+    """
     previous = sys.excepthook
 
     def hook(kind, value, tb) -> None:
@@ -76,3 +81,4 @@ def install_excepthook() -> None:
         previous(kind, value, tb)
 
     sys.excepthook = hook
+    return previous
