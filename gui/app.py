@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
+from .errors import install_excepthook
 from .main_window import MainWindow, app_icon
 from .session import last_project
 
@@ -60,8 +61,12 @@ def run(project: Path | None = None, *, demo: bool = False) -> int:
     app = create_app()
     if project is None and demo:
         project = last_project()
-    window = MainWindow(project)
-    window.show()
-    if project is None and demo and window.demo_action.isEnabled():
-        window.open_demo()
-    return app.exec()
+    previous_hook = install_excepthook()
+    try:
+        window = MainWindow(project)
+        window.show()
+        if project is None and demo and window.demo_action.isEnabled():
+            window.open_demo()
+        return app.exec()
+    finally:
+        sys.excepthook = previous_hook

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +59,7 @@ from core.errors import StudioError
 from core.labeling.overview import Totals
 from core.project.file import PROJECT_SUFFIX, Project
 
-from . import session
+from . import errors, session
 from .context import AppContext
 from .dialogs import (
     AboutDialog,
@@ -128,9 +127,8 @@ def load_class(target: str):
     try:
         module = importlib.import_module(module_name)
         return getattr(module, class_name)
-    except Exception:  # one broken view must not take the window down
-        print(f"retriever-studio: cannot load {target}:\n{traceback.format_exc()}",
-              file=sys.stderr, flush=True)
+    except Exception as exc:  # one broken view must not take the window down
+        errors.report_unexpected(f"cannot load {target}: {exc}", traceback.format_exc())
         return None
 
 
@@ -247,6 +245,7 @@ class MainWindow(QMainWindow):
     def __init__(self, project_path: str | Path | None = None) -> None:
         super().__init__()
         tune_interpreter_for_ui()
+        errors.reporter.unexpected.connect(self._unexpected_error)
         self.context: AppContext | None = None
         self.workspace: LabelingWorkspace | None = None
         self.views: dict[str, View] = {}  # each one a QWidget too (a tab)
@@ -471,6 +470,9 @@ class MainWindow(QMainWindow):
         self.job_status = JobStatus(self)
         sb.addWidget(self.project_label, 2)
         sb.addWidget(self.model_label, 3)
+        self.save_label = QLabel()
+        self.save_label.setObjectName("status-saving")
+        sb.addPermanentWidget(self.save_label)
         sb.addPermanentWidget(self.counts_label)
         sb.addPermanentWidget(self.job_status)
 
@@ -494,6 +496,7 @@ class MainWindow(QMainWindow):
         self.counts_label.setText("")
         self._fill_view_menu()
         self._fill_recent_menu()
+        self.save_label.setText("")
 
     def open_project(self, path: str | Path) -> bool:
         """Open (and show) a project file; returns False after telling the user why not."""
@@ -530,9 +533,9 @@ class MainWindow(QMainWindow):
                 continue
             try:
                 view = as_view_class(cls)(ctx, self.tabs)
-            except Exception:
-                print(f"retriever-studio: {spec.target} failed to start:\n{traceback.format_exc()}",
-                      file=sys.stderr, flush=True)
+            except Exception as exc:
+                errors.report_unexpected(f"the {spec.title} view failed to start: {exc}",
+                                         traceback.format_exc())
                 continue
             self.tabs.addTab(view, spec.title)
             self.views[spec.key] = view
@@ -578,15 +581,16 @@ class MainWindow(QMainWindow):
             a.setEnabled(True)
         ctx.undo_stack.canUndoChanged.connect(self.undo_action.setEnabled)
         ctx.undo_stack.canRedoChanged.connect(self.redo_action.setEnabled)
-        ctx.undo_stack.undoTextChanged.connect(
-            lambda t: self.undo_action.setToolTip(f"Undo {t}" if t else "Undo"))
-        ctx.undo_stack.redoTextChanged.connect(
-            lambda t: self.redo_action.setToolTip(f"Redo {t}" if t else "Redo"))
+        # Bound methods, not lambdas: Qt drops them with the window (the stack outlives it).
+        ctx.undo_stack.undoTextChanged.connect(self._undo_text_changed)
+        ctx.undo_stack.redoTextChanged.connect(self._redo_text_changed)
         self.undo_action.setEnabled(False)
         self.redo_action.setEnabled(False)
         ctx.modelChanged.connect(self._model_changed)
         ctx.modelVersionsChanged.connect(self._fill_models)
         ctx.jobs.jobFailed.connect(self._job_failed)
+        ctx.problem.connect(self.warn)
+        ctx.labelsPending.connect(self._show_saving)
         self.workspace.controller.totalsChanged.connect(self._show_totals)
         self.job_status.set_runner(ctx.jobs)
         self._remember_query_and_filter()
@@ -600,8 +604,8 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             try:
                 view.shutdown()
-            except Exception:  # one broken view must not keep the project open
-                traceback.print_exc()
+            except Exception as exc:  # one broken view must not keep the project open
+                errors.report_unexpected(f"closing a view failed: {exc}", traceback.format_exc())
         for win in self._tool_windows.values():
             win.close()
         self._tool_windows.clear()
@@ -610,6 +614,10 @@ class MainWindow(QMainWindow):
                 dialog.reject()  # cancels its running job, if any
                 dialog.close()
         ctx = self.context
+        unsaved = ctx.close()
+        if unsaved:
+            self.warn("Labels not saved", "These changes could not be saved before the project "
+                      "closed (another program kept it locked):\n" + "\n".join(unsaved))
         ctx.jobs.close()
         ctx.jobs.wait_all(timeout=5.0)
         self.job_status.set_runner(None)
@@ -676,6 +684,27 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def _undo_text_changed(self, text: str) -> None:
+        self.undo_action.setToolTip(f"Undo {text}" if text else "Undo")
+
+    def _redo_text_changed(self, text: str) -> None:
+        self.redo_action.setToolTip(f"Redo {text}" if text else "Redo")
+
+    def _unexpected_error(self, summary: str, log: str) -> None:
+        where = f"\n\nThe details were written to {log}." if log else ""
+        self.warn("Something went wrong", f"{summary}{where}")
+
+    def _show_saving(self) -> None:
+        """Labels being saved, or waiting for another program's lock ("" when all are saved)."""
+        text = self.context.saver.status() if self.context is not None else ""
+        waiting = self.context is not None and self.context.saver.waiting_for_lock
+        self.save_label.setText(f"<span style='color:#b45309'><b>{text}</b></span>"
+                                if waiting else text)
+        self.save_label.setToolTip(
+            "Another program is writing to the project (an import, the command line). The "
+            "labels are kept and saved as soon as it is free; closing the project before "
+            "then reports what could not be saved." if waiting else "")
 
     def _job_failed(self, job, message: str) -> None:
         self.statusBar().showMessage(f"{job.name} failed: {message}", 15000)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.labeling.bulk import plan_bulk_label
 from core.map.framing import locate_side, query_window
 from core.map.jobs import BeforeAfter, before_after, compute_layout, start_warm_up
 from core.map.layout import MapLayout
@@ -47,6 +48,7 @@ from core.map.picking import DrawnMap, points_in_polygon, rectangle
 from core.project.queries import QueryOverlay
 
 from .context import AppContext, LabelsChanged
+from .map_bulk import CANCEL, OVERWRITE, ask_overwrite
 from .map_compare import BeforeAfterBar, CompareModelBox, model_title
 from .map_compute import LayoutJobRow
 from .map_inset import NeighbourhoodInset
@@ -98,6 +100,8 @@ class MapView(QWidget, View):
         self._t = 1.0
         self._build()
         context.currentQueryChanged.connect(self._query_changed)
+        # Asks before a bulk label overwrites relevant judgements (tests answer instead).
+        self.ask_overwrite = ask_overwrite
         context.labelsChanged.connect(self._labels_changed)
         context.modelChanged.connect(self._model_changed)
         context.modelVersionsChanged.connect(self._fill_compare_models)
@@ -469,13 +473,27 @@ class MapView(QWidget, View):
         self._draw_overlays()
 
     def label_selection(self, label: str | None) -> int:
-        """Label every selected document for the current query (one undoable action)."""
+        """Label the selected documents for the current query (one undoable action).
+
+        Selected positives and false negatives that the label would change are
+        left as they are unless the user agrees (:attr:`ask_overwrite`).
+        Returns how many documents were labeled.
+        """
         qid = self.context.current_query_id
         ids = self.selected_ids()
         if not qid or not ids:
             return 0
-        self.context.apply_labels([(qid, d) for d in ids], label)
-        return len(ids)
+        current = {d: lab.label for d, lab in self.context.project.labels_for_query(qid).items()}
+        plan = plan_bulk_label(current, ids, label)
+        overwrite = False
+        if plan.overwrites:
+            answer = self.ask_overwrite(plan, qid, self)
+            if answer == CANCEL:
+                return 0
+            overwrite = answer == OVERWRITE
+        chosen = plan.doc_ids(overwrite=overwrite)
+        self.context.apply_labels([(qid, d) for d in chosen], label)
+        return len(chosen)
 
     # -- zoom and locate -------------------------------------------------------------------------
     def zoom_all(self) -> None:

@@ -60,7 +60,9 @@ class ScoreHistogram(pg.PlotWidget):
         positives = [d.judged for d in decisions if d.reason in RELEVANT_LABELS]
         values = [d.judged for d in cands] + positives + [t for t, _ in thresholds]
         if not values:
-            self.kept_bars.setOpts(x=[], height=[])
+            # y0 too: the kept bars stack on the previous (30-bin) dropped counts otherwise,
+            # and painting an empty histogram raised a broadcast error.
+            self.kept_bars.setOpts(x=[], height=[], y0=0)
             self.dropped_bars.setOpts(x=[], height=[])
             return
         lo, hi = min(values), max(values)

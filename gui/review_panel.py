@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.mining.review import ReviewData, load_documents, load_review, load_stats
-from core.mining.store import PassReview, Proposal, proposal_state
+from core.mining.store import PassReview, Proposal, proposal_state, proposals
 from core.mining.suspicion import HELP_TEXT
 from core.retrieval.highlight import highlight_html, query_terms
 
@@ -532,13 +532,18 @@ class ReviewPanel(QWidget, View):
             return
         touched = False
         replaced: dict[tuple[str, str], Proposal] = {}
+        stored = {}
+        if notice.restored:  # an undo/redo can make a proposal pending again: read its state
+            stored = {(p.query_id, p.doc_id): p.state for p in proposals(
+                self.context.project, self.data.pass_number, sorted(notice.query_ids))}
         for change in notice.changes:
             props = self.data.proposals.get(change.query_id)
             if not props:
                 continue
             for i, p in enumerate(props):
                 if p.doc_id == change.doc_id:
-                    new = replace(p, label=change.new, state=proposal_state(change.new, touched=True))
+                    state = stored.get((p.query_id, p.doc_id)) or proposal_state(change.new, touched=True)
+                    new = replace(p, label=change.new, state=state)
                     props[i] = new
                     touched = True
                     if change.query_id == self._current_query and i < len(self.model.rows) \

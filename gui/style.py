@@ -25,7 +25,10 @@ LABEL_TINTS = {
 }
 LABEL_LETTERS = {"positive": "P", "negative": "N", "false_negative": "F"}
 LABEL_TITLES = {"positive": "Positive", "negative": "Negative", "false_negative": "False negative"}
-SOURCE_TITLES = {"imported": "imported", "user": "you", "mined": "mined"}
+# The source shown for a label the writer has not saved yet (never stored).
+UNSAVED_SOURCE = "unsaved"
+SOURCE_TITLES = {"imported": "imported", "user": "you", "mined": "mined",
+                 UNSAVED_SOURCE: "you, not saved yet"}
 
 PANE_TITLES = {"bm25": "BM25", "dense": "Dense", "hybrid": "Hybrid"}
 PANE_LETTERS = {"bm25": "B", "dense": "D", "hybrid": "H"}

@@ -4,7 +4,8 @@ Training runs as a background job (``context.jobs``) whose thread only
 waits on a child process (:func:`core.training.worker.run_training_subprocess`):
 loading torch and building the trainer in a thread of this process held the
 GIL long enough to freeze the window for up to a second (measured).
-Each logged step comes back through a queued Qt signal (``stepLogged``) and
+Each logged step comes back through the job runner's UI-thread inbox
+(:meth:`gui.workers.JobRunner.relay`; the job thread never calls Qt) and
 updates the loss curve (one PlotDataItem, ``setData``), the step/epoch
 counters and the remaining-time estimate; a one-second timer keeps the elapsed
 time moving between steps. Cancel stops training at the next step; the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -66,16 +67,11 @@ def _short(model: str | None) -> str:
     return model.rstrip("/").rsplit("/", 1)[-1] if "/" in model else model
 
 
-class _StepRelay(QObject):
-    """Carries step entries from the training thread to the UI thread (queued)."""
-
-    stepLogged = Signal(object)
-
-
 class TrainingPanel(QWidget, View):
     """Settings and live view of one fine-tuning run at a time."""
 
     trainingFinished = Signal(object)  # LoopOutcome
+    stepShown = Signal(object)  # a logged training step (dict), after the curve showed it
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -86,8 +82,6 @@ class TrainingPanel(QWidget, View):
         self._last_step_at = 0.0
         self._steps: list[int] = []
         self._losses: list[float] = []
-        self._relay = _StepRelay(self)
-        self._relay.stepLogged.connect(self._on_step)
         self._preview = Latest(context.jobs, "Training data", self)
 
         # -- settings -----------------------------------------------------------
@@ -298,7 +292,8 @@ class TrainingPanel(QWidget, View):
         self._begin(f"Re-mining with {model_id}…")
         self._job = self.context.jobs.start(
             f"Re-mining with {model_id}", run_remine_subprocess, self.context.project_path, model_id,
-            on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel)
+            on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel,
+            owner=self)
         self.context.jobs.jobProgress.connect(self._on_job_progress)
 
     def _on_remined(self, summary: dict) -> None:
@@ -373,8 +368,9 @@ class TrainingPanel(QWidget, View):
         self._begin("Starting…")
         self._job = self.context.jobs.start(
             "Fine-tuning", run_training_subprocess, self.context.project_path, config,
-            remine=self.remine.isChecked(), on_step=self._relay.stepLogged.emit,
-            on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel)
+            remine=self.remine.isChecked(), on_step=self.context.jobs.relay(self._on_step, owner=self),
+            on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel,
+            owner=self)
         self.context.jobs.jobProgress.connect(self._on_job_progress)
 
     def _begin(self, status: str) -> None:
@@ -410,6 +406,7 @@ class TrainingPanel(QWidget, View):
             f"Step {entry['step']}/{entry['total_steps']} · epoch {entry['epoch']:.2f} · "
             f"loss {entry['loss']:.4f}")
         self._tick()
+        self.stepShown.emit(entry)
 
     def _tick(self) -> None:
         if self._started_at is None:

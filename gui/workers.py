@@ -25,10 +25,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import StudioError
 from core.progress import Cancelled, Progress
+
+from .errors import report_unexpected
 
 # Job threads run at this nice value (Linux), so that on a busy machine the
 # scheduler prefers the UI thread: a job that takes every core (encoding,
@@ -107,6 +110,8 @@ class JobRunner(QObject):
         self._running = 0
         self._callbacks: dict[Job, tuple] = {}
         self._keep: dict[Job, tuple] = {}
+        self._owners: dict[Job, QObject] = {}
+        self._held = 0
         self.jobs: list[Job] = []
         self._closed = False
 
@@ -120,9 +125,15 @@ class JobRunner(QObject):
         on_cancel: Callable[[], None] | None = None,
         cancellable: bool = True,
         announce: bool = True,
+        owner: QObject | None = None,
         **kwargs: Any,
     ) -> Job:
-        """Run ``fn(*args, progress=..., **kwargs)`` on a worker thread."""
+        """Run ``fn(*args, progress=..., **kwargs)`` on a worker thread.
+
+        With an ``owner`` widget, the callbacks are dropped (and the job
+        cancelled) once the owner is deleted, so no callback ever runs against
+        a destroyed widget.
+        """
         inbox = self._inbox
         job_ref: list[Job] = []
 
@@ -136,6 +147,9 @@ class JobRunner(QObject):
             job.done = True
             return job
         self._callbacks[job] = (on_result, on_error, on_cancel, announce)
+        if owner is not None:
+            self._owners[job] = owner
+            owner.destroyed.connect(job.cancel)
         # The function and its arguments stay referenced from the UI thread until
         # the job is finished there, so the job thread never drops the last
         # reference to them (if they hold Qt objects, ~QObject must not run in it).
@@ -164,6 +178,38 @@ class JobRunner(QObject):
             self._pump.start()
         job.thread.start()
         return job
+
+    # -- other threads' messages to the UI thread ------------------------------------
+    def post(self, callback: Callable[..., None], *args: Any) -> None:
+        """From any thread: call ``callback(*args)`` on the UI thread at the next drain.
+
+        The UI thread must :meth:`hold` the runner while such messages may come.
+        """
+        self._inbox.append(("call", None, (callback, args)))
+
+    def relay(self, callback: Callable[..., None], *,
+              owner: QObject | None = None) -> Callable[..., None]:
+        """A function job threads may call: each call runs ``callback(*args)`` on the UI thread.
+
+        For a job's intermediate results (a training step). Calls arrive in
+        order, before the job's result; they are dropped once ``owner`` is
+        deleted. Only delivered while a job of this runner runs (or it is held).
+        """
+        inbox = self._inbox
+
+        def send(*args: Any) -> None:
+            inbox.append(("call", None, (_call_unless_gone, (owner, callback, args))))
+
+        return send
+
+    def hold(self) -> None:
+        """(UI thread) Keep draining the inbox until the matching :meth:`release`."""
+        self._held += 1
+        if not self._pump.isActive():
+            self._pump.start()
+
+    def release(self) -> None:
+        self._held = max(0, self._held - 1)
 
     def close(self) -> None:
         """Cancel every job and ignore whatever they still report (the project is closing).
@@ -198,6 +244,10 @@ class JobRunner(QObject):
         last_progress = {id(job): i for i, (kind, job, _) in enumerate(batch) if kind == "progress"}
         for i, (kind, job, payload) in enumerate(batch):
             try:
+                if kind == "call":
+                    callback, args = payload
+                    callback(*args)
+                    continue
                 if kind == "progress":
                     if last_progress[id(job)] == i:
                         self._on_progress(job, *payload)
@@ -213,13 +263,25 @@ class JobRunner(QObject):
                 # A callback raised (a bug, reported by Qt/pytest-qt): keep the rest for the next tick.
                 self._inbox.extendleft(reversed(batch[i + 1:]))
                 raise
-        if self._running <= 0 and not self._inbox:
+        if self._running <= 0 and not self._inbox and not self._held:
             self._running = 0
             self._pump.stop()
 
     def _finish(self, job: Job) -> tuple:
         job.done = True
         self._keep.pop(job, None)
+        owner = self._owners.pop(job, None)
+        if owner is not None:
+            if not shiboken6.isValid(owner):  # the widget that asked is gone
+                self._callbacks.pop(job, None)
+                if job in self.jobs:
+                    self.jobs.remove(job)
+                    self.jobFinished.emit(job)
+                return (None, None, None, False)
+            try:
+                owner.destroyed.disconnect(job.cancel)
+            except (RuntimeError, TypeError):
+                pass
         if self._closed:
             self._callbacks.pop(job, None)
             if job in self.jobs:
@@ -246,8 +308,8 @@ class JobRunner(QObject):
     def _on_failure(self, job: Job, message: str, trace: str) -> None:
         announced = job in self.jobs and not self._closed
         _, on_error, _, _ = self._finish(job)
-        if trace:
-            print(trace, flush=True)
+        if trace:  # a bug in the job: logged, and the user is told
+            report_unexpected(f"{job.name}: {message}", trace)
         if announced:
             self.jobFailed.emit(job, message)
         if on_error is not None:
@@ -259,17 +321,24 @@ class JobRunner(QObject):
             on_cancel()
 
 
+def _call_unless_gone(owner: QObject | None, callback: Callable[..., None], args: tuple) -> None:
+    if owner is None or shiboken6.isValid(owner):
+        callback(*args)
+
+
 class Latest(QObject):
     """Interactive requests where only the newest answer matters.
 
     ``request(fn, *args, on_result=...)`` cancels the previous request of this
-    channel; a result that arrives after a newer request started is dropped.
+    channel; a result that arrives after a newer request started is dropped,
+    and so is every answer once the channel's parent is deleted.
     """
 
     def __init__(self, runner: JobRunner, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._runner = runner
         self._name = name
+        self._owner = parent  # its answers are dropped once the owner is deleted
         self._serial = 0
         self._job: Job | None = None
 
@@ -296,4 +365,4 @@ class Latest(QObject):
                 on_error(message)
 
         self._job = self._runner.start(self._name, fn, *args, on_result=deliver,
-                                       on_error=fail, announce=False, **kwargs)
+                                       on_error=fail, announce=False, owner=self._owner, **kwargs)

@@ -45,13 +45,14 @@ from core.labeling.candidates import (
     top_overlap,
 )
 from core.labeling.overview import Overview, QuerySummary, pending_proposals
+from core.project.file import Label
 from core.retrieval.highlight import query_terms
 
 from .context import AppContext, LabelsChanged
 from .document_panel import DocumentPanel
 from .panes import CandidatePane
 from .query_panel import QueryPanel
-from .style import LABEL_TITLES, label_icon
+from .style import LABEL_TITLES, UNSAVED_SOURCE, label_icon
 from .view import View
 from .workers import Job
 from .workspace_controller import DEFAULT_DEPTH, MAX_DEPTH, WorkspaceController
@@ -211,6 +212,7 @@ class LabelingWorkspace(QWidget, View):
         ctl.countsChanged.connect(self._counts_changed)
         context.currentQueryChanged.connect(self._query_changed)
         context.labelsChanged.connect(self._labels_changed)
+        context.labelsPending.connect(self._pending_changed)
         context.documentActivated.connect(self._show_document)
         context.modelChanged.connect(self._model_changed)
         context.candidatesChanged.connect(self._candidates_changed)
@@ -449,10 +451,23 @@ class LabelingWorkspace(QWidget, View):
         if self.context.current_query_id:
             self._show_labels(self.context.current_query_id)
 
+    def _pending_changed(self) -> None:
+        if self.context.current_query_id and not self._closed:
+            self._show_labels(self.context.current_query_id)
+
     def _show_labels(self, query_id: str) -> None:
-        """Read one query's labels and pending proposals (indexed lookups) into the panes."""
+        """Read one query's labels and pending proposals (indexed lookups) into the panes.
+
+        Labels not saved yet show as what they will be, marked as unsaved.
+        """
         project = self.context.project
         labels = project.labels_for_query(query_id)
+        for doc_id, target in self.context.saver.pending_targets(query_id).items():
+            if target is None:
+                labels.pop(doc_id, None)
+            elif isinstance(target, str):
+                labels[doc_id] = Label(query_id, doc_id, target, 0, UNSAVED_SOURCE,
+                                       project.current_pass, "")
         proposed = pending_proposals(project, [query_id]).get(query_id, {})
         for pane in self.panes.values():
             pane.model.set_labels(labels, proposed)
@@ -572,6 +587,7 @@ class LabelingWorkspace(QWidget, View):
         ctx = self.context
         for signal, slot in ((ctx.currentQueryChanged, self._query_changed),
                              (ctx.labelsChanged, self._labels_changed),
+                             (ctx.labelsPending, self._pending_changed),
                              (ctx.documentActivated, self._show_document),
                              (ctx.modelChanged, self._model_changed),
                              (ctx.candidatesChanged, self._candidates_changed)):

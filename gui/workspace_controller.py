@@ -261,6 +261,11 @@ class WorkspaceController(QObject):
         return self._overview is not None
 
     @property
+    def loading(self) -> bool:
+        """The overview is being read (again)."""
+        return self._loading
+
+    @property
     def overview(self) -> Overview | None:
         """The overview as last read (its summaries are not kept current; see :meth:`summary`)."""
         return self._overview
@@ -305,6 +310,10 @@ class WorkspaceController(QObject):
         if updated:
             self.countsChanged.emit(updated)
             self.totalsChanged.emit(self._counts.totals)
+        if notice.restored and not self._loading:
+            # Undo/redo can make a reviewed proposal pending again, which deltas do not
+            # know: read the counts again (a worker; the label counts above are exact already).
+            self.reload_overview()
 
     def _candidates_changed(self, _pass: int) -> None:
         """A mining pass was stored: new proposals for many queries, so read the overview again."""

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# Any exception that reaches Qt's event loop (or a job's unexpected error)
+# fails the test that caused it.
+pytest_plugins = ("helpers_excepthook",)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

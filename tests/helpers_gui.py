@@ -88,6 +88,7 @@ def app_context(path, query_id: str = "q1"):
     try:
         yield ctx
     finally:
+        ctx.close()  # stops the label writer and the watcher of other programs' writes
         ctx.jobs.cancel_all()
         ctx.jobs.wait_all(5)
         project.close()

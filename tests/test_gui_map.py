@@ -7,10 +7,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from helpers_labels import saved_at_once
 from PySide6.QtCore import QPointF, Qt
 
 from core.project.file import Project
 from core.retrieval.encoder import bundled_model_path
+from gui.map_bulk import LEAVE
 
 READY_MS = 120_000
 
@@ -28,6 +30,7 @@ def map_view(qtbot, tiny_project):
     qtbot.waitUntil(view.is_ready, timeout=READY_MS)
     yield view
     view.shutdown()
+    context.close()
     context.jobs.wait_all(10)
     context.project.close()
 
@@ -74,6 +77,12 @@ class FakeDrag:
 
     def accept(self):
         pass
+
+
+
+@pytest.fixture(autouse=True)
+def _labels_saved_at_once(monkeypatch):
+    saved_at_once(monkeypatch)
 
 
 def test_layout_is_drawn_with_every_document_and_query(map_view):
@@ -132,13 +141,17 @@ def test_box_selection_labels_the_documents_and_undo_reverts(qtbot, map_view):
     assert inside and sorted(map_view.selected_ids()) == sorted(inside)
     assert map_view.selection_bar.isVisibleTo(map_view)
 
+    asked = []
+    map_view.ask_overwrite = lambda plan, _qid, _parent: asked.append(plan) or LEAVE
     with qtbot.waitSignal(context.labelsChanged, timeout=2000):
         map_view.label_buttons["negative"].click()
     labels = {d: lab.label for d, lab in project.labels_for_query("q1").items()}
-    assert all(labels[d] == "negative" for d in inside)
+    kept = [d for d in inside if before.get(d) == "positive"]  # asked about, left as they are
+    assert [plan.relevant.get("positive", ()) for plan in asked] == ([tuple(kept)] if kept else [])
+    assert all(labels[d] == ("positive" if d in kept else "negative") for d in inside)
     assert context.undo_stack.count() == 1  # one action for the whole selection
     rows = map_view.layers["negative"].data["data"]
-    assert sorted(shown.layout.doc_ids[i] for i in rows) == sorted(inside)
+    assert sorted(shown.layout.doc_ids[i] for i in rows) == sorted(set(inside) - set(kept))
 
     context.undo_stack.undo()
     assert {d: lab.label for d, lab in project.labels_for_query("q1").items()} == before
@@ -242,3 +255,36 @@ def test_map_tab_in_the_main_window_opens_clicked_documents_in_the_workspace(qtb
     pos = widget_pos(view, view.view_position("document", doc_id))
     qtbot.mouseClick(view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     qtbot.waitUntil(lambda: window.workspace.document.doc_id == doc_id, timeout=5000)
+
+
+def test_box_labeling_asks_before_changing_relevant_labels_and_leaves_them_by_default(
+        qtbot, map_view):
+    from helpers_labels import label_state, round_trip, wait_saved
+
+    from gui.map_bulk import CANCEL, OVERWRITE, describe_overwrites
+
+    context = map_view.context
+    path = context.project.path
+    context.project.set_label("q3", "d8", "false_negative")  # q3: positives d7, d9 (imported)
+    context.set_current_query("q3")
+    map_view.selected = np.arange(len(map_view._shown.layout.doc_ids))  # the whole map
+    asked = []
+    answers = iter([CANCEL, LEAVE, OVERWRITE])
+    map_view.ask_overwrite = lambda plan, qid, _parent: (
+        asked.append((qid, describe_overwrites(plan), len(plan.free))) or next(answers))
+
+    before = label_state(path)
+    assert map_view.label_selection("negative") == 0  # cancelled: nothing written
+    assert label_state(path) == before and context.undo_stack.count() == 0
+
+    labeled = []
+    round_trip(qtbot, context, path, lambda: labeled.append(map_view.label_selection("negative")))
+    assert labeled == [9]  # the relevant ones were left as they are (the default)
+    labels = {d: lab.label for d, lab in context.project.labels_for_query("q3").items()}
+    assert labels == {**{f"d{i}": "negative" for i in range(1, 13)},
+                      "d7": "positive", "d9": "positive", "d8": "false_negative"}
+
+    assert map_view.label_selection("negative") == 12  # the user agreed to change them too
+    wait_saved(qtbot, context)
+    assert {lab.label for lab in context.project.labels_for_query("q3").values()} == {"negative"}
+    assert asked == [("q3", "2 positives and 1 false negative", 9)] * 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers_labels import saved_at_once
 
 pytest.importorskip("pytestqt")
 
@@ -38,6 +39,12 @@ def open_dialog(context, qtbot) -> MiningDialog:
     qtbot.waitUntil(lambda: dialog.is_ready() and dialog._loading_key is None
                     and dialog.model.rowCount() > 0, timeout=10000)
     return dialog
+
+
+
+@pytest.fixture(autouse=True)
+def _labels_saved_at_once(monkeypatch):
+    saved_at_once(monkeypatch)
 
 
 def test_preview_follows_the_margin_slider(context, qtbot):
@@ -224,3 +231,22 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
     assert not set(kept) & positives
     assert {(q, d) for _, q, d, _, _, _, reason in candidates if reason == "positive"} \
         == {(q, d) for q, d in positives if q in minable}
+
+
+def test_the_histogram_empties_without_an_error_when_the_query_loses_its_positives(qtbot):
+    """A bulk label from the map can leave the preview query without positives: no candidates."""
+    from core.mining.rules import CandidateDecision
+    from gui.mining_histogram import ScoreHistogram
+
+    histogram = ScoreHistogram()
+    qtbot.addWidget(histogram)
+    histogram.resize(400, 250)
+    histogram.show()
+    decisions = [CandidateDecision(f"d{i}", i, 0.1 * i, "kept" if i % 2 else "dropped",
+                                   "kept" if i % 2 else "absolute_margin") for i in range(1, 11)]
+    histogram.set_data(decisions + [CandidateDecision("p", 0, 1.2, "dropped", "positive")],
+                       [(0.5, "margin")])
+    histogram.grab()
+    histogram.set_data([], [])
+    histogram.grab()  # painted the stale 30-bin stacking and raised a broadcast error
+    assert len(histogram.kept_bars.opts["x"]) == 0

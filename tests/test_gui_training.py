@@ -40,7 +40,7 @@ def test_fine_tune_button_trains_with_live_curve_and_responsive_ui(qtbot, panel)
     qtbot.waitUntil(lambda: "</b> training examples" in panel.data_label.text(), timeout=10000)
     assert "12</b> training examples" in panel.data_label.text()
     curve_sizes, fractions = [], []
-    panel._relay.stepLogged.connect(lambda _e: curve_sizes.append(len(panel.curve.getData()[0])))
+    panel.stepShown.connect(lambda _e: curve_sizes.append(len(panel.curve.getData()[0])))
     context.jobs.jobProgress.connect(lambda job: fractions.append(job.fraction))
     meter = StallMeter()
     meter.start()
@@ -66,7 +66,7 @@ def test_cancel_button_stops_and_saves_nothing(qtbot, panel):
     context = panel.context
     panel.epochs.setValue(50)  # 300 steps: long enough to cancel midway
     steps = []
-    panel._relay.stepLogged.connect(lambda e: (steps.append(e["step"]),
+    panel.stepShown.connect(lambda e: (steps.append(e["step"]),
                                                panel.cancel() if e["step"] == 3 else None))
     with qtbot.waitSignal(context.jobs.jobFinished, timeout=240000):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)

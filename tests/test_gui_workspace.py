@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
+from helpers_labels import saved_at_once, wait_saved
 from PySide6.QtCore import Qt
 
 from core.project.file import Project
@@ -27,6 +29,12 @@ def click_row(qtbot, pane, row, modifier=Qt.KeyboardModifier.NoModifier):
     view = pane.view
     rect = view.visualRect(pane.model.index(row, pane.model.COL_DOC))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
+
+
+
+@pytest.fixture(autouse=True)
+def _labels_saved_at_once(monkeypatch):
+    saved_at_once(monkeypatch)
 
 
 def test_open_project_shows_both_panes_with_the_retrievers_results(qtbot, tiny_project):
@@ -423,6 +431,9 @@ def test_label_counts_follow_changes_without_recounting(qtbot, tiny_project):
         controller.reload_overview()
 
     def check(step):
+        # Label counts move by deltas at once; after an undo or redo the pending
+        # proposals are read again on a worker (a proposal can be pending again).
+        qtbot.waitUntil(lambda: not controller.loading and not context.saver.busy, timeout=10000)
         expected, totals = counts_in_file(tiny_project)
         shown = {q.id: (q.positives, q.negatives, q.false_negatives, q.mined)
                  for q in controller.summaries()}
@@ -446,7 +457,7 @@ def test_label_counts_follow_changes_without_recounting(qtbot, tiny_project):
         check("clear a proposal that has no label: it stays pending")
         undo()
         undo()
-        check("undo the acceptance: the proposal was reviewed (rejected)")
+        check("undo the acceptance: the proposal is pending again")
         undo()
         check("undo the clear")
         redo()
@@ -463,6 +474,7 @@ def test_label_counts_follow_changes_without_recounting(qtbot, tiny_project):
         check("bulk clear")
     finally:
         controller.shutdown()
+        context.close()
         context.jobs.close()
         context.jobs.wait_all(timeout=5.0)
         context.project.close()
@@ -478,6 +490,7 @@ def test_a_bulk_change_resets_the_query_list_with_the_moved_counts(qtbot, tiny_p
                     timeout=10000)
     window.context.set_current_query("q3")
     window.context.apply_labels([(q, "d12") for q in ("q1", "q2", "q3", "q4")], "negative")
+    wait_saved(qtbot, window.context)
     assert [ws.queries.model.summary(q).negatives for q in ("q1", "q2", "q3", "q4")] == [1, 1, 1, 1]
     assert ws.queries.current_query_id() == "q3"  # the reset kept the query being labeled
     assert "1 negative" in ws.query_header.text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.cli.main import print_json
@@ -86,6 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("doc_id")
     p.add_argument("label", choices=("positive", "negative", "false_negative", "clear"))
     p.add_argument("--gain", type=int, help="graded gain for a relevant label (default 1)")
+    p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait while another program writes the project (default 30)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_label)
 
@@ -245,8 +248,17 @@ def cmd_label(args: argparse.Namespace) -> int:
     label = None if args.label == "clear" else args.label
     if args.gain is not None and (label is None or label == "negative"):
         raise StudioError("--gain applies to positive and false_negative labels only")
+    from core.project.writer import write_when_free
+
+    def waiting() -> None:
+        print(f"{args.project}: another program is writing the project; waiting up to "
+              f"{args.wait:g} s…", file=sys.stderr, flush=True)
+
     with _open(args.project) as project:
-        change = project.set_label(args.query_id, args.doc_id, label, source="user", gain=args.gain)
+        change = write_when_free(
+            project, lambda p: p.set_label(args.query_id, args.doc_id, label, source="user",
+                                           gain=args.gain),
+            wait_s=args.wait, on_wait=waiting)
     if args.json:
         print_json({"query_id": change.query_id, "doc_id": change.doc_id, "old": change.old,
                     "new": change.new, "old_gain": change.old_gain, "new_gain": change.new_gain})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,6 +107,51 @@ class HistoryEntry:
     at: str
 
 
+_LABEL_COLUMNS = "query_id, doc_id, label, gain, source, pass, updated_at"
+_HISTORY_COLUMNS = "id, query_id, doc_id, old_label, label, gain, source, pass, at"
+
+
+@dataclass(frozen=True)
+class PairEdit:
+    """One pair's part of a :class:`LabelEdit`: whole rows, so undo and redo can be exact.
+
+    ``before``/``after``: the ``labels`` row (rowid first) before and after
+    the edit, None for no label; ``history``: the ``label_history`` rows
+    (id first) the edit wrote.
+    """
+
+    query_id: str
+    doc_id: str
+    before: tuple | None
+    after: tuple | None
+    history: tuple[tuple, ...]
+
+
+@dataclass(frozen=True)
+class LabelEdit:
+    """What one committed label change did: per pair the rows before and after, and the changes."""
+
+    pairs: tuple[PairEdit, ...]
+    changes: tuple[LabelChange, ...]
+
+    @property
+    def history_ids(self) -> frozenset[int]:
+        return frozenset(h[0] for p in self.pairs for h in p.history)
+
+
+class LabelConflict(ProjectError):
+    """Undo or redo refused: these pairs' labels are no longer what the edit expects."""
+
+    def __init__(self, conflicts: Sequence[tuple["PairEdit", str | None, str | None]], *,
+                 undo: bool) -> None:
+        self.pairs = [(p.query_id, p.doc_id) for p, _now, _expected in conflicts]
+        shown = "; ".join(f"{p.query_id} / {p.doc_id} is now {now or 'unlabeled'}, not "
+                          f"{expected or 'unlabeled'}" for p, now, expected in conflicts[:3])
+        more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        super().__init__(f"Not {'undone' if undo else 'redone'}: labels were changed elsewhere "
+                         f"since: {shown}{more}. They are left as they are.")
+
+
 def default_gain(label: str) -> int:
     return 1 if label in RELEVANT_LABELS else 0
 
@@ -136,25 +182,15 @@ def check_project_file(path: str | Path) -> ProjectFileState:
     if path.is_dir():
         raise ProjectError(f"{path}: is a folder, not a project file (a project is one .rsproj "
                            f"file; its caches live in {path.name}.data/ beside it)")
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
-    except FileNotFoundError:
-        raise ProjectError(f"{path}: no such project file") from None
-    except OSError as exc:
-        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if not header:
-        raise ProjectError(f"{path}: an empty file, not a Retriever Studio project; remove it or "
-                           f"choose another path")
-    if not header.startswith(SQLITE_MAGIC):
-        raise ProjectError(f"{path}: not a Retriever Studio project (not an SQLite database)")
-    if len(header) < 100:
-        raise ProjectError(f"{path}: the file is truncated (shorter than an SQLite header); "
-                           f"restore it from a backup")
-    header_app_id = int.from_bytes(header[68:72], "big", signed=True)
-    if header_app_id not in (0, APPLICATION_ID):
-        raise ProjectError(f"{path}: an SQLite file of another program (application id "
-                           f"{header_app_id:#x}), not a Retriever Studio project")
+    # Closing any descriptor of a file drops every POSIX lock the process holds
+    # on it, the SHARED locks of its open WAL-mode connections included. Another
+    # program closing its connection then believes it is the last one,
+    # checkpoints and deletes the -wal and -shm files under ours, and our next
+    # read fails with "disk I/O error". So a file this process already has open
+    # (it was checked then) is checked through SQLite only, never with open().
+    header_app_id = None
+    if not _held_by_this_process(path):
+        header_app_id = _check_header(path)
     try:
         conn = _connect_read_only(path, create_nothing=True)
     except sqlite3.Error as exc:
@@ -183,6 +219,48 @@ def check_project_file(path: str | Path) -> ProjectFileState:
         raise ProjectError(f"{path}: the project file is damaged (marked as a project but has no "
                            f"schema); restore it from a backup")
     return ProjectFileState(version, marked)
+
+
+# Files this process has open through a Project, by (device, inode), with how many.
+_OPEN_FILES: dict[tuple[int, int], int] = {}
+_OPEN_FILES_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _check_header(path: Path) -> int:
+    """Refuse what the 100-byte header shows is not one of our files; returns its application id."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such project file") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if not header:
+        raise ProjectError(f"{path}: an empty file, not a Retriever Studio project; remove it or "
+                           f"choose another path")
+    if not header.startswith(SQLITE_MAGIC):
+        raise ProjectError(f"{path}: not a Retriever Studio project (not an SQLite database)")
+    if len(header) < 100:
+        raise ProjectError(f"{path}: the file is truncated (shorter than an SQLite header); "
+                           f"restore it from a backup")
+    header_app_id = int.from_bytes(header[68:72], "big", signed=True)
+    if header_app_id not in (0, APPLICATION_ID):
+        raise ProjectError(f"{path}: an SQLite file of another program (application id "
+                           f"{header_app_id:#x}), not a Retriever Studio project")
+    return header_app_id
+
+
+def _held_by_this_process(path: Path) -> bool:
+    """Whether a :class:`Project` of this process has the file at ``path`` open."""
+    return _file_key(path) in _OPEN_FILES
 
 
 def _connect_read_only(path: Path, *, create_nothing: bool = False) -> sqlite3.Connection:
@@ -288,6 +366,11 @@ class Project:
         self.read_only = read_only
         self.read_only_reason = read_only_reason
         self._depth = 0
+        self.closed = False
+        self._held = _file_key(path)  # this process's open files, see check_project_file
+        if self._held is not None:
+            with _OPEN_FILES_LOCK:
+                _OPEN_FILES[self._held] = _OPEN_FILES.get(self._held, 0) + 1
 
     # -- opening --------------------------------------------------------------
     @classmethod
@@ -442,10 +525,19 @@ class Project:
         return d
 
     def close(self) -> None:
+        self.closed = True
         try:
             self.conn.close()
         except sqlite3.Error:
             pass
+        held, self._held = self._held, None
+        if held is not None:
+            with _OPEN_FILES_LOCK:
+                left = _OPEN_FILES.get(held, 0) - 1
+                if left > 0:
+                    _OPEN_FILES[held] = left
+                else:
+                    _OPEN_FILES.pop(held, None)
 
     def __enter__(self) -> "Project":
         return self
@@ -639,20 +731,94 @@ class Project:
     ) -> list[LabelChange]:
         """Apply ``(query_id, doc_id, label, gain[, source])`` items as one committed transaction.
 
-        A per-item source overrides ``source`` (undo uses it to restore an
-        imported judgement as imported).
+        A per-item source overrides ``source``.
         """
+        return list(self.edit_labels(items, source=source, pass_number=pass_number).changes)
+
+    def _label_row(self, query_id: str, doc_id: str) -> tuple | None:
+        return self.conn.execute(
+            f"SELECT rowid, {_LABEL_COLUMNS} FROM labels WHERE query_id=? AND doc_id=?",
+            (query_id, doc_id)).fetchone()
+
+    def edit_labels(
+        self, items: Iterable[tuple], *,
+        source: str = "user", pass_number: int | None = None,
+    ) -> "LabelEdit":
+        """:meth:`set_labels`, also returning every row it replaced and wrote (see :class:`LabelEdit`)."""
         at = now_iso()
         pass_number = self.current_pass if pass_number is None else pass_number
         changes = []
+        before: dict[tuple[str, str], tuple | None] = {}
         with self.transaction():
+            last_id = self.conn.execute("SELECT coalesce(max(id), 0) FROM label_history").fetchone()[0]
             for item in items:
                 query_id, doc_id, label, gain = item[:4]
                 item_source = item[4] if len(item) > 4 and item[4] else source
                 self._check_ids(query_id, doc_id)
+                if (query_id, doc_id) not in before:
+                    before[(query_id, doc_id)] = self._label_row(query_id, doc_id)
                 changes.append(
                     self._apply_label(query_id, doc_id, label, item_source, gain, pass_number, at)
                 )
+            written: dict[tuple[str, str], list[tuple]] = {}
+            for row in self.conn.execute(
+                    f"SELECT {_HISTORY_COLUMNS} FROM label_history WHERE id > ? ORDER BY id",
+                    (last_id,)):
+                written.setdefault((row[1], row[2]), []).append(row)
+            pairs = tuple(PairEdit(q, d, before[(q, d)], self._label_row(q, d),
+                                   tuple(written.get((q, d), ())))
+                          for q, d in before)
+        return LabelEdit(pairs, tuple(changes))
+
+    def revert_label_edit(self, edit: "LabelEdit") -> list[LabelChange]:
+        """Undo ``edit`` exactly: its pairs get their rows from before and its history rows go.
+
+        Refused with :class:`LabelConflict` (changing nothing) when a pair's
+        label is no longer what ``edit`` left, e.g. another program changed it.
+        Removing the history rows makes the record say what the state says:
+        the undone change never happened, so a mined proposal it touched is
+        pending again rather than "rejected" (see ``core.mining.store``).
+        """
+        return self._swap_label_edit(edit, undo=True)
+
+    def reapply_label_edit(self, edit: "LabelEdit") -> list[LabelChange]:
+        """Redo ``edit`` exactly (its rows and its history rows, same ids), if nothing changed since undo."""
+        return self._swap_label_edit(edit, undo=False)
+
+    def _swap_label_edit(self, edit: "LabelEdit", *, undo: bool) -> list[LabelChange]:
+        changes = []
+        with self.transaction():
+            conflicts = []
+            for p in edit.pairs:
+                expected = p.after if undo else p.before
+                now = self._label_row(p.query_id, p.doc_id)
+                if (now and now[1:]) != (expected and expected[1:]):
+                    conflicts.append((p, now[3] if now else None, expected[3] if expected else None))
+            if conflicts:
+                raise LabelConflict(conflicts, undo=undo)
+            for p in edit.pairs:
+                target, current = (p.before, p.after) if undo else (p.after, p.before)
+                self.conn.execute("DELETE FROM labels WHERE query_id=? AND doc_id=?",
+                                  (p.query_id, p.doc_id))
+                if target is not None:
+                    taken = self.conn.execute("SELECT 1 FROM labels WHERE rowid=?",
+                                              (target[0],)).fetchone()
+                    if taken:  # the rowid went to another row meanwhile: keep the content
+                        self.conn.execute(f"INSERT INTO labels({_LABEL_COLUMNS}) VALUES(?,?,?,?,?,?,?)",
+                                          target[1:])
+                    else:
+                        self.conn.execute(f"INSERT INTO labels(rowid, {_LABEL_COLUMNS}) "
+                                          f"VALUES(?,?,?,?,?,?,?,?)", target)
+                if undo:
+                    self.conn.executemany("DELETE FROM label_history WHERE id=?",
+                                          [(h[0],) for h in p.history])
+                else:
+                    self.conn.executemany(f"INSERT INTO label_history({_HISTORY_COLUMNS}) "
+                                          f"VALUES(?,?,?,?,?,?,?,?,?)", p.history)
+                changes.append(LabelChange(
+                    p.query_id, p.doc_id, current[3] if current else None,
+                    target[3] if target else None, current[4] if current else None,
+                    target[4] if target else None, current[5] if current else None))
         return changes
 
     def labels_for_query(self, query_id: str) -> dict[str, Label]:
