@@ -38,7 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negatives", type=int, default=_DEFAULTS.num_negatives,
                    help="hard negatives per example (default %(default)s)")
     p.add_argument("--loss", choices=LOSSES, default=_DEFAULTS.loss,
-                   help="mnrl (default) or cached_mnrl (GradCache, large batches in constant memory)")
+                   help="mnrl (default), cached_mnrl (GradCache, large batches in constant memory) "
+                        "or gist (GISTEmbedLoss: a guide model masks negatives it scores above the "
+                        "positive, tolerating false negatives; at most 1 hard negative per example)")
+    p.add_argument("--guide", default=_DEFAULTS.guide,
+                   help="guide model of --loss gist: 'base' (default, a frozen copy of the base "
+                        "model), a model version id or a model folder")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed (default %(default)s)")
     p.add_argument("--name", default=None, help="display name of the new model version")
     p.add_argument("--remine", action="store_true",
@@ -88,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_ratio=args.warmup_ratio, max_seq_length=args.max_seq_length,
         split=split_arg(args.split), heldout_split=args.heldout_split,
         use_proposed=args.use_proposed, num_negatives=args.negatives, loss=args.loss,
+        guide=args.guide,
         seed=args.seed, name=args.name)
     progress = stderr_progress()
     t0 = time.monotonic()
