@@ -151,13 +151,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     primary = result["primary_metric"]
     by_b = {c["b"]: c for c in result["comparisons"] if c["metric"] == primary}
     print(f"split {result['split']!r}, {result['queries']} queries; baseline {result['baseline']}")
-    header = f"{'retriever':44}" + "".join(f"{m:>11}" for m in metrics) + f"{'Δ ' + primary:>13}{'W/T/L':>12}{'p (t)':>9}"
+    header = f"{'retriever':52}" + "".join(f"{m:>11}" for m in metrics) + f"{'Δ ' + primary:>13}{'W/T/L':>12}{'p (t)':>9}"
     print(header)
     for s in result["systems"]:
         c = by_b.get(s["key"])
         tail = (f"{c['delta']:>+13.4f}{c['wins']:>5}/{c['ties']}/{c['losses']:<4}"
                 f"{(c['t_pvalue'] if c['t_pvalue'] is not None else float('nan')):>9.4f}") if c else f"{'(baseline)':>13}"
-        print(f"{s['label'][:44]:44}" + "".join(f"{s['mean'][m]:>11.4f}" for m in metrics) + tail)
+        print(f"{s['label'][:52]:52}" + "".join(f"{s['mean'][m]:>11.4f}" for m in metrics) + tail)
+    for model, f in result.get("fusion", {}).items():
+        print(f"hybrid fusion of {model}: {f['label']}" + (f" — {f['note']}" if f["note"] else ""))
     worse = [r for r in result["query_deltas"] if r["delta"] < 0]
     a, b = result["main_pair"]
     print(f"{len(worse)} queries got worse from {a} to {b} ({primary})")
