@@ -6,7 +6,7 @@ import math
 import random
 
 import pytest
-from helpers_training import add_training_queries, make_tiny_model
+import test_compare
 
 from core.errors import StudioError
 from core.evaluation.compare import compare_models
@@ -15,7 +15,6 @@ from core.project.file import Project
 from core.retrieval.fusion import weighted_fusion
 from core.retrieval.fusion_setting import FusionSetting, store_fusion, stored_fusion
 from core.retrieval.service import Retrieval
-from core.training.trainer import TrainingConfig, train
 
 # nDCG@10 of one relevant document (gain 1) at rank r is 1 / log2(r + 1).
 AT_2 = 1 / math.log2(3)
@@ -80,12 +79,9 @@ def test_nothing_to_choose_on_is_a_clear_error():
 
 # -- stored with the model, used by every hybrid ------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import torch
-
-    torch.set_num_threads(1)
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny-st")
+# The tiny model, and the tiny project with version v1 trained from it, of the compare tests.
+tiny_model = test_compare.tiny_model
+trained = test_compare.trained
 
 
 def test_stored_choice_is_the_retrieval_default_and_an_explicit_fusion_wins(tiny_project, tiny_model):
@@ -104,14 +100,6 @@ def test_stored_choice_is_the_retrieval_default_and_an_explicit_fusion_wins(tiny
     expected = weighted_fusion([lexical, dense], weights=[0.2, 0.8], limit=5)
     assert [(h.doc_id, h.score) for h in chosen.search(query, "hybrid", k=5)] == [
         (d, pytest.approx(s)) for d, s in expected]
-
-
-@pytest.fixture
-def trained(tiny_project, tiny_model):
-    add_training_queries(tiny_project)
-    with Project.open(tiny_project) as p:
-        train(p, TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32, epochs=1))
-    return tiny_project
 
 
 def test_compare_chooses_on_train_stores_with_the_version_and_uses_it(trained):

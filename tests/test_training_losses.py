@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers_training import add_training_queries, make_tiny_model
+import test_training
+from helpers_training import make_tiny_model
 
 from core.errors import StudioError
-from core.project.file import Project
 from core.training.trainer import TrainingConfig, build_training_examples, train
 
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import torch
-
-    torch.set_num_threads(1)
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny-st")
-
-
-@pytest.fixture
-def project(tiny_project):
-    add_training_queries(tiny_project)
-    with Project.open(tiny_project) as p:
-        yield p
+# The tiny model and project of the training tests.
+tiny_model = test_training.tiny_model
+project = test_training.project
 
 
 def _weights(folder) -> np.ndarray:
