@@ -1,4 +1,4 @@
-"""The training losses: each runs a tiny real training, GIST consults its guide, MarginMSE data round-trips."""
+"""The training losses: each runs a tiny real training with the loss asked for; GIST consults its guide."""
 
 from __future__ import annotations
 
