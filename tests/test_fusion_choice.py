@@ -121,7 +121,7 @@ def test_compare_chooses_on_train_stores_with_the_version_and_uses_it(trained):
         hybrid = next(s for s in res["systems"] if s["key"] == "hybrid:v1")
         assert hybrid["label"] == f"hybrid (BM25 + dense, {stored.short()}) · v1"
         run_params = p.conn.execute("SELECT params FROM runs WHERE id=?", (hybrid["run_id"],)).fetchone()[0]
-        assert f'"fusion": "{stored.method}"' in run_params
+        assert f'"fusion": "{stored.method}"' in run_params and '"fusion_chosen_on": "train"' in run_params
         # Evaluating the train split itself never uses the fusion chosen on it.
         on_train = compare_models(p, ["v1"], split="train", retrievers=["hybrid"])
         assert on_train["fusion"]["v1"]["method"] == "rrf" and "evaluated split" in on_train["fusion"]["v1"]["note"]
