@@ -376,8 +376,13 @@ class CompareView(QWidget, View):
         self.metric_combo.setCurrentIndex(max(self.metric_combo.findData(result["primary_metric"]), 0))
         self.metric_combo.blockSignals(False)
         split = result["split"] if result["split"] is not None else "all queries"
+        # Each model's hybrid fusion, chosen on the train queries (core.evaluation.fusion_choice).
+        fusion = result.get("fusion") or {}
+        fusion_text = "; ".join(f"{m.rsplit('/', 1)[-1]}: {f['label']}" for m, f in fusion.items())
         self.state.setText(f"{result['queries']} queries of split {split!r} · baseline "
-                           f"{labels[result['baseline']]}")
+                           f"{labels[result['baseline']]}"
+                           + (f" · hybrid fusion {fusion_text}" if fusion_text else ""))
+        self.state.setToolTip("\n".join(f"{m}: {f['note']}" for m, f in fusion.items() if f.get("note")))
         self._refresh_pair()
         self.comparisonReady.emit(result)
 

@@ -107,6 +107,16 @@ class TrainingPanel(QWidget, View):
         self.negatives.setRange(0, 16)
         self.negatives.setValue(_DEFAULTS.num_negatives)
         self.negatives.setToolTip("Hard negatives per training example")
+        self.loss = QComboBox()
+        self.loss.setObjectName("training-loss")
+        for key, text in (("mnrl", "MNRL (in-batch + hard negatives)"),
+                          ("cached_mnrl", "Cached MNRL (large batches, little memory)"),
+                          ("gist", "GIST (base model masks likely false negatives)")):
+            self.loss.addItem(text, key)
+        self.loss.setToolTip("MNRL: every other document in the batch is a negative. Cached MNRL: the same "
+                             "loss in chunks, so large batches fit in memory. GIST: a frozen copy of the base "
+                             "model skips negatives it scores above the positive (likely false negatives); "
+                             "at most 1 hard negative per example")
         self.use_proposed = QCheckBox("Use unreviewed mined negatives")
         self.use_proposed.setToolTip("Also train on the negatives the latest mining pass proposed "
                                      "that nobody has reviewed yet")
@@ -126,6 +136,7 @@ class TrainingPanel(QWidget, View):
         form.addRow("Learning rate", self.lr)
         form.addRow("Max sequence length", self.max_seq_length)
         form.addRow("Hard negatives per example", self.negatives)
+        form.addRow("Loss", self.loss)
         splits = QHBoxLayout()
         splits.addWidget(self.split)
         splits.addWidget(QLabel("held out:"))
@@ -236,6 +247,7 @@ class TrainingPanel(QWidget, View):
 
         for w in (self.epochs, self.batch_size, self.negatives, self.max_seq_length):
             w.valueChanged.connect(self._refresh_preview)
+        self.loss.currentIndexChanged.connect(self._refresh_preview)
         self.use_proposed.toggled.connect(self._refresh_preview)
         self.split.editingFinished.connect(self._refresh_preview)
         self.heldout.editingFinished.connect(self._refresh_preview)
@@ -327,6 +339,7 @@ class TrainingPanel(QWidget, View):
             split=self.split.text().strip() or None,
             heldout_split=self.heldout.text().strip() or _DEFAULTS.heldout_split,
             use_proposed=self.use_proposed.isChecked(), num_negatives=self.negatives.value(),
+            loss=self.loss.currentData() or _DEFAULTS.loss,
         )
 
     def _refresh_preview(self, *_args) -> None:

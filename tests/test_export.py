@@ -89,15 +89,19 @@ def test_ntuple_and_scores(tiny_project, tmp_path, file_format):
     _mined_project(tiny_project)
     with Project.open(tiny_project) as p:
         c1 = export(p, tmp_path / f"n.{file_format}", format="ntuple", use_proposed=True, num_negatives=2)
-        c2 = export(p, tmp_path / f"s.{file_format}", format="ntuple-scores", use_proposed=True, num_negatives=2)
+        c2 = export(p, tmp_path / f"s.{file_format}", format="ntuple-scores", use_proposed=True, num_negatives=1)
     rows = _read(tmp_path / f"n.{file_format}", file_format)
     assert c1["rows"] == 2 and c1["queries_with_too_few_negatives"] == 1  # q2 has one negative
     assert rows[0] == {"anchor": "vitamin D improves bone density", "positive": TEXT["d1"],
                        "negative_1": TEXT["d2"], "negative_2": TEXT["d7"]}
     scored = _read(tmp_path / f"s.{file_format}", file_format)
-    assert c2["rows"] == 2
-    # d2 is a labeled negative that was never a candidate: no score.
-    assert [r["scores"] for r in scored] == [[0.85, None, 0.7], [0.95, None, 0.7]]
+    # d2 is a labeled negative that was never a candidate: no score, so d7 takes its place;
+    # q2's positive d4 was never a candidate: no row. Both are counted, nothing is null.
+    assert [(r["negative_1"], r["scores"]) for r in scored] == [(TEXT["d7"], [0.85, 0.7]),
+                                                                (TEXT["d7"], [0.95, 0.7])]
+    assert c2["rows"] == 2 and c2["queries_used"] == 1
+    assert c2["negatives_without_scores"] == 1 and c2["positives_without_scores"] == 1
+    assert c2["score_source"] == {"teacher": 0, "retriever": 1}
 
 
 def test_labeled_pairs(tiny_project, tmp_path):

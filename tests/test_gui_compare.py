@@ -58,6 +58,11 @@ def test_compare_button_fills_table_scatter_and_queries(qtbot, view, tiny_model)
     # Worse queries first.
     deltas = [float(view.queries.item(r, 0).text()) for r in range(view.queries.rowCount())]
     assert deltas == sorted(deltas)
+    # Each model's hybrid fusion, chosen on the train queries, is shown by the view.
+    v1_fusion = result["fusion"]["v1"]
+    assert v1_fusion["tuned_on"] == "train"
+    assert f"v1: {v1_fusion['label']}" in view.state.text()
+    assert v1_fusion["short"] in view.table.item(4, 0).text()
 
 
 def test_clicking_a_point_opens_both_rankings_with_labels(qtbot, view):

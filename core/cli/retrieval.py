@@ -75,8 +75,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="bm25, dense or hybrid (default bm25)")
     p.add_argument("--model", default=None,
                    help="dense model: 'bundled' (default), a model version id, or a local folder")
-    p.add_argument("--fusion", choices=("rrf", "weighted"), default="rrf",
-                   help="hybrid fusion: reciprocal rank (k=60, default) or weighted min-max scores")
+    p.add_argument("--fusion", choices=("rrf", "weighted"), default=None,
+                   help="hybrid fusion: reciprocal rank (k=60) or weighted min-max scores (default: the "
+                        "fusion chosen for the model on the train split by compare, else rrf)")
     p.add_argument("--weights", default=None,
                    help="weighted fusion: BM25,dense weights, e.g. 0.3,0.7")
     add_encoder_options(p)
@@ -94,7 +95,8 @@ def _retrieval(project, args):
             from core.errors import StudioError
 
             raise StudioError(f"--weights {args.weights!r}: expected two numbers like 0.3,0.7") from None
-    return Retrieval(project, args.model, fusion=args.fusion, fusion_weights=weights,
+    fusion = args.fusion or ("weighted" if weights else None)
+    return Retrieval(project, args.model, fusion=fusion, fusion_weights=weights,
                      device=args.device, encoder=args.encoder)
 
 

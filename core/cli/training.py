@@ -38,7 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negatives", type=int, default=_DEFAULTS.num_negatives,
                    help="hard negatives per example (default %(default)s)")
     p.add_argument("--loss", choices=LOSSES, default=_DEFAULTS.loss,
-                   help="mnrl (default) or cached_mnrl (GradCache, large batches in constant memory)")
+                   help="mnrl (default), cached_mnrl (GradCache, large batches in constant memory) "
+                        "or gist (GISTEmbedLoss: a guide model masks negatives it scores above the "
+                        "positive, tolerating false negatives; at most 1 hard negative per example)")
+    p.add_argument("--guide", default=_DEFAULTS.guide,
+                   help="guide model of --loss gist: 'base' (default, a frozen copy of the base "
+                        "model), a model version id or a model folder")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed (default %(default)s)")
     p.add_argument("--name", default=None, help="display name of the new model version")
     p.add_argument("--remine", action="store_true",
@@ -88,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_ratio=args.warmup_ratio, max_seq_length=args.max_seq_length,
         split=split_arg(args.split), heldout_split=args.heldout_split,
         use_proposed=args.use_proposed, num_negatives=args.negatives, loss=args.loss,
+        guide=args.guide,
         seed=args.seed, name=args.name)
     progress = stderr_progress()
     t0 = time.monotonic()
@@ -145,13 +151,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     primary = result["primary_metric"]
     by_b = {c["b"]: c for c in result["comparisons"] if c["metric"] == primary}
     print(f"split {result['split']!r}, {result['queries']} queries; baseline {result['baseline']}")
-    header = f"{'retriever':44}" + "".join(f"{m:>11}" for m in metrics) + f"{'Δ ' + primary:>13}{'W/T/L':>12}{'p (t)':>9}"
+    header = f"{'retriever':52}" + "".join(f"{m:>11}" for m in metrics) + f"{'Δ ' + primary:>13}{'W/T/L':>12}{'p (t)':>9}"
     print(header)
     for s in result["systems"]:
         c = by_b.get(s["key"])
         tail = (f"{c['delta']:>+13.4f}{c['wins']:>5}/{c['ties']}/{c['losses']:<4}"
                 f"{(c['t_pvalue'] if c['t_pvalue'] is not None else float('nan')):>9.4f}") if c else f"{'(baseline)':>13}"
-        print(f"{s['label'][:44]:44}" + "".join(f"{s['mean'][m]:>11.4f}" for m in metrics) + tail)
+        print(f"{s['label'][:52]:52}" + "".join(f"{s['mean'][m]:>11.4f}" for m in metrics) + tail)
+    for model, f in result.get("fusion", {}).items():
+        print(f"hybrid fusion of {model}: {f['label']}" + (f" — {f['note']}" if f["note"] else ""))
     worse = [r for r in result["query_deltas"] if r["delta"] < 0]
     a, b = result["main_pair"]
     print(f"{len(worse)} queries got worse from {a} to {b} ({primary})")

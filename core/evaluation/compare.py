@@ -9,6 +9,12 @@ randomisation (permutation) test p-values of :func:`core.evaluation.stats.paired
 (Smucker, Allan & Carterette 2007, "A comparison of statistical significance
 tests for information retrieval evaluation").
 
+Each model's hybrid fuses BM25 and dense as chosen for that model on the
+queries of ``fusion_split`` (``train``; :mod:`core.evaluation.fusion_choice`),
+chosen once and stored with the model when it has no choice yet. A split
+that is itself the fusion split (or all queries) is never evaluated with a
+fusion chosen on it: its hybrids use plain RRF, and the result says so.
+
 The result is plain data so the compare view, the CLI and the loop benchmark
 share it; :func:`query_deltas` lists queries worst-first for any two systems,
 and :func:`rankings_side_by_side` fetches one query's rankings with labels.
@@ -135,6 +141,7 @@ def compare_models(
     record_on_versions: bool = True,
     device: str | None = "auto",
     encoder: str | None = "exact",
+    fusion_split: str | None = "train",
 ) -> dict:
     """Evaluate BM25 and each model's dense / hybrid retriever on ``split``; compare with the baseline.
 
@@ -148,7 +155,9 @@ def compare_models(
          "comparisons": [{"a", "b", "metric", "mean_a", "mean_b", "delta", "wins", "ties",
                           "losses", "t_pvalue", "permutation_pvalue"}],  # every system vs baseline
          "query_deltas": [{"query_id", "text", "a", "b", "delta"}],  # main pair, primary metric, worst first
-         "encoders": {model: {"kind", "device", "requested", "reason", "gate"}}}  # models searched densely
+         "encoders": {model: {"kind", "device", "requested", "reason", "gate"}},  # models searched densely
+         "fusion": {model: {"method", "dense_weight", "rrf_k", "tuned_on", "queries", "ndcg_at_10",
+                            "parts_ndcg_at_10", "label", "short", "note"}}}  # hybrids only
 
     Each evaluation is stored as a ``runs`` row with its ``metrics``; with
     ``record_on_versions`` the means are also written into each model
@@ -169,6 +178,12 @@ def compare_models(
         raise StudioError("nothing to compare: no retrievers selected")
     retrievals = {mid: Retrieval(project, mid, device=device, encoder=encoder) for mid in model_ids}
     names = model_names(project, model_ids)
+    fusion: dict[str, dict] = {}
+    if "hybrid" in retrievers:
+        tuning, progress = progress.sub(0.0, 0.2), progress.sub(0.2, 1.0)
+        for j, mid in enumerate(model_ids):
+            fusion[mid] = _hybrid_fusion(project, retrievals[mid], split, fusion_split,
+                                         tuning.sub(j / len(model_ids), (j + 1) / len(model_ids)))
     out_systems, per_query = [], {}
     n = len(systems)
     evaluated = 0
@@ -181,6 +196,8 @@ def compare_models(
         evaluated = res["queries"]
         per_query[system.key] = _per_query(project, res["run_id"])
         label = RETRIEVER_LABELS[system.retriever]
+        if system.retriever == "hybrid":
+            label = f"hybrid (BM25 + dense, {fusion[system.model]['short']})"
         out_systems.append({
             "key": system.key, "retriever": system.retriever, "model": system.model,
             "label": label if system.model is None else f"{label} · {names[system.model]}",
@@ -203,12 +220,42 @@ def compare_models(
         "models": model_ids, "baseline": baseline, "main_pair": main_pair,
         "systems": out_systems, "per_query": per_query, "comparisons": comparisons,
         "encoders": {mid: r.encoder_selection.to_dict() for mid, r in retrievals.items() if r.dense_ready},
+        "fusion": fusion,
     }
     result["query_deltas"] = query_deltas(project, result, main_pair[0], main_pair[1], primary_metric)
     if record_on_versions:
         _record_on_versions(project, split, out_systems)
     progress.fraction(1.0, f"Compared {len(out_systems)} retrievers on {evaluated} queries")
     return result
+
+
+def _hybrid_fusion(project: Project, retrieval, split: str | None, fusion_split: str | None,
+                   progress: Progress) -> dict:
+    """Set ``retrieval``'s fusion for evaluating ``split``; return what it uses and why.
+
+    The model's stored choice when it was made on ``fusion_split`` and that is
+    not the evaluated split; chosen now (and stored) when there is none; plain
+    RRF when the evaluated split is the fusion split or contains it, or when
+    the fusion split has nothing to choose on.
+    """
+    from core.evaluation.fusion_choice import tune_fusion
+    from core.retrieval.fusion_setting import DEFAULT_FUSION, stored_fusion
+
+    note = None
+    setting = None
+    if fusion_split is None or split is None or split == fusion_split:
+        note = (f"default RRF: the fusion is chosen on split {fusion_split!r}, "
+                f"which is {'part of ' if split is None else ''}the evaluated split")
+    else:
+        setting = stored_fusion(project, retrieval.model_id)
+        if setting is None or setting.tuned_on != fusion_split:
+            try:
+                setting = tune_fusion(project, retrieval.model_id, fusion_split, progress, retrieval=retrieval)
+            except StudioError as exc:
+                setting, note = None, f"default RRF: {exc}"
+    setting = setting or DEFAULT_FUSION
+    retrieval.use_fusion(setting)
+    return {**setting.to_dict(), "label": setting.describe(), "short": setting.short(), "note": note}
 
 
 def query_deltas(project: Project | None, result: dict, a: str, b: str, metric: str) -> list[dict]:

@@ -81,6 +81,8 @@ def evaluate_retriever(
                            "fusion_depth": retrieval.fusion_depth})
             if retrieval.fusion_weights is not None:
                 params["fusion_weights"] = retrieval.fusion_weights
+            if retrieval.fusion_setting is not None and retrieval.fusion_setting.tuned_on:
+                params["fusion_chosen_on"] = retrieval.fusion_setting.tuned_on
         model = None if retriever == "bm25" else retrieval.model_id
         with project.transaction():
             cur = project.conn.execute(

@@ -20,8 +20,17 @@ layouts of ``sentence_transformers.util.mine_hard_negatives``:
 - ``ntuple``: anchor, positive, negative_1..negative_n -- one row per positive,
   n = ``num_negatives``; queries with fewer negatives are skipped;
 - ``ntuple-scores``: ntuple plus ``scores`` = [positive score, negative_1
-  score, ...] from the query's latest mining pass (null where a document was
-  not a scored candidate);
+  score, ..., negative_n score] from the query's latest mining pass — the
+  layout of ``mine_hard_negatives(output_format="n-tuple-scores")`` and a
+  label column (``scores``) that sentence-transformers' MarginMSELoss reads
+  as the teacher's positive and negative scores (it trains on their
+  differences). Scores are the pass's teacher scores where the pass stored
+  them, else the retriever's (:func:`candidate_scores`). Every score is a
+  number: a negative without a score (a labeled negative that was never a
+  candidate) is passed over for the next scored one, and a positive without
+  one has no row; both are counted (``negatives_without_scores``,
+  ``positives_without_scores``), and ``score_source`` counts the queries
+  scored by each source;
 - ``labeled-pairs``: anchor, positive (the document text), label (1 relevant,
   0 negative).
 
@@ -38,7 +47,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -68,6 +77,8 @@ class QueryExamples:
     # Those of ``negatives`` that came from mining candidates (not labels).
     proposed: set[str] = field(default_factory=set)
     scores: dict[str, float] = field(default_factory=dict)
+    # Whose ``scores`` they are (see candidate_scores); None without a mining pass.
+    score_source: str | None = None
 
 
 def training_examples(
@@ -88,13 +99,14 @@ def training_examples(
             "SELECT max(pass) FROM candidates WHERE query_id=?", (query.id,)
         ).fetchone()[0]
         scores: dict[str, float] = {}
+        score_source = None
         proposed: set[str] = set()
         if latest is not None:
             cands = conn.execute(
                 "SELECT doc_id, score, status FROM candidates WHERE pass=? AND query_id=? ORDER BY rank",
                 (latest, query.id),
             ).fetchall()
-            scores = {d: s for d, s, _ in cands}
+            scores, score_source = candidate_scores(project, latest, query.id)
             if use_proposed:
                 # Proposals the user cleared after that pass are rejections (core.mining.miner).
                 from core.mining.store import rejected_pairs
@@ -108,7 +120,31 @@ def training_examples(
         if max_negatives is not None:
             negatives = negatives[:max_negatives]
             proposed &= set(negatives)
-        yield QueryExamples(query.id, query.text, positives, negatives, proposed, scores)
+        yield QueryExamples(query.id, query.text, positives, negatives, proposed, scores, score_source)
+
+
+SCORE_SOURCES = ("teacher", "retriever")
+
+
+def candidate_scores(project: Project, pass_number: int, query_id: str) -> tuple[dict[str, float], str]:
+    """One query's candidate scores in a mining pass, and whose they are (``teacher`` or ``retriever``).
+
+    The one place that decides which score a distillation export carries: a
+    pass that stored a teacher's rescoring (a ``teacher_score`` column with
+    values for this query) gives the teacher's scores — of the candidates the
+    teacher scored — otherwise the retriever's ``score``. One source per
+    query, so the margins in a row always compare like with like.
+    """
+    conn = project.conn
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(candidates)")}
+    if "teacher_score" in columns:
+        teacher = dict(conn.execute(
+            "SELECT doc_id, teacher_score FROM candidates "
+            "WHERE pass=? AND query_id=? AND teacher_score IS NOT NULL", (pass_number, query_id)).fetchall())
+        if teacher:
+            return teacher, "teacher"
+    return dict(conn.execute("SELECT doc_id, score FROM candidates WHERE pass=? AND query_id=?",
+                             (pass_number, query_id)).fetchall()), "retriever"
 
 
 def _temp_path(out: Path) -> Path:
@@ -180,11 +216,22 @@ def _rows(format: str, ex: QueryExamples, texts: dict[str, str], num_negatives: 
     else:
         negs = ex.negatives[:num_negatives]
         for p in ex.positives:
+            if format == "ntuple-scores" and p not in ex.scores:
+                continue  # counted as positives_without_scores by the caller
             row = {"anchor": ex.text, "positive": texts[p]}
             row.update({f"negative_{i}": texts[n] for i, n in enumerate(negs, 1)})
             if format == "ntuple-scores":
-                row["scores"] = [ex.scores.get(d) for d in [p, *negs]]
+                row["scores"] = [float(ex.scores[d]) for d in [p, *negs]]
             yield row
+
+
+def _scored_only(ex: QueryExamples, counts: dict) -> QueryExamples:
+    """``ex`` for ``ntuple-scores``: negatives without a score passed over, both kinds counted."""
+    unscored_positives = [d for d in ex.positives if d not in ex.scores]
+    counts["positives_without_scores"] += len(unscored_positives)
+    scored = [d for d in ex.negatives if d in ex.scores]
+    counts["negatives_without_scores"] += len(ex.negatives) - len(scored)
+    return replace(ex, negatives=scored, proposed=ex.proposed & set(scored))
 
 
 def export_training(
@@ -210,6 +257,9 @@ def export_training(
               "rows": 0, "queries_used": 0, "queries_without_positives": 0,
               "queries_without_negatives": 0, "queries_with_too_few_negatives": 0,
               "negatives": {"labeled": 0, "proposed": 0}}
+    if format == "ntuple-scores":
+        counts.update({"positives_without_scores": 0, "negatives_without_scores": 0,
+                       "score_source": {source: 0 for source in SCORE_SOURCES}})
     tmp = _temp_path(out)
     writer = (_ParquetWriter if file_format == "parquet" else _JsonlWriter)(tmp, columns)
     try:
@@ -220,6 +270,8 @@ def export_training(
             if not ex.positives:
                 counts["queries_without_positives"] += 1
                 continue
+            if format == "ntuple-scores":
+                ex = _scored_only(ex, counts)
             if not ex.negatives and format != "labeled-pairs":
                 counts["queries_without_negatives"] += 1
                 continue
@@ -232,10 +284,15 @@ def export_training(
             counts["negatives"]["labeled"] += len(used) - n_proposed
             docs = project.get_documents(ex.positives + used)
             texts = {d: retrieval_text(doc.title, doc.text) for d, doc in docs.items()}
+            written = 0
             for row in _rows(format, ex, texts, num_negatives):
                 writer.write(row)
-                counts["rows"] += 1
-            counts["queries_used"] += 1
+                written += 1
+            counts["rows"] += written
+            if written:
+                counts["queries_used"] += 1
+                if format == "ntuple-scores":
+                    counts["score_source"][ex.score_source] += 1
         writer.close()
         if counts["rows"] == 0:
             raise ExportError(

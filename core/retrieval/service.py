@@ -15,7 +15,10 @@ Retrievers:
 * ``hybrid``: reciprocal rank fusion (Cormack, Clarke & Büttcher 2009,
   ``Σ 1 / (k + rank)``, k = 60) of the BM25 and dense top-``fusion_depth``
   lists, or with ``fusion="weighted"`` a weighted sum of min-max normalised
-  scores (:func:`core.retrieval.fusion.weighted_fusion`).
+  scores (:func:`core.retrieval.fusion.weighted_fusion`). Without an explicit
+  ``fusion`` the model's own choice is used — the fusion picked on the
+  training queries and stored with the model
+  (:mod:`core.retrieval.fusion_setting`) — and RRF when none was chosen.
 
 The dense encoder follows ``device`` and ``encoder`` (see
 :mod:`core.retrieval.device`): fp32 on CUDA / MPS / the CPU, or the int8 fast
@@ -39,6 +42,12 @@ from core.errors import StudioError
 from core.progress import Progress
 from core.retrieval.device import EXACT, check_preferences
 from core.retrieval.encoder import Encoder, resolve_model
+from core.retrieval.fusion_setting import (
+    DEFAULT_FUSION,
+    FusionSetting,
+    fuse,
+    stored_fusion,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.project.file import Project
@@ -80,7 +89,7 @@ class Retrieval:
         project: "Project",
         model_id: str | None = None,
         *,
-        fusion: str = "rrf",
+        fusion: str | None = None,
         rrf_k: int = 60,
         fusion_weights: Sequence[float] | None = None,
         fusion_depth: int = 100,
@@ -92,11 +101,17 @@ class Retrieval:
         device: str | None = "auto",
         encoder: str | None = EXACT,
     ) -> None:
-        if fusion not in FUSIONS:
+        if fusion is not None and fusion not in FUSIONS:
             raise StudioError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
         self.path = Path(project.path)
         # Resolved now, in the caller's thread, so a bad id fails at once.
         self._model_id, self._model_path = resolve_model(project, model_id)
+        # The model's stored fusion choice, unless the caller chose one.
+        self.fusion_setting: FusionSetting | None = None
+        if fusion is None:
+            self.fusion_setting = stored_fusion(project, self._model_id) or DEFAULT_FUSION
+            fusion, rrf_k = self.fusion_setting.method, self.fusion_setting.rrf_k
+            fusion_weights = self.fusion_setting.weights
         check_preferences(encoder, device)  # a bad name or an absent named device fails here too
         self.device_preference = device
         self.encoder_preference = encoder
@@ -119,6 +134,11 @@ class Retrieval:
         self._revisions: dict[str, str] = {}  # index name -> corpus revision it was built from
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qcache_lock = threading.Lock()
+
+    def use_fusion(self, setting: FusionSetting) -> None:
+        """Fuse this model's hybrid as ``setting`` says from now on (e.g. a fusion just chosen)."""
+        self.fusion_setting = setting
+        self.fusion, self.rrf_k, self.fusion_weights = setting.method, setting.rrf_k, setting.weights
 
     # -- state ------------------------------------------------------------------
     @property
@@ -310,6 +330,8 @@ class Retrieval:
     def _fuse(self, lexical: list[tuple[str, float]], dense: list[tuple[str, float]], k: int):
         from core.retrieval.fusion import rrf, weighted_fusion
 
+        if self.fusion_setting is not None:
+            return fuse(self.fusion_setting, lexical, dense, limit=k)
         if self.fusion == "rrf":
             return rrf([lexical, dense], k=self.rrf_k, limit=k)
         return weighted_fusion([lexical, dense], weights=self.fusion_weights, limit=k)

@@ -12,7 +12,11 @@ Natural Language Response Suggestion for Smart Reply"):
 ``L = -log exp(s(q,d+)/τ) / Σ_j exp(s(q,d_j)/τ)`` over the row's positive, its
 hard negatives and every other document in the batch, τ = 1/20 on cosine
 similarity; or its GradCache variant (Gao et al. 2021) for large batches in
-constant memory. ``BatchSamplers.NO_DUPLICATES`` keeps a text from appearing
+constant memory; or GISTEmbedLoss (Solatorio 2024, "GISTEmbed: Guided In-sample
+Selection of Training Negatives"), where a frozen guide model scores every
+in-batch and hard negative and masks those it scores above the row's
+positive — the false negatives that labeling and mining left behind do not
+push the model away from relevant documents. ``BatchSamplers.NO_DUPLICATES`` keeps a text from appearing
 twice in one batch, where a repeated positive would act as a false negative.
 
 Held-out evaluation stays honest: queries of ``heldout_split`` never train,
@@ -48,7 +52,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-LOSSES = ("mnrl", "cached_mnrl")
+LOSSES = ("mnrl", "cached_mnrl", "gist")
+LOSS_NAMES = {"mnrl": "MultipleNegativesRankingLoss",
+              "cached_mnrl": "CachedMultipleNegativesRankingLoss",
+              "gist": "GISTEmbedLoss"}
+GUIDE_BASE = "base"  # the guide of ``gist``: a frozen copy of the base model
 MODELS_DIR = "models"
 _TMP_PREFIX = ".training-"
 _OWNER = "owner.json"
@@ -66,7 +74,9 @@ class TrainingConfig:
     saved model keeps the base model's encoding length. ``num_negatives`` hard
     negatives go in each row (a query with fewer repeats its own; a query with
     none trains on in-batch negatives only). ``mini_batch_size`` is the
-    GradCache chunk of ``cached_mnrl``.
+    GradCache chunk of ``cached_mnrl``. ``guide`` is the guide model of
+    ``gist``: ``"base"`` (a frozen copy of the base model), a model version
+    id or a model folder; GISTEmbedLoss takes at most one hard negative per row.
     """
 
     base: str = "bundled"
@@ -86,6 +96,7 @@ class TrainingConfig:
     num_negatives: int = 1
     loss: str = "mnrl"
     mini_batch_size: int = 16
+    guide: str = GUIDE_BASE
     seed: int = 42
     name: str | None = None
 
@@ -105,6 +116,9 @@ class TrainingConfig:
             problems.append(f"number of negatives cannot be negative (got {self.num_negatives})")
         if self.loss not in LOSSES:
             problems.append(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.loss == "gist" and self.num_negatives > 1:
+            problems.append(f"the gist loss takes at most 1 hard negative per example "
+                            f"(got {self.num_negatives}); use --negatives 1")
         if self.mini_batch_size < 1:
             problems.append(f"mini-batch size must be at least 1 (got {self.mini_batch_size})")
         if problems:
@@ -342,8 +356,7 @@ with cosine similarity. Texts are encoded up to {encode_length} tokens.
 
 ## Training
 
-- Loss: {"MultipleNegativesRankingLoss" if config.loss == "mnrl" else "CachedMultipleNegativesRankingLoss"}
-  (in-batch + hard negatives, scale 20), batch sampler NO_DUPLICATES, seed {config.seed}.
+- Loss: {_loss_line(config)}, batch sampler NO_DUPLICATES, seed {config.seed}.
 - Training queries: split {config.split!r}; the held-out split {config.heldout_split!r}
   was never used for training.
 - Training time: {seconds:.1f} s; loss {loss_line}.
@@ -360,12 +373,63 @@ with cosine similarity. Texts are encoded up to {encode_length} tokens.
 """
 
 
+def _loss_line(config: TrainingConfig) -> str:
+    if config.loss == "gist":
+        return (f"GISTEmbedLoss (in-batch + hard negatives, temperature 0.01; guide `{config.guide}` "
+                "masks negatives it scores above the positive)")
+    return f"{LOSS_NAMES[config.loss]} (in-batch + hard negatives, scale 20)"
+
+
+def make_loss(config: TrainingConfig, model, guide=None):
+    """The sentence-transformers loss object of ``config.loss`` for ``model``.
+
+    ``guide`` (a loaded, frozen SentenceTransformer) is required for ``gist``.
+    """
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        GISTEmbedLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if config.loss == "cached_mnrl":
+        return CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
+    if config.loss == "gist":
+        if guide is None:
+            raise ValueError("the gist loss needs a guide model")
+        return GISTEmbedLoss(model, guide)
+    return MultipleNegativesRankingLoss(model)
+
+
+def guide_folder(project: Project, config: TrainingConfig, base_folder: Path) -> Path:
+    """The folder of ``gist``'s guide: the base model's, a version's or a named folder (ModelError if none)."""
+    from core.retrieval.encoder import resolve_model
+
+    return base_folder if config.guide == GUIDE_BASE else resolve_model(project, config.guide)[1]
+
+
+def load_guide(folder: Path, config: TrainingConfig, device: str):
+    """The frozen guide model of ``gist``, loaded from ``folder``.
+
+    Its texts are cut at the training length too, so the guide reads what the
+    model reads (GISTEmbedLoss re-tokenises when the guide's length is shorter).
+    """
+    from core.retrieval.encoder import load_sentence_transformer
+
+    guide = load_sentence_transformer(folder, device=device)
+    guide.max_seq_length = config.max_seq_length
+    guide.eval()
+    for parameter in guide.parameters():
+        parameter.requires_grad_(False)
+    return guide
+
+
 def train(
     project: Project,
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
     *,
     on_step: StepCallback | None = None,
+    on_loss: Callable[[object], None] | None = None,
 ) -> ModelVersion:
     """Fine-tune ``config.base`` on the project's labels; register and return the new version.
 
@@ -373,7 +437,8 @@ def train(
     cancelling stops at the next step, removes the temporary folder and raises
     :class:`Cancelled` with the project unchanged. ``on_step`` (optional)
     receives each step's log entry (step, total_steps, epoch, loss, lr,
-    elapsed_s, remaining_s) from the training thread.
+    elapsed_s, remaining_s) from the training thread. ``on_loss`` (optional)
+    receives the loss object before training starts (tests inspect it).
     """
     from core.retrieval.encoder import load_sentence_transformer, resolve_model
 
@@ -383,6 +448,7 @@ def train(
     progress.fraction(0.0, "Collecting training examples")
     data = build_training_examples(project, config)
     base_id, base_folder = resolve_model(project, config.base)
+    guide_path = guide_folder(project, config, base_folder) if config.loss == "gist" else None
 
     models = models_dir(project)
     _sweep_abandoned(models)
@@ -401,10 +467,6 @@ def train(
         from sentence_transformers import (
             SentenceTransformerTrainer,
             SentenceTransformerTrainingArguments,
-        )
-        from sentence_transformers.sentence_transformer.losses import (
-            CachedMultipleNegativesRankingLoss,
-            MultipleNegativesRankingLoss,
         )
         from sentence_transformers.sentence_transformer.training_args import (
             BatchSamplers,
@@ -426,10 +488,13 @@ def train(
         if data.pair_rows:
             datasets["pairs"] = Dataset.from_list(data.pair_rows)
         train_dataset = next(iter(datasets.values())) if len(datasets) == 1 else datasets
-        if config.loss == "cached_mnrl":
-            loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
-        else:
-            loss = MultipleNegativesRankingLoss(model)
+        guide = None
+        if guide_path is not None:
+            progress.fraction(0.045, f"Loading guide model {config.guide}")
+            guide = load_guide(guide_path, config, device)
+        loss = make_loss(config, model, guide)
+        if on_loss is not None:
+            on_loss(loss)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(work),
             num_train_epochs=config.epochs,
