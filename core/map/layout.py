@@ -291,8 +291,9 @@ def layout_points(
 
     ``init_*_xy`` (both or neither) start UMAP's optimisation from a previous
     layout, so that a second model's map keeps the first one's arrangement
-    and movement means something. ``info`` has ``method``, ``fitted`` and
-    ``seconds`` per stage.
+    and movement means something. ``info`` has ``method``, ``fitted``,
+    ``seconds`` per stage and, for UMAP, ``fit_rows`` (the documents fitted)
+    and ``placement`` (how the others were placed, None if none were).
 
     Documents beyond ``fit_limit`` are placed by ``placement``:
     ``"neighbours"`` (:func:`place_by_neighbours`) or ``"transform"``,
@@ -409,7 +410,7 @@ def layout_points(
     # "umap+transform" names the family (a fitted sample, the rest placed
     # out of sample) whichever placement ran; info["placement"] says which.
     info.update(method="umap+transform" if len(rest_rows) else "umap", fitted=n_fit,
-                placement=placement if len(rest_rows) else None)
+                placement=placement if len(rest_rows) else None, fit_rows=fit_rows)
     progress.fraction(1.0, "Map laid out")
     return doc_xy, query_xy, info
 
