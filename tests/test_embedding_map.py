@@ -12,6 +12,7 @@ from core.map.layout import (
     HnswNeighbours,
     MapLayout,
     apply_alignment,
+    fit_on_hnsw,
     layout_points,
     nearest_documents,
     pair_distances,
@@ -109,18 +110,12 @@ def test_placement_is_where_umaps_transform_starts_a_new_point():
     # its fitted neighbours (its init_graph_transform, from the graph that
     # transform_mode="graph" returns); place_by_neighbours must give the same,
     # copies of a fitted point included.
-    import umap
     from umap.umap_ import init_graph_transform
 
     x, _ = clustered(260, seed=6)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     fit, new = unit[:200], np.vstack([unit[200:], unit[:3]])
-    index = HnswNeighbours(fit, seed=0)
-    knn_idx, knn_dist = index.self_neighbours(15)
-    model = umap.UMAP(n_neighbors=15, metric="cosine", random_state=0, n_epochs=30,
-                      precomputed_knn=(knn_idx, knn_dist, index),
-                      force_approximation_algorithm=True)
-    fit_xy = model.fit_transform(fit).astype(np.float32)
+    model, index, fit_xy = fit_on_hnsw(fit, 15, n_epochs=30)
     model.transform_mode = "graph"
     graph = model.transform(new).tocsr()
     graph.eliminate_zeros()

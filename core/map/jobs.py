@@ -22,9 +22,9 @@ import numpy as np
 from core.map.layout import (
     DEFAULT_FIT_LIMIT,
     DEFAULT_N_NEIGHBORS,
-    HnswNeighbours,
     MapLayout,
     apply_alignment,
+    fit_on_hnsw,
     layout_points,
     nearest_documents,
     pair_distances,
@@ -61,12 +61,7 @@ def warm_up(progress: Progress | None = None) -> float:
         warnings.simplefilter("ignore")
         umap.UMAP(n_neighbors=10, metric="cosine", random_state=0, n_epochs=20).fit(data)
         progress.fraction(0.6, "Preparing the embedding map (compiling)")
-        index = HnswNeighbours(data, seed=0)
-        knn_idx, knn_dist = index.self_neighbours(10)
-        model = umap.UMAP(n_neighbors=10, metric="cosine", random_state=0, n_epochs=20,
-                          precomputed_knn=(knn_idx, knn_dist, index),
-                          force_approximation_algorithm=True)
-        fit_xy = model.fit_transform(data).astype(np.float32)
+        _, index, fit_xy = fit_on_hnsw(data, 10, n_epochs=20)
         place_by_neighbours(index, fit_xy, data[:8], 10)
     progress.fraction(1.0, "Embedding map ready")
     return time.perf_counter() - start

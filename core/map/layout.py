@@ -272,6 +272,25 @@ def place_by_neighbours(index: "HnswNeighbours", fit_xy: np.ndarray, x: np.ndarr
     return xy
 
 
+def fit_on_hnsw(data: np.ndarray, k: int, *, seed: int = 0,
+                n_epochs: int = N_EPOCHS) -> tuple[Any, "HnswNeighbours", np.ndarray]:
+    """``(model, index, 2-D float32 coordinates)`` of a seeded cosine UMAP on hnswlib neighbours.
+
+    The path of large maps in one call, without stages or progress: for
+    :func:`core.map.jobs.warm_up` and for tests.
+    """
+    umap = import_umap()
+    index = HnswNeighbours(data, seed=seed)
+    knn_idx, knn_dist = index.self_neighbours(k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # seeded -> single thread; tiny-graph notices
+        model = umap.UMAP(n_neighbors=k, metric="cosine", random_state=seed, n_epochs=n_epochs,
+                          precomputed_knn=(knn_idx, knn_dist, index),
+                          force_approximation_algorithm=True)
+        fit_xy = model.fit_transform(data).astype(np.float32)
+    return model, index, fit_xy
+
+
 PLACEMENTS = ("neighbours", "transform")
 
 
