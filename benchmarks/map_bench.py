@@ -33,9 +33,11 @@ Also measured:
   while the view is translated, against a plain ``ScatterPlotItem``.
 
 Run: ``.venv/bin/python benchmarks/map_bench.py [--quick] [--sizes N ...]
-[--layout-only]`` (``--quick``: 5k only, no JIT or full-fit runs;
+[--layout-only] [--repeats R]`` (``--quick``: 5k only, no JIT or full-fit runs;
 ``--sizes``: these document counts instead of 5k-100k; ``--layout-only``:
-only the click-to-map rows, no JIT, full-fit, SciFact or panning runs).
+only the click-to-map rows, no JIT, full-fit, SciFact or panning runs;
+``--repeats``: warm runs per method and size, alternating which goes first;
+the medians and the median of the pairs' ratios are reported).
 Results print as a table and go to ``/tmp/rs-map-bench/results.json``.
 """
 
@@ -277,6 +279,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5k only; skip JIT and full-fit runs")
     parser.add_argument("--sizes", nargs="+", type=int, help="document counts (default 5k-100k)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="warm runs of each method per size, alternating (median reported)")
     parser.add_argument("--layout-only", action="store_true",
                         help="click-to-map rows only: no JIT, full-fit, SciFact or panning runs")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -320,30 +324,49 @@ def main() -> None:
         row["points"] = n + len(queries)
         for name in METHODS:
             cold = run_child(["layout", str(path), name])
-            t0 = time.perf_counter()
-            doc_xy, query_xy, info = layout_points(docs, queries, **METHODS[name])
-            warm_layout = time.perf_counter() - t0
-            draw = draw_seconds(app, view, doc_xy, query_xy)
-            quality = map_quality(doc_xy, docs, topics, info["fit_rows"])
             row["methods"][name] = dict(
-                method=info["method"], placement=info["placement"], fitted=info["fitted"],
-                stages_warm=info["seconds"], warm_layout_s=warm_layout, draw_s=draw,
-                warm_click_to_map_s=warm_layout + draw,
                 cold_process_s=cold["process_wall_s"], cold_import_s=cold["import_s"],
-                cold_layout_s=cold["layout_s"], cold_stages=cold["stages"],
-                cold_click_to_map_s=cold["import_s"] + cold["layout_s"] + draw,
-                quality=quality, load_average=os.getloadavg()[0])
-            m = row["methods"][name]
-            print(f"{n:>6} docs {name:>8}: warm {m['warm_click_to_map_s']:.1f} s, cold "
-                  f"{m['cold_click_to_map_s']:.1f} s (fitted {info['fitted']:,}, placement "
-                  f"{info['placement']}, stages {_rounded(info['seconds'])}) quality "
-                  f"{_rounded(quality, 4)} load {m['load_average']:.1f}", flush=True)
+                cold_layout_s=cold["layout_s"], cold_stages=cold["stages"], warm_runs=[])
+        # Warm runs alternate the two methods (ours first, then previous first,
+        # ...) so that a change of load hits both alike; each pair gives a ratio.
+        pair_ratios = []
+        for repeat in range(args.repeats):
+            order = list(METHODS) if repeat % 2 == 0 else list(METHODS)[::-1]
+            pair = {}
+            for name in order:
+                t0 = time.perf_counter()
+                doc_xy, query_xy, info = layout_points(docs, queries, **METHODS[name])
+                warm_layout = time.perf_counter() - t0
+                draw = draw_seconds(app, view, doc_xy, query_xy)
+                m = row["methods"][name]
+                m["warm_runs"].append(dict(layout_s=warm_layout, draw_s=draw,
+                                           click_to_map_s=warm_layout + draw,
+                                           stages=info["seconds"],
+                                           load_average=os.getloadavg()[0]))
+                pair[name] = warm_layout + draw
+                if repeat == 0:
+                    m.update(method=info["method"], placement=info["placement"],
+                             fitted=info["fitted"], draw_s=draw,
+                             cold_click_to_map_s=m["cold_import_s"] + m["cold_layout_s"] + draw,
+                             quality=map_quality(doc_xy, docs, topics, info["fit_rows"]))
+                print(f"{n:>6} docs {name:>8} (warm run {repeat + 1}): "
+                      f"{warm_layout + draw:.1f} s (fitted {info['fitted']:,}, placement "
+                      f"{info['placement']}, stages {_rounded(info['seconds'])}) load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+            pair_ratios.append(pair["ours"] / pair["previous"])
+        for name, m in row["methods"].items():
+            m["warm_click_to_map_s"] = float(np.median([r["click_to_map_s"] for r in m["warm_runs"]]))
+            print(f"{n:>6} docs {name:>8}: warm {m['warm_click_to_map_s']:.1f} s (median of "
+                  f"{args.repeats}), cold {m['cold_click_to_map_s']:.1f} s, quality "
+                  f"{_rounded(m['quality'], 4)}", flush=True)
         ours, previous = row["methods"]["ours"], row["methods"]["previous"]
-        for kind in ("warm", "cold"):
-            row[f"{kind}_ratio_ours_to_previous"] = (ours[f"{kind}_click_to_map_s"]
-                                                     / previous[f"{kind}_click_to_map_s"])
+        row["warm_ratios_ours_to_previous"] = pair_ratios
+        row["warm_ratio_ours_to_previous"] = float(np.median(pair_ratios))
+        row["cold_ratio_ours_to_previous"] = (ours["cold_click_to_map_s"]
+                                              / previous["cold_click_to_map_s"])
         results["sizes"][n] = row
-        print(f"{n:>6} docs: ours / previous = {row['warm_ratio_ours_to_previous']:.2f} warm, "
+        print(f"{n:>6} docs: ours / previous = {row['warm_ratio_ours_to_previous']:.2f} warm "
+              f"(median of {[round(r, 2) for r in pair_ratios]}), "
               f"{row['cold_ratio_ours_to_previous']:.2f} cold", flush=True)
 
     if extras:
