@@ -22,7 +22,7 @@ Sizes:
   (see benchmarks/README.md, Map).
 
 UMAP has no progress callback, so a job reports its stages (embedding,
-neighbour search, graph + layout optimisation, transform chunks) and is
+neighbour search, graph + layout optimisation, placement chunks) and is
 cancellable between them; during a long stage a ticker reports the elapsed
 time so the bar never looks frozen.
 
