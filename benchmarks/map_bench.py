@@ -1,14 +1,23 @@
 """Embedding map benchmark: time from click to map, and frame time when panning 100k points.
 
 Click to map = the layout job (UMAP of cached embeddings: neighbours, fit,
-transform) plus drawing it in the Map tab (``MapView`` shows the layout and
-paints once). Measured for 5k, 20k, 50k and 100k random clustered embeddings
-(dim 384, 1 query per 5 documents up to 1,000 queries):
+placement of the documents left out of the fit) plus drawing it in the Map
+tab (``MapView`` shows the layout and paints once). Measured for 5k, 20k, 50k
+and 100k random clustered embeddings (dim 384, 60 topics, 1 query per 5
+documents up to 1,000 queries):
 
 * **cold**: a fresh Python process (what a user's first map after starting
   the app costs when the map was never warmed), numba cache already filled;
 * **warm**: the same process after ``warm_up()`` (what the app's background
   warm-up buys).
+
+Each size runs two methods in the same process, one after the other, and
+prints their ratio (the machine is shared, so absolute seconds drift between
+runs; a ratio from one run does not): **ours** (``layout_points`` defaults:
+fit 10,000 documents, place the rest at their fitted neighbours' weighted
+mean) and **previous** (fit 20,000, ``UMAP.transform`` of the rest, the
+method before issue 13). Each layout's quality is measured on the topics
+(:func:`map_quality`).
 
 Also measured:
 
@@ -23,9 +32,13 @@ Also measured:
 * **panning**: offscreen renders of the Map tab's plot with 100k documents
   while the view is translated, against a plain ``ScatterPlotItem``.
 
-Run: ``.venv/bin/python benchmarks/map_bench.py [--quick]`` (``--quick``: 5k
-only, no JIT or full-fit runs). Results print as a table and go to
-``/tmp/rs-map-bench/results.json``.
+Run: ``.venv/bin/python benchmarks/map_bench.py [--quick] [--sizes N ...]
+[--layout-only] [--repeats R]`` (``--quick``: 5k only, no JIT or full-fit runs;
+``--sizes``: these document counts instead of 5k-100k; ``--layout-only``:
+only the click-to-map rows, no JIT, full-fit, SciFact or panning runs;
+``--repeats``: warm runs per method and size, alternating which goes first;
+the medians and the median of the pairs' ratios are reported).
+Results print as a table and go to ``/tmp/rs-map-bench/results.json``.
 """
 
 from __future__ import annotations
@@ -49,8 +62,16 @@ SCIFACT = Path(os.environ.get("RS_SCIFACT_CACHE", "/work/cache/scifact.rsproj"))
 DIM = 384
 
 
-def clustered(n_docs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors around 60 topic centres; queries sit near a random topic's documents."""
+# The method before issue 13, for the ratio (layout_points' defaults are ours).
+PREVIOUS = {"fit_limit": 20_000, "placement": "transform"}
+METHODS = {"ours": {}, "previous": PREVIOUS}
+
+
+def clustered(n_docs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit vectors around 60 topic centres, and each document's topic.
+
+    Queries sit near a random topic's documents.
+    """
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(60, DIM)).astype(np.float32)
     topics = rng.integers(0, 60, n_docs)
@@ -62,27 +83,59 @@ def clustered(n_docs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     def unit(x: np.ndarray) -> np.ndarray:
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
-    return unit(docs), unit(queries)
+    return unit(docs), unit(queries), topics
 
 
 def data_file(n: int) -> Path:
-    path = WORK / f"emb-{n}.npz"
+    path = WORK / f"emb-topics-{n}.npz"
     if not path.exists():
-        docs, queries = clustered(n)
-        np.savez(path, docs=docs, queries=queries)
+        docs, queries, topics = clustered(n)
+        np.savez(path, docs=docs, queries=queries, topics=topics)
     return path
+
+
+def map_quality(doc_xy: np.ndarray, docs: np.ndarray, topics: np.ndarray, fit_rows: np.ndarray,
+                sample: int = 3000, seed: int = 0) -> dict:
+    """How well a map keeps the synthetic topics and neighbourhoods (higher is better).
+
+    * ``agreement``: share of sampled documents whose nearest other document
+      on the map has the same topic;
+    * ``placed_agreement``: share of sampled documents left out of the fit
+      whose nearest fitted document on the map has their topic (None when
+      all were fitted);
+    * ``trustworthiness`` (Venna & Kaski 2001, sklearn), 10 neighbours, on a
+      seeded sample of 2,000 documents (it is quadratic): 1 when no point's
+      2-D neighbours are strangers in the embedding space.
+    """
+    from scipy.spatial import cKDTree
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(seed)
+    n = len(doc_xy)
+    rows = rng.choice(n, size=min(sample, n), replace=False)
+    _, nearest = cKDTree(doc_xy).query(doc_xy[rows], k=2)
+    out = {"agreement": float((topics[rows] == topics[nearest[:, 1]]).mean()),
+           "placed_agreement": None}
+    placed = np.setdiff1d(np.arange(n), fit_rows)
+    if len(placed):
+        picked = rng.choice(placed, size=min(sample, len(placed)), replace=False)
+        _, fitted = cKDTree(doc_xy[fit_rows]).query(doc_xy[picked], k=1)
+        out["placed_agreement"] = float((topics[picked] == topics[fit_rows[fitted]]).mean())
+    t_rows = rng.choice(n, size=min(2000, n), replace=False)
+    out["trustworthiness"] = float(trustworthiness(docs[t_rows], doc_xy[t_rows], n_neighbors=10))
+    return out
 
 
 # -- children (fresh processes) -------------------------------------------------------------
 
-def child_layout(path: str, fit_limit: int) -> dict:
+def child_layout(path: str, method: str) -> dict:
     t0 = time.perf_counter()
     from core.map.layout import layout_points
 
     with np.load(path) as z:
         docs, queries = z["docs"], z["queries"]
     t1 = time.perf_counter()
-    _, _, info = layout_points(docs, queries, fit_limit=fit_limit)
+    _, _, info = layout_points(docs, queries, **METHODS[method])
     return {"import_s": t1 - t0, "layout_s": time.perf_counter() - t1, "method": info["method"],
             "fitted": info["fitted"], "stages": info["seconds"]}
 
@@ -216,17 +269,26 @@ def pan_frames(app, view, doc_xy: np.ndarray, frames: int = 40) -> dict:
             "cloud_move_all_ms": ours_set * 1000, "scatter_setdata_ms": scatter_set * 1000}
 
 
+def _rounded(values: dict, digits: int = 1) -> dict:
+    return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in values.items()}
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5k only; skip JIT and full-fit runs")
+    parser.add_argument("--sizes", nargs="+", type=int, help="document counts (default 5k-100k)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="warm runs of each method per size, alternating (median reported)")
+    parser.add_argument("--layout-only", action="store_true",
+                        help="click-to-map rows only: no JIT, full-fit, SciFact or panning runs")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         if kind == "layout":
-            result = child_layout(rest[0], int(rest[1]))
+            result = child_layout(rest[0], rest[1])
         elif kind == "plain":
             result = child_plain_umap(rest[0])
         else:
@@ -235,39 +297,79 @@ def main() -> None:
         return
 
     WORK.mkdir(parents=True, exist_ok=True)
-    sizes = [5000] if args.quick else [5000, 20000, 50000, 100000]
+    sizes = args.sizes or ([5000] if args.quick else [5000, 20000, 50000, 100000])
+    extras = not (args.quick or args.layout_only)
     results: dict = {"load_average": os.getloadavg(), "sizes": {}}
     from core.map.jobs import warm_up
-    from core.map.layout import DEFAULT_FIT_LIMIT, layout_points
+    from core.map.layout import layout_points
 
     # Fill the numba cache (and measure what warm-up costs with it filled).
     t0 = time.perf_counter()
     warm_up()
     results["warm_up_s"] = time.perf_counter() - t0
+    # warm_up() leaves UMAP.transform and sklearn's PCA (only the previous
+    # method's) cold: run both methods once through every stage (a fit of
+    # 4,520 points, above APPROXIMATE_FROM, and 500 placed) so neither pays
+    # compilation or first imports.
+    with np.load(data_file(5000)) as z:
+        for method in METHODS.values():
+            layout_points(z["docs"], z["queries"][:20], **{**method, "fit_limit": 4500})
     app, view = gui_setup()
 
     for n in sizes:
         path = data_file(n)
-        row: dict = {}
-        cold = run_child(["layout", str(path), str(DEFAULT_FIT_LIMIT)])
+        row: dict = {"points": None, "methods": {}}
         with np.load(path) as z:
-            docs, queries = z["docs"], z["queries"]
-        t0 = time.perf_counter()
-        doc_xy, query_xy, info = layout_points(docs, queries)
-        warm_layout = time.perf_counter() - t0
-        draw = draw_seconds(app, view, doc_xy, query_xy)
-        row.update(points=n + len(queries), method=info["method"], fitted=info["fitted"],
-                   stages_warm=info["seconds"], warm_layout_s=warm_layout, draw_s=draw,
-                   warm_click_to_map_s=warm_layout + draw,
-                   cold_process_s=cold["process_wall_s"], cold_import_s=cold["import_s"],
-                   cold_layout_s=cold["layout_s"],
-                   cold_click_to_map_s=cold["import_s"] + cold["layout_s"] + draw)
+            docs, queries, topics = z["docs"], z["queries"], z["topics"]
+        row["points"] = n + len(queries)
+        for name in METHODS:
+            cold = run_child(["layout", str(path), name])
+            row["methods"][name] = dict(
+                cold_process_s=cold["process_wall_s"], cold_import_s=cold["import_s"],
+                cold_layout_s=cold["layout_s"], cold_stages=cold["stages"], warm_runs=[])
+        # Warm runs alternate the two methods (ours first, then previous first,
+        # ...) so that a change of load hits both alike; each pair gives a ratio.
+        pair_ratios = []
+        for repeat in range(args.repeats):
+            order = list(METHODS) if repeat % 2 == 0 else list(METHODS)[::-1]
+            pair = {}
+            for name in order:
+                t0 = time.perf_counter()
+                doc_xy, query_xy, info = layout_points(docs, queries, **METHODS[name])
+                warm_layout = time.perf_counter() - t0
+                draw = draw_seconds(app, view, doc_xy, query_xy)
+                m = row["methods"][name]
+                m["warm_runs"].append(dict(layout_s=warm_layout, draw_s=draw,
+                                           click_to_map_s=warm_layout + draw,
+                                           stages=info["seconds"],
+                                           load_average=os.getloadavg()[0]))
+                pair[name] = warm_layout + draw
+                if repeat == 0:
+                    m.update(method=info["method"], placement=info["placement"],
+                             fitted=info["fitted"], draw_s=draw,
+                             cold_click_to_map_s=m["cold_import_s"] + m["cold_layout_s"] + draw,
+                             quality=map_quality(doc_xy, docs, topics, info["fit_rows"]))
+                print(f"{n:>6} docs {name:>8} (warm run {repeat + 1}): "
+                      f"{warm_layout + draw:.1f} s (fitted {info['fitted']:,}, placement "
+                      f"{info['placement']}, stages {_rounded(info['seconds'])}) load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+            pair_ratios.append(pair["ours"] / pair["previous"])
+        for name, m in row["methods"].items():
+            m["warm_click_to_map_s"] = float(np.median([r["click_to_map_s"] for r in m["warm_runs"]]))
+            print(f"{n:>6} docs {name:>8}: warm {m['warm_click_to_map_s']:.1f} s (median of "
+                  f"{args.repeats}), cold {m['cold_click_to_map_s']:.1f} s, quality "
+                  f"{_rounded(m['quality'], 4)}", flush=True)
+        ours, previous = row["methods"]["ours"], row["methods"]["previous"]
+        row["warm_ratios_ours_to_previous"] = pair_ratios
+        row["warm_ratio_ours_to_previous"] = float(np.median(pair_ratios))
+        row["cold_ratio_ours_to_previous"] = (ours["cold_click_to_map_s"]
+                                              / previous["cold_click_to_map_s"])
         results["sizes"][n] = row
-        print(f"{n:>6} docs: warm {row['warm_click_to_map_s']:.1f} s, cold "
-              f"{row['cold_click_to_map_s']:.1f} s ({info['method']}, stages {info['seconds']})",
-              flush=True)
+        print(f"{n:>6} docs: ours / previous = {row['warm_ratio_ours_to_previous']:.2f} warm "
+              f"(median of {[round(r, 2) for r in pair_ratios]}), "
+              f"{row['cold_ratio_ours_to_previous']:.2f} cold", flush=True)
 
-    if not args.quick:
+    if extras:
         path = data_file(50000)
         with np.load(path) as z:
             docs, queries = z["docs"], z["queries"]
@@ -280,10 +382,10 @@ def main() -> None:
         jit: dict = {}
         jit["plain_umap_learn"] = run_child(["plain", str(small)])
         fresh = Path(tempfile.mkdtemp(prefix="numba-empty-", dir=WORK))
-        jit["ours_empty_cache"] = run_child(["layout", str(small), str(DEFAULT_FIT_LIMIT)],
+        jit["ours_empty_cache"] = run_child(["layout", str(small), "ours"],
                                             env={"NUMBA_CACHE_DIR": str(fresh)})
         shutil.rmtree(fresh, ignore_errors=True)
-        jit["ours_filled_cache"] = run_child(["layout", str(small), str(DEFAULT_FIT_LIMIT)])
+        jit["ours_filled_cache"] = run_child(["layout", str(small), "ours"])
         results["jit_5k"] = jit
         print("JIT (5k, fresh process):", {k: round(v["import_s"] + v["layout_s"], 1)
                                            for k, v in jit.items()}, flush=True)
@@ -298,10 +400,11 @@ def main() -> None:
             print(f"SciFact compute_layout (fresh process): {results['scifact']['total_s']:.1f} s "
                   f"{results['scifact']['stages']}", flush=True)
 
-    rng = np.random.default_rng(1)
-    big = rng.normal(size=(100_000, 2)).astype(np.float32) * np.array([3, 2], np.float32)
-    results["pan_100k"] = pan_frames(app, view, big)
-    print("pan 100k:", {k: round(v, 1) for k, v in results["pan_100k"].items()}, flush=True)
+    if not args.layout_only:
+        rng = np.random.default_rng(1)
+        big = rng.normal(size=(100_000, 2)).astype(np.float32) * np.array([3, 2], np.float32)
+        results["pan_100k"] = pan_frames(app, view, big)
+        print("pan 100k:", {k: round(v, 1) for k, v in results["pan_100k"].items()}, flush=True)
     results["load_average_end"] = os.getloadavg()
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=float))
     print(json.dumps(results, indent=2, default=float))

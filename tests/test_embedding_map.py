@@ -12,9 +12,11 @@ from core.map.layout import (
     HnswNeighbours,
     MapLayout,
     apply_alignment,
+    fit_on_hnsw,
     layout_points,
     nearest_documents,
     pair_distances,
+    place_by_neighbours,
     procrustes_align,
 )
 from core.map.layout_cache import cached_layout
@@ -65,16 +67,22 @@ def test_umap_keeps_clusters_apart():
     assert cluster_agreement(doc_xy, labels[:230], rows, others) > 0.95
 
 
-def test_large_corpus_fits_a_sample_and_places_the_rest(monkeypatch):
-    # Lower the thresholds so the hnswlib + transform path runs on 400 points.
+@pytest.mark.parametrize("placement", ["neighbours", "transform"])
+def test_large_corpus_fits_a_sample_and_places_the_rest(monkeypatch, placement):
+    # Lower the thresholds so the hnswlib + placement path runs on 400 points;
+    # "transform" is the method before issue 13, kept for the benchmark.
     monkeypatch.setattr(layout_module, "APPROXIMATE_FROM", 100)
     monkeypatch.setattr(layout_module, "TRANSFORM_CHUNK", 90)
+    monkeypatch.setattr(layout_module, "PLACE_CHUNK", 90)
     x, labels = clustered(400, seed=1)
     messages = []
     progress = Progress(lambda f, m: messages.append((f, m)))
-    doc_xy, query_xy, info = layout_points(x[:390], x[390:], fit_limit=150, progress=progress)
+    doc_xy, query_xy, info = layout_points(x[:390], x[390:], fit_limit=150, placement=placement,
+                                           progress=progress)
     assert info["method"] == "umap+transform" and info["fitted"] == 160
-    assert set(info["seconds"]) >= {"neighbours", "fit", "transform"}
+    assert info["placement"] == placement
+    stage = "place" if placement == "neighbours" else "transform"
+    assert set(info["seconds"]) >= {"neighbours", "fit", stage}
     assert np.isfinite(doc_xy).all() and np.isfinite(query_xy).all()
     # The same seeded sample as layout_points draws.
     fitted = np.sort(np.random.default_rng(0).choice(390, size=150, replace=False))
@@ -82,7 +90,39 @@ def test_large_corpus_fits_a_sample_and_places_the_rest(monkeypatch):
     assert cluster_agreement(doc_xy, labels[:390], placed, fitted) > 0.9
     fractions = [f for f, _ in messages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert any("Placing the other documents" in m for _, m in messages)
+    placing = [m for _, m in messages if "Placing the other documents" in m]
+    assert len(placing) == 3  # 240 documents in chunks of 90: a report (and cancel point) each
+
+
+def test_sampled_layout_is_the_same_for_the_same_seed(monkeypatch):
+    monkeypatch.setattr(layout_module, "APPROXIMATE_FROM", 100)
+    x, _ = clustered(400, seed=5)
+    first = layout_points(x[:390], x[390:], fit_limit=150, seed=3)
+    again = layout_points(x[:390], x[390:], fit_limit=150, seed=3)
+    other = layout_points(x[:390], x[390:], fit_limit=150, seed=4)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_placement_is_where_umaps_transform_starts_a_new_point():
+    # UMAP.transform starts each new point at the membership-weighted mean of
+    # its fitted neighbours (its init_graph_transform, from the graph that
+    # transform_mode="graph" returns); place_by_neighbours must give the same,
+    # copies of a fitted point included.
+    from umap.umap_ import init_graph_transform
+
+    x, _ = clustered(260, seed=6)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    fit, new = unit[:200], np.vstack([unit[200:], unit[:3]])
+    model, index, fit_xy = fit_on_hnsw(fit, 15, n_epochs=30)
+    model.transform_mode = "graph"
+    graph = model.transform(new).tocsr()
+    graph.eliminate_zeros()
+    expected = init_graph_transform(graph, model.embedding_)
+    got = place_by_neighbours(index, fit_xy, new, 15)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_array_equal(got[-3:], fit_xy[:3])
 
 
 def test_hnsw_neighbours_put_each_point_first_and_match_exact_search():

@@ -22,12 +22,13 @@ import numpy as np
 from core.map.layout import (
     DEFAULT_FIT_LIMIT,
     DEFAULT_N_NEIGHBORS,
-    HnswNeighbours,
     MapLayout,
     apply_alignment,
+    fit_on_hnsw,
     layout_points,
     nearest_documents,
     pair_distances,
+    place_by_neighbours,
     procrustes_align,
     unit_vectors,
 )
@@ -45,8 +46,9 @@ def warm_up(progress: Progress | None = None) -> float:
     """Compile (or load from the numba cache) every UMAP kernel a map uses.
 
     Fits a tiny random data set through both code paths (exact neighbours
-    for small data, NN-descent + ``transform`` for large), so the user's
-    first map does not pay for compilation. Returns the seconds it took.
+    for small data; hnswlib neighbours and the placement of documents left
+    out of the fit for large), so the user's first map does not pay for
+    compilation. Returns the seconds it took.
     """
     progress = progress or Progress()
     start = time.perf_counter()
@@ -59,12 +61,8 @@ def warm_up(progress: Progress | None = None) -> float:
         warnings.simplefilter("ignore")
         umap.UMAP(n_neighbors=10, metric="cosine", random_state=0, n_epochs=20).fit(data)
         progress.fraction(0.6, "Preparing the embedding map (compiling)")
-        index = HnswNeighbours(data, seed=0)
-        knn_idx, knn_dist = index.self_neighbours(10)
-        model = umap.UMAP(n_neighbors=10, metric="cosine", random_state=0, n_epochs=20,
-                          precomputed_knn=(knn_idx, knn_dist, index),
-                          force_approximation_algorithm=True).fit(data)
-        model.transform(data[:8])
+        _, index, fit_xy = fit_on_hnsw(data, 10, n_epochs=20)
+        place_by_neighbours(index, fit_xy, data[:8], 10)
     progress.fraction(1.0, "Embedding map ready")
     return time.perf_counter() - start
 

@@ -14,12 +14,15 @@ Sizes:
 * up to ``fit_limit`` documents: one UMAP fit over all documents and queries,
   ``n_neighbors = min(15, n - 1)``;
 * more documents: UMAP is fitted on a seeded sample of ``fit_limit``
-  documents plus all queries and the remaining documents are placed with
-  ``UMAP.transform`` in chunks (``method="umap+transform"``), which keeps
-  100,000 documents within a minute on two cores (see benchmarks/README.md).
+  documents plus all queries and each remaining document is placed at the
+  weighted mean of its nearest fitted points (:func:`place_by_neighbours`,
+  ``method="umap+transform"``), which keeps 100,000 documents within about
+  20 s on two cores; the method before (``UMAP.transform`` of the rest with
+  30 epochs) stays available as ``placement="transform"`` for comparison
+  (see benchmarks/README.md, Map).
 
 UMAP has no progress callback, so a job reports its stages (embedding,
-neighbour search, graph + layout optimisation, transform chunks) and is
+neighbour search, graph + layout optimisation, placement chunks) and is
 cancellable between them; during a long stage a ticker reports the elapsed
 time so the bar never looks frozen.
 
@@ -54,13 +57,20 @@ if TYPE_CHECKING:  # pragma: no cover
     pass
 
 
-LAYOUT_VERSION = 1
-DEFAULT_FIT_LIMIT = 20_000
+LAYOUT_VERSION = 2  # 2: sample of 10,000, the rest placed by their neighbours
+# Fitting 10,000 documents instead of 20,000 halves the fit (its epochs cost
+# in proportion to the points) and kept every measured quality figure on the
+# benchmark's clustered data (benchmarks/README.md, Map).
+DEFAULT_FIT_LIMIT = 10_000
 DEFAULT_N_NEIGHBORS = 15
 MIN_UMAP_POINTS = 8
 NEIGHBOURS_K = 10  # nearest documents per query, in the embedding space
 TRANSFORM_CHUNK = 10_000
 TRANSFORM_EPOCHS = 30  # what UMAP itself uses to transform more than 10,000 points
+# hnswlib search breadth when placing documents: at 50,000 documents ef 15
+# saved 1.4 s of 4.5 but put 0.5 % of them beside another topic, ef 40 none.
+PLACE_EF = 40
+PLACE_CHUNK = 20_000  # documents placed between two progress reports / cancel checks
 N_EPOCHS = 200
 # Started from a previous map, a small learning rate keeps points where they
 # were unless the new model's neighbours pull them. Measured on the demo
@@ -192,10 +202,15 @@ class HnswNeighbours:
         self._index.add_items(self._data, np.arange(len(self._data)))
         self._index.set_num_threads(os.cpu_count() or 1)
 
-    def query(self, x: np.ndarray, k: int, epsilon: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-        """``(indices int32, cosine distances float32)`` of the ``k`` nearest indexed rows."""
+    def query(self, x: np.ndarray, k: int, epsilon: float = 0.1,
+              ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices int32, cosine distances float32)`` of the ``k`` nearest indexed rows.
+
+        ``ef`` is hnswlib's search breadth (at least ``k``; default
+        ``max(40, 2k)``): larger finds the true neighbours more often, slower.
+        """
         k = min(k, len(self._data))
-        self._index.set_ef(max(40, 2 * k))
+        self._index.set_ef(max(k, ef if ef is not None else max(40, 2 * k)))
         idx, dist = self._index.knn_query(np.ascontiguousarray(x, dtype=np.float32), k=k)
         return idx.astype(np.int32), np.maximum(dist, 0.0).astype(np.float32)
 
@@ -215,6 +230,70 @@ def _expected_fit_seconds(n: int) -> float:
     return 1.0 + n * 3.5e-4
 
 
+def _pca_init(x: np.ndarray) -> np.ndarray:
+    """UMAP's ``init="pca"`` start, from the ``dim x dim`` covariance instead of a full SVD.
+
+    sklearn's PCA decomposes the whole ``n x dim`` matrix (1.6 s for 21,000
+    points of 384 dimensions on two busy cores); the covariance's
+    eigenvectors are the same axes in a tenth of that. Signs are fixed (the
+    largest loading positive) so the start does not depend on the solver,
+    and the coordinates are scaled to +-10 as UMAP scales its own PCA start.
+    """
+    centred = x - x.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1][:, :2]
+    axes *= np.sign(axes[np.abs(axes).argmax(axis=0), [0, 1]])
+    coords = centred @ axes
+    return (10.0 * coords / max(float(np.abs(coords).max()), 1e-12)).astype(np.float32)
+
+
+def place_by_neighbours(index: "HnswNeighbours", fit_xy: np.ndarray, x: np.ndarray,
+                        k: int) -> np.ndarray:
+    """Map positions of ``x`` as the weighted mean of their ``k`` nearest fitted points.
+
+    The weights are the fuzzy memberships ``exp(-d / sigma)`` that
+    ``UMAP.transform`` gives a new point's neighbours (``smooth_knn_dist``
+    with local connectivity 0, so that ``log2(k)`` is the weights' sum), and
+    the weighted mean is where ``transform`` starts each point before its
+    optimisation epochs. Without those epochs (and without ``transform``'s
+    row-by-row Python loop over a sparse matrix), placing 30,000 documents
+    took 4 s instead of 15-19 s on two busy cores, and as many landed beside
+    a fitted document of their own topic (benchmarks/README.md, Map).
+    """
+    from umap.umap_ import smooth_knn_dist
+
+    idx, dist = index.query(x, k, ef=PLACE_EF)
+    sigmas, _ = smooth_knn_dist(dist, float(k), local_connectivity=0.0)
+    weights = np.exp(-dist / sigmas[:, None]).astype(np.float32)
+    weights /= weights.sum(axis=1, keepdims=True)
+    xy = np.einsum("nk,nkd->nd", weights, fit_xy[idx]).astype(np.float32)
+    same = dist[:, 0] == 0  # a copy of a fitted point sits on it, as transform puts it
+    xy[same] = fit_xy[idx[same, 0]]
+    return xy
+
+
+def fit_on_hnsw(data: np.ndarray, k: int, *, seed: int = 0,
+                n_epochs: int = N_EPOCHS) -> tuple[Any, "HnswNeighbours", np.ndarray]:
+    """``(model, index, 2-D float32 coordinates)`` of a seeded cosine UMAP on hnswlib neighbours.
+
+    The path of large maps in one call, without stages or progress: for
+    :func:`core.map.jobs.warm_up` and for tests.
+    """
+    umap = import_umap()
+    index = HnswNeighbours(data, seed=seed)
+    knn_idx, knn_dist = index.self_neighbours(k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # seeded -> single thread; tiny-graph notices
+        model = umap.UMAP(n_neighbors=k, metric="cosine", random_state=seed, n_epochs=n_epochs,
+                          precomputed_knn=(knn_idx, knn_dist, index),
+                          force_approximation_algorithm=True)
+        fit_xy = model.fit_transform(data).astype(np.float32)
+    return model, index, fit_xy
+
+
+PLACEMENTS = ("neighbours", "transform")
+
+
 def layout_points(
     doc_emb: np.ndarray,
     query_emb: np.ndarray,
@@ -224,15 +303,25 @@ def layout_points(
     fit_limit: int = DEFAULT_FIT_LIMIT,
     init_doc_xy: np.ndarray | None = None,
     init_query_xy: np.ndarray | None = None,
+    placement: str = "neighbours",
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """2-D coordinates for documents and queries; returns ``(doc_xy, query_xy, info)``.
 
     ``init_*_xy`` (both or neither) start UMAP's optimisation from a previous
     layout, so that a second model's map keeps the first one's arrangement
-    and movement means something. ``info`` has ``method``, ``fitted`` and
-    ``seconds`` per stage.
+    and movement means something. ``info`` has ``method``, ``fitted``,
+    ``seconds`` per stage and, for UMAP, ``fit_rows`` (the documents fitted)
+    and ``placement`` (how the others were placed, None if none were).
+
+    Documents beyond ``fit_limit`` are placed by ``placement``:
+    ``"neighbours"`` (:func:`place_by_neighbours`) or ``"transform"``,
+    ``UMAP.transform`` in chunks of :data:`TRANSFORM_CHUNK` with
+    :data:`TRANSFORM_EPOCHS` epochs: the method before issue 13, kept so that
+    benchmarks/map_bench.py can compare the two in one run.
     """
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
     progress = progress or Progress()
     n_docs, n_queries = len(doc_emb), len(query_emb)
     n = n_docs + n_queries
@@ -264,13 +353,17 @@ def layout_points(
     fit_data = np.vstack([docs[fit_rows], queries])
     n_fit = len(fit_data)
     k = max(2, min(n_neighbors, n_fit - 1))
-    fit_share = 0.9 if len(rest_rows) else 1.0
+    # Share of the bar for neighbours + fit; placing a document costs about
+    # a tenth of fitting one.
+    fit_share = n_fit / (n_fit + 0.1 * len(rest_rows))
 
     # Spectral initialisation (UMAP's default) costs 40 % of a 20k-point
     # fit on clustered data (one eigensolver per connected component); PCA
     # takes under a second and separates the same clusters (Kobak &
     # Linderman 2021 find both keep global structure).
-    init: np.ndarray | str = "pca" if n_fit >= APPROXIMATE_FROM else "spectral"
+    init: np.ndarray | str = "spectral"
+    if n_fit >= APPROXIMATE_FROM:
+        init = "pca" if placement == "transform" else _pca_init(fit_data)
     learning_rate = 1.0
     if init_doc_xy is not None and init_query_xy is not None:
         init = np.vstack([init_doc_xy[fit_rows], init_query_xy]).astype(np.float64)
@@ -280,14 +373,16 @@ def layout_points(
     # same picture at 40 % of the time, so every size gets 200.
     params = dict(n_neighbors=k, metric="cosine", random_state=seed, init=init, n_jobs=1,
                   n_epochs=N_EPOCHS, learning_rate=learning_rate)
+    index: HnswNeighbours | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seeded -> single thread; tiny-graph notices
-        if n_fit >= APPROXIMATE_FROM:
+        if n_fit >= APPROXIMATE_FROM or len(rest_rows):
             # From 4096 points UMAP would search neighbours with NN-descent,
             # whose numba kernels cannot be cached on disk ("dynamic
             # globals"): every new process would compile them again (30-70 s
             # on two cores). hnswlib needs no compilation; doing the search
-            # here also gives the job a stage boundary (progress, cancel).
+            # here also gives the job a stage boundary (progress, cancel),
+            # and the same index then places the documents left out of the fit.
             t = time.perf_counter()
             stage = progress.sub(0.1, 0.1 + 0.35 * fit_share)
             with _Ticker(stage, f"Finding neighbours of {n_fit:,} points",
@@ -313,17 +408,28 @@ def layout_points(
         query_xy = fit_xy[len(fit_rows):]
         if len(rest_rows):
             t = time.perf_counter()
-            # transform() runs n_epochs // 3 epochs; new points start at the
-            # weighted mean of their neighbours, so 30 epochs settle them.
-            model.n_epochs = 3 * TRANSFORM_EPOCHS
             stage = progress.sub(fit_share, 1.0)
-            for start in range(0, len(rest_rows), TRANSFORM_CHUNK):
+            if placement == "transform":
+                # transform() runs n_epochs // 3 epochs; new points start at the
+                # weighted mean of their neighbours, so 30 epochs settle them.
+                model.n_epochs = 3 * TRANSFORM_EPOCHS
+                chunk = TRANSFORM_CHUNK
+            else:
+                chunk = PLACE_CHUNK
+            for start in range(0, len(rest_rows), chunk):
                 stage.update(start, len(rest_rows),
                              f"Placing the other documents: {start:,}/{len(rest_rows):,}")
-                rows = rest_rows[start:start + TRANSFORM_CHUNK]
-                doc_xy[rows] = model.transform(docs[rows]).astype(np.float32)
-            info["seconds"]["transform"] = time.perf_counter() - t
-    info.update(method="umap+transform" if len(rest_rows) else "umap", fitted=n_fit)
+                rows = rest_rows[start:start + chunk]
+                if index is None or placement == "transform":
+                    doc_xy[rows] = model.transform(docs[rows]).astype(np.float32)
+                else:
+                    doc_xy[rows] = place_by_neighbours(index, fit_xy, docs[rows], k)
+            info["seconds"]["transform" if placement == "transform" else "place"] = (
+                time.perf_counter() - t)
+    # "umap+transform" names the family (a fitted sample, the rest placed
+    # out of sample) whichever placement ran; info["placement"] says which.
+    info.update(method="umap+transform" if len(rest_rows) else "umap", fitted=n_fit,
+                placement=placement if len(rest_rows) else None, fit_rows=fit_rows)
     progress.fraction(1.0, "Map laid out")
     return doc_xy, query_xy, info
 
