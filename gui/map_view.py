@@ -302,8 +302,10 @@ class MapView(QWidget, View):
         if layout is None:
             return
         method = {"umap": "UMAP (cosine)", "umap+transform":
-                  f"UMAP (cosine) fitted on {layout.fitted:,} points, the rest placed by transform",
-                  "pca": "PCA (too few points for UMAP)", "empty": "nothing to show"}[layout.method]
+                  f"UMAP (cosine) fitted on {layout.fitted:,} points, the rest placed beside "
+                  f"their nearest fitted neighbours",
+                  "pca": "PCA (too few points for UMAP)",
+                  "empty": "nothing to show"}.get(layout.method, layout.method)
         model = model_title(self.context.project, layout.model_id)
         text = (f"{len(layout.doc_ids):,} documents · {len(layout.query_ids):,} queries · "
                 f"{method} · model {model}")

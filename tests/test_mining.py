@@ -290,3 +290,15 @@ def test_current_config_is_the_latest_pass(tiny_project):
         config = MiningConfig(**BM25, relative_margin=0.1)
         mine(project, config)
         assert current_config(project) == config
+
+
+def test_a_read_only_project_is_refused_before_any_scoring(tiny_project):
+    class NeverScore:
+        doc_ids: list = []
+
+        def rows(self, query_ids, progress):
+            raise AssertionError("scored a pass that could never be stored")
+
+    with Project.open(tiny_project, read_only=True) as project:
+        with pytest.raises(StudioError, match="read-only"):
+            mine(project, MiningConfig(**BM25), rows=NeverScore())

@@ -128,6 +128,7 @@ def mine(
     stays bounded and the project is locked only for the final copy.
     """
     progress = progress or Progress()
+    project.require_writable()  # before minutes of scoring, not at the final store
     started = time.perf_counter()
     progress.fraction(0.0, "Reading labels")
     labels = query_labels(project, config.split)
