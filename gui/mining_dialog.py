@@ -439,6 +439,8 @@ class MiningDialog(QDialog):
 
     # -- preview ----------------------------------------------------------------------------
     def _refresh(self) -> None:
+        if self.context.project.closed:
+            return  # a debounced refresh that fired after the project was closed
         try:
             config = self.config()
         except StudioError as exc:

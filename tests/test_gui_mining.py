@@ -13,7 +13,7 @@ from helpers_gui import app_context
 
 from core.project.file import Project
 from gui.context import AppContext
-from gui.mining_dialog import MiningDialog
+from gui.mining_dialog import DEBOUNCE_MS, MiningDialog
 from gui.review_panel import ReviewPanel
 
 
@@ -250,3 +250,15 @@ def test_the_histogram_empties_without_an_error_when_the_query_loses_its_positiv
     histogram.set_data([], [])
     histogram.grab()  # painted the stale 30-bin stacking and raised a broadcast error
     assert len(histogram.kept_bars.opts["x"]) == 0
+
+
+def test_a_refresh_due_after_the_project_closed_does_nothing(tiny_project, qtbot):
+    # The debounced preview refresh may fire after the project closed (the user
+    # opened another one): it must not touch the closed database.
+    with app_context(tiny_project) as ctx:
+        dialog = MiningDialog(ctx)
+        qtbot.addWidget(dialog)
+        dialog._debounce.start()
+    assert ctx.project.closed
+    qtbot.wait(DEBOUNCE_MS + 200)  # an exception in the slot fails this test (helpers_excepthook)
+    assert not dialog._debounce.isActive()
