@@ -56,40 +56,45 @@ def take_screenshot(project: Path, out: Path, *, view: str = LABELING_KEY,
         QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir.name)
     app = create_app()
     window = MainWindow()
-    window.resize(*size)
-    if not window.open_project(project):
-        raise StudioError(f"{project}: could not be opened")
-    window.show()
-    ws = window.workspace
-    assert ws is not None and window.context is not None
-    if hybrid is not None:
-        ws.hybrid_box.blockSignals(True)  # for this window only, not the saved setting
-        ws.hybrid_box.setChecked(hybrid)
-        ws.hybrid_box.blockSignals(False)
-        ws.panes["hybrid"].setVisible(hybrid)
-    if not _wait(lambda: ws.overview_loaded, timeout):
-        raise StudioError("timed out reading the project's queries")
-    if query is not None:
-        if window.context.project.get_query(query) is None:
-            raise StudioError(f"{project}: no query {query!r}")
-        window.context.set_current_query(query)
-    shown = window.show_view(view)
-    shown.prepare_screenshot()
-    if not _wait(shown.is_ready, timeout):
-        raise StudioError(f"timed out after {timeout:.0f} s waiting for the {view} view")
-    if view == LABELING_KEY:
-        if document is not None:
-            window.context.activate_document(document)
-        elif ws.document.doc_id is None:
-            pane = ws.active_pane()
-            if pane.model.rowCount():
-                pane.select_row(0)
-    _wait(lambda: False, 0.3)  # let the last repaint land
-    app.processEvents()
-    pixmap = window.grab()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not pixmap.save(str(out), "PNG"):
-        raise StudioError(f"{out}: could not write the PNG")
-    window.close()
+    try:
+        window.resize(*size)
+        if not window.open_project(project):
+            raise StudioError(f"{project}: could not be opened")
+        window.show()
+        ws = window.workspace
+        assert ws is not None and window.context is not None
+        if hybrid is not None:
+            ws.hybrid_box.blockSignals(True)  # for this window only, not the saved setting
+            ws.hybrid_box.setChecked(hybrid)
+            ws.hybrid_box.blockSignals(False)
+            ws.panes["hybrid"].setVisible(hybrid)
+        if not _wait(lambda: ws.overview_loaded, timeout):
+            raise StudioError("timed out reading the project's queries")
+        if query is not None:
+            if window.context.project.get_query(query) is None:
+                raise StudioError(f"{project}: no query {query!r}")
+            window.context.set_current_query(query)
+        shown = window.show_view(view)
+        shown.prepare_screenshot()
+        if not _wait(shown.is_ready, timeout):
+            raise StudioError(f"timed out after {timeout:.0f} s waiting for the {view} view")
+        if view == LABELING_KEY:
+            if document is not None:
+                window.context.activate_document(document)
+            elif ws.document.doc_id is None:
+                pane = ws.active_pane()
+                if pane.model.rowCount():
+                    pane.select_row(0)
+        _wait(lambda: False, 0.3)  # let the last repaint land
+        app.processEvents()
+        pixmap = window.grab()
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not pixmap.save(str(out), "PNG"):
+            raise StudioError(f"{out}: could not write the PNG")
+    finally:
+        # Also after an error: a window left open would sit on top of the
+        # next one in this process and take its mouse events.
+        window.close()
+        window.deleteLater()
     return out

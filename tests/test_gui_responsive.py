@@ -154,9 +154,14 @@ def hover_documents(qtbot, map_view, count: int) -> list[str]:
     for doc_id in map_view._shown.layout.doc_ids[:count]:
         scene = map_view.view_box.mapViewToScene(map_view.view_position("document", doc_id))
         qtbot.mouseMove(map_view.plot_widget.viewport(), map_view.plot_widget.mapFromScene(scene))
-        qtbot.wait(30)
-        if map_view.hover_text.isVisible():
-            shown.append(map_view.hover_text.textItem.toPlainText())
+        # pyqtgraph handles mouse moves at most once per frame; under load that
+        # can take longer than a fixed pause, so wait (briefly) for the card.
+        try:
+            qtbot.waitUntil(lambda d=doc_id: map_view.hover_text.isVisible()
+                            and d in map_view.hover_text.textItem.toPlainText(), timeout=1000)
+        except qtbot.TimeoutError:
+            continue
+        shown.append(map_view.hover_text.textItem.toPlainText())
     return shown
 
 
