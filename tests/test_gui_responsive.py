@@ -154,6 +154,7 @@ def hover_documents(qtbot, map_view, count: int) -> list[str]:
     for doc_id in map_view._shown.layout.doc_ids[:count]:
         scene = map_view.view_box.mapViewToScene(map_view.view_position("document", doc_id))
         qtbot.mouseMove(map_view.plot_widget.viewport(), map_view.plot_widget.mapFromScene(scene))
+        qtbot.wait(30)  # the user lingers on each point (and the meter keeps ticking)
         # pyqtgraph handles mouse moves at most once per frame; under load that
         # can take longer than a fixed pause, so wait (briefly) for the card.
         try:
