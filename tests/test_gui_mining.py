@@ -77,7 +77,7 @@ def test_mine_review_flip_and_export(context, qtbot, tmp_path):
     with qtbot.waitSignal(context.candidatesChanged, timeout=20000) as blocker:
         dialog.mine_button.click()
     assert blocker.args == [1]
-    assert "Pass 1" in dialog.status.text()
+    assert "Pass 1" in dialog.outcome.message.text()
 
     panel = ReviewPanel(context)
     qtbot.addWidget(panel)
@@ -189,7 +189,10 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
     context = AppContext(project)
     try:
         dialog = open_dialog(context, qtbot)
+        # No margin, so every query can reach its 3 proposals (checked independently below).
+        dialog.relative_margin.check.setChecked(False)
         config = dialog.config()
+        assert config.relative_margin is None
 
         dialog.mine_all()
         assert not dialog.mine_button.isEnabled() and dialog.cancel_button.isEnabled()
@@ -197,7 +200,7 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
                         timeout=20000)
         assert dialog.progress.value() > 0
         dialog.cancel_button.click()
-        qtbot.waitUntil(lambda: "cancelled" in dialog.status.text(), timeout=10000)
+        qtbot.waitUntil(lambda: "cancelled" in dialog.outcome.message.text(), timeout=10000)
         assert dialog.mine_button.isEnabled() and not dialog.progress.isVisible()
         assert _stored_pass(project) == ([], [])
 
@@ -205,7 +208,7 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
         with qtbot.waitSignal(context.candidatesChanged, timeout=30000) as blocker:
             dialog.mine_button.click()
         assert blocker.args == [1]
-        assert "Pass 1" in dialog.status.text()
+        assert "Pass 1" in dialog.outcome.message.text()
         stored = _stored_pass(project)
     finally:
         context.jobs.cancel_all()
@@ -250,3 +253,66 @@ def test_the_histogram_empties_without_an_error_when_the_query_loses_its_positiv
     histogram.set_data([], [])
     histogram.grab()  # painted the stale 30-bin stacking and raised a broadcast error
     assert len(histogram.kept_bars.opts["x"]) == 0
+
+
+def test_the_dialog_starts_with_nv_retrievers_relative_margin(context, qtbot):
+    dialog = open_dialog(context, qtbot)  # settled: no refresh left for after the test
+    assert dialog.relative_margin.check.isChecked()
+    assert dialog.relative_margin.value() == pytest.approx(0.05)
+    assert dialog.config().relative_margin == pytest.approx(0.05)
+
+
+def test_mine_all_says_what_happened_and_review_now_opens_that_pass(tiny_project, qtbot):
+    from helpers_gui import open_window
+
+    from core.mining.queue import review_queue
+    from core.mining.rules import REASON_TEXT
+
+    window = open_window(qtbot, tiny_project)
+    context = window.context
+    dialog = window.open_tool("mining")
+    dialog.source.setCurrentIndex(dialog.source.findData("bm25"))
+    dialog.range_max.setValue(8)
+    dialog.num_negatives.setValue(3)
+    dialog.relative_margin.set_value(0.9)  # wide: some candidates are "too close" to the positive
+    qtbot.waitUntil(lambda: dialog.is_ready() and dialog._loading_key is None, timeout=10000)
+    assert not dialog.outcome.isVisible()
+    for expected in (1, 2):
+        with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
+            dialog.mine_all()
+        qtbot.waitUntil(lambda: dialog.outcome.isVisible(), timeout=5000)
+    text = dialog.outcome.message.text()
+    # What the pass stored, counted here from its rows, is what the dialog says.
+    counts = dict(context.project.conn.execute(
+        "SELECT reason, COUNT(*) FROM candidates WHERE pass=2 GROUP BY reason").fetchall())
+    assert f"<b>Pass 2</b>: {counts['kept']} negatives proposed" in text
+    dropped = {r: n for r, n in counts.items() if r not in ("kept", "confirmed", "positive", "false_negative")}
+    assert dropped.get("relative_margin")
+    for reason, n in dropped.items():
+        assert f"{REASON_TEXT[reason].removeprefix('dropped: ')} {n}" in text
+    suspected = [p for p in review_queue(context.project, 2) if p.kind == "possible_positive"]
+    assert suspected and f"{len(suspected)} suspected false negatives" in text
+    # "Review now" opens the Review tab on the pass just mined, even while it shows another.
+    review = window.views["review"]
+    review.load(1)
+    qtbot.waitUntil(lambda: review.data is not None and review.data.pass_number == 1, timeout=10000)
+    assert window.tabs.currentWidget() is not review
+    dialog.outcome.review_button.click()
+    assert window.tabs.currentWidget() is review
+    qtbot.waitUntil(lambda: review.data.pass_number == 2, timeout=10000)
+
+
+def test_a_failed_pass_shows_the_reason_and_no_review_button(context, qtbot, monkeypatch):
+    import gui.mining_dialog as md
+    from core.errors import StudioError
+
+    def failing_run_mining(project_path, config, retrieval, *, progress):
+        raise StudioError("the project file is read-only; copy it somewhere writable")
+
+    monkeypatch.setattr(md, "run_mining", failing_run_mining)
+    dialog = open_dialog(context, qtbot)
+    dialog.mine_all()
+    qtbot.waitUntil(lambda: dialog.outcome.isVisible(), timeout=10000)
+    assert "Mining failed: the project file is read-only" in dialog.outcome.message.text()
+    assert dialog.outcome.review_button.isHidden()
+    assert dialog.mine_button.isEnabled()

@@ -222,7 +222,8 @@ def test_mined_proposals_are_marked_and_reviewing_one_updates_the_counts(qtbot, 
     from core.mining.store import proposals
 
     with Project.open(tiny_project) as project:
-        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test"))
+        # No margin: the top BM25 candidates, the ones the pane lists, are proposed.
+        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test", relative_margin=None))
         proposed = [p for p in proposals(project) if p.query_id == "q3"]
     assert proposed
     window = open_window(qtbot, tiny_project)
