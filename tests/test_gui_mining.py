@@ -124,15 +124,54 @@ def test_accept_rest_and_walk_with_keys(context, qtbot):
     panel.show()
     qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
     panel.accept_rest()
-    assert all(p.state == "accepted" for p in panel.model.rows)
+    assert all(p.state == "accepted" for p in panel.data.proposals["q1"])
     labels = context.project.labels_for_query("q1")
     assert sum(lab.label == "negative" for lab in labels.values()) == 3
-    # j past the last proposal moves on to the next query.
+    # The query is done: "Accept the rest" moved on to the next one.
+    assert panel.current_query() == "q2"
+    assert context.current_query_id == "q2"
+    assert panel.query_list.item(0).text().startswith("0/3  q1")
+    assert panel.query_list.item(0).toolTip().startswith("0 of 3 proposals still to review")
+    # k before the first proposal goes back; j past the last proposal moves on again.
     panel.table.setFocus()
+    panel.table.select_row(0)
+    qtbot.keyClick(panel.table, "k")
+    assert panel.current_query() == "q1"
     panel.table.select_row(2)
     qtbot.keyClick(panel.table, "j")
     assert panel.current_query() == "q2"
     assert context.current_query_id == "q2"
+
+
+def test_review_shows_the_known_positive_and_explains_the_counts(context, qtbot):
+    dialog = open_dialog(context, qtbot)
+    with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
+        dialog.mine_all()
+    panel = ReviewPanel(context)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 600)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
+    # q1's positive (d1, from the tiny project's qrels) is shown beside the proposal, with the
+    # score the pass gave it (read here from the stored candidates).
+    positive_score = context.project.conn.execute(
+        "SELECT score FROM candidates WHERE pass=1 AND query_id='q1' AND reason='positive'").fetchone()[0]
+    d1 = context.project.get_document("d1")
+    qtbot.waitUntil(lambda: d1.title in panel.positive_view.toPlainText(), timeout=10000)
+    shown = panel.positive_view.toPlainText()
+    assert "Known positive · d1" in shown and f"{positive_score:.3f}"[:4] in shown
+    assert panel.model.rows[0].doc_id not in shown
+    # "3/3" is explained: a header above the list and each item's tooltip.
+    assert "to review / proposed" in panel.query_list_header.text()
+    assert panel.query_list.item(0).text().startswith("3/3  q1")
+    assert panel.query_list.item(0).toolTip().startswith("3 of 3 proposals still to review")
+    # A long query text is elided inside the list, not hidden behind a horizontal scrollbar.
+    panel.left_tabs.setCurrentIndex(1)
+    panel.query_list.setFixedWidth(160)
+    qtbot.wait(50)
+    assert panel.query_list.horizontalScrollBar().maximum() == 0
+    rect = panel.query_list.visualItemRect(panel.query_list.item(0))
+    assert rect.right() <= panel.query_list.viewport().width()
 
 
 def _stored_pass(project: Project) -> tuple[list[tuple], list[tuple]]:
