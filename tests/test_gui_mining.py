@@ -115,14 +115,21 @@ def test_mine_review_flip_and_export(context, qtbot, tmp_path):
     assert sum(r["label"] == 0 for r in q1) == 2  # accepted + the one left pending
 
 
-def test_accept_rest_and_walk_with_keys(context, qtbot):
+def mined_and_reviewing(context, qtbot) -> ReviewPanel:
+    """Mine with the dialog, then a Review panel showing q1's 3 proposals."""
     dialog = open_dialog(context, qtbot)
     with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
         dialog.mine_all()
     panel = ReviewPanel(context)
     qtbot.addWidget(panel)
+    panel.resize(1000, 600)
     panel.show()
     qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
+    return panel
+
+
+def test_accept_rest_and_walk_with_keys(context, qtbot):
+    panel = mined_and_reviewing(context, qtbot)
     panel.accept_rest()
     assert all(p.state == "accepted" for p in panel.data.proposals["q1"])
     labels = context.project.labels_for_query("q1")
@@ -144,14 +151,7 @@ def test_accept_rest_and_walk_with_keys(context, qtbot):
 
 
 def test_review_shows_the_known_positive_and_explains_the_counts(context, qtbot):
-    dialog = open_dialog(context, qtbot)
-    with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
-        dialog.mine_all()
-    panel = ReviewPanel(context)
-    qtbot.addWidget(panel)
-    panel.resize(1000, 600)
-    panel.show()
-    qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
+    panel = mined_and_reviewing(context, qtbot)
     # q1's positive (d1, from the tiny project's qrels) is shown beside the proposal, with the
     # score the pass gave it (read here from the stored candidates).
     positive_score = context.project.conn.execute(
