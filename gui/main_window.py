@@ -791,6 +791,8 @@ class MainWindow(QMainWindow):
                                     "see the terminal for the error.")
                 return None
             win = cls(self.context, self)
+            if hasattr(win, "reviewRequested"):  # the mining dialog's "Review now"
+                win.reviewRequested.connect(self.review_pass)
             self._tool_windows[key] = win
         win.show()
         win.raise_()
@@ -940,6 +942,10 @@ class MainWindow(QMainWindow):
             raise KeyError(f"no view {key!r}; available: {', '.join(self.views)}")
         self.tabs.setCurrentWidget(self.views[key])
         return self.views[key]
+
+    def review_pass(self, pass_number: int) -> None:
+        """The Review tab, showing mining pass ``pass_number``."""
+        self.show_view("review").load(pass_number)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         session.save_window(self)

@@ -57,6 +57,7 @@ from core.mining.store import read_current_config
 
 from .context import AppContext
 from .mining_histogram import ScoreHistogram
+from .mining_outcome import MiningOutcome
 from .mining_slider import OptionalNumber
 from .mining_table import DecisionModel
 from .table_model import show_rows
@@ -87,6 +88,7 @@ class MiningDialog(QDialog):
     """Settings, live preview and "Mine all" for one project (modeless tool window)."""
 
     passMined = Signal(object)  # MiningResult
+    reviewRequested = Signal(int)  # "Review now" after a pass: its number
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,6 +121,7 @@ class MiningDialog(QDialog):
         split.setSizes([400, 780])
         layout = QVBoxLayout(self)
         layout.addWidget(split, 1)
+        layout.addWidget(self.outcome)
         layout.addLayout(self.footer)
 
         context.currentQueryChanged.connect(self._current_query_changed)
@@ -187,6 +190,7 @@ class MiningDialog(QDialog):
             "Drop candidates scoring above pos − |pos|·m, pos = the query's lowest positive score. "
             "0.05 is NV-Retriever's TopK-PercPos (95 % of the positive).")
         self.relative_margin.setObjectName("mining-relative-margin")
+        self.relative_margin.set_value(d.relative_margin)  # on by default, as in the CLI
         self.absolute_margin = OptionalNumber(0.0, 1.0, 3, 0.05, "Drop candidates scoring above pos − m")
         self.max_score = OptionalNumber(-1.0, 1.0, 3, 0.9, "Drop candidates scoring above this")
         self.min_score = OptionalNumber(-1.0, 1.0, 3, 0.2, "Drop candidates scoring below this")
@@ -309,6 +313,9 @@ class MiningDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
+        # The last run's result and next step: it stays while the preview changes below.
+        self.outcome = MiningOutcome()
+        self.outcome.reviewRequested.connect(self.reviewRequested)
         self.footer = QHBoxLayout()
         self.footer.addWidget(self.status, 1)
         self.footer.addWidget(self.progress)
@@ -521,6 +528,7 @@ class MiningDialog(QDialog):
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.status.setText("Mining…")
+        self.outcome.clear()
         self._job = self.context.jobs.start(
             "Mining", run_mining, self.context.project_path, config, retrieval,
             on_result=lambda result, ctx=self.context: self._mined(result, ctx),
@@ -550,15 +558,8 @@ class MiningDialog(QDialog):
                 context.candidatesChanged.emit(result.pass_number)
             return
         self._finish_job()
-        c = result.counts
-        dropped = sum(c["dropped"].values()) - c["dropped"].get("positive", 0) \
-            - c["dropped"].get("false_negative", 0)
-        self.status.setText(
-            f"<b>Pass {result.pass_number}</b>: {c['proposed']:,} negatives proposed for "
-            f"{c['queries_mined']:,} queries ({dropped:,} candidates dropped by the rules"
-            + (f"; {c['queries_short']:,} queries got fewer than {result.config.num_negatives}"
-               if c["queries_short"] else "")
-            + f"). Review them in the Review tab. ({result.seconds:.1f} s)")
+        self.status.setText("")
+        self.outcome.show_result(result)
         self.passMined.emit(result)
         self.context.candidatesChanged.emit(result.pass_number)
 
@@ -566,13 +567,15 @@ class MiningDialog(QDialog):
         if not shiboken6.isValid(self):
             return  # a late answer for a closed dialog
         self._finish_job()
-        self.status.setText(f"<span style='color:#b91c1c'>Mining failed: {html.escape(message)}</span>")
+        self.status.setText("")
+        self.outcome.show_failure(f"Mining failed: {message}")
 
     def _mine_cancelled(self) -> None:
         if not shiboken6.isValid(self):
             return  # a late answer for a closed dialog
         self._finish_job()
-        self.status.setText("Mining cancelled; nothing was stored.")
+        self.status.setText("")
+        self.outcome.show_failure("Mining cancelled: nothing was stored; the labels are as before.")
 
     def shutdown(self) -> None:
         self.cancel()

@@ -48,9 +48,21 @@ def _count(i: int, key: str) -> Column[QuerySummary]:
                   sort=lambda q, _m: count(q))
 
 
-class QueryListModel(RowTableModel[QuerySummary]):
-    """Queries with their label counts: columns Query, Split, P, N, F."""
+def is_reviewed(q: QuerySummary) -> bool:
+    """Done: someone labeled the query and no mined proposal of it waits for review."""
+    return q.labeled and not q.mined
 
+
+def _review_state(q: QuerySummary, model: "QueryListModel") -> str:
+    if is_reviewed(q):
+        return "✓"
+    return "skip" if q.id in model.skipped else ""
+
+
+class QueryListModel(RowTableModel[QuerySummary]):
+    """Queries with their label counts: columns Query, Split, P, N, F and the review state."""
+
+    STATE_COLUMN = 5
     COLUMNS = (
         Column("Query", lambda q, _m: q.text, sort=lambda q, _m: q.text.lower()),
         Column("Split", lambda q, _m: q.split, align=CENTER, header_tip="Split",
@@ -58,11 +70,28 @@ class QueryListModel(RowTableModel[QuerySummary]):
         _count(0, "positive"),
         _count(1, "negative"),
         _count(2, "false_negative"),
+        Column("✓", _review_state, align=CENTER,
+               header_tip="✓ reviewed: labeled, with no mined proposal left to review; "
+                          "skip: skipped in this session (S)",
+               color=lambda q, _m: "#15803d" if is_reviewed(q) else "#6b7280",
+               sort=lambda q, m: (is_reviewed(q), q.id in m.skipped)),
     )
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._row_of: dict[str, int] = {}
+        self.skipped: set[str] = set()  # queries skipped in this session (not stored)
+
+    def skip(self, query_id: str) -> None:
+        """Mark a query skipped for this session."""
+        row = self._row_of.get(query_id)
+        if row is None:
+            return
+        self.skipped.add(query_id)
+        self.replace(row, self.rows[row])
+
+    def reviewed_count(self) -> int:
+        return sum(1 for q in self.rows if is_reviewed(q))
 
     # -- data in --------------------------------------------------------------
     def set_queries(self, queries: Sequence[QuerySummary]) -> None:
@@ -100,6 +129,10 @@ class QueryListModel(RowTableModel[QuerySummary]):
                  f"{q.false_negatives} false negative"]
         if q.mined:
             parts.append(f"{q.mined} mined proposals to review")
+        if is_reviewed(q):
+            parts.append("reviewed")
+        elif q.id in self.skipped:
+            parts.append("skipped in this session")
         if q.overlap is not None:
             parts.append(f"BM25/dense top-10 overlap: {q.overlap:.0%}")
         return "<br>".join(parts)
@@ -111,6 +144,7 @@ class QueryFilterProxy(QSortFilterProxyModel):
     STATUSES = {
         "all": "All queries",
         "unlabeled": "Unlabeled",
+        "not_reviewed": "Not yet reviewed",
         "positive": "Has a positive",
         "mined": "Mined negatives to review",
         "disagree": "BM25 and dense disagree",
@@ -158,6 +192,8 @@ class QueryFilterProxy(QSortFilterProxyModel):
         s = self._status
         if s == "unlabeled":
             return not q.labeled
+        if s == "not_reviewed":
+            return not is_reviewed(q)
         if s == "positive":
             return q.positives + q.false_negatives > 0
         if s == "mined":

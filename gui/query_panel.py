@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -97,16 +98,27 @@ class QueryPanel(QWidget):
         self.view.setColumnWidth(1, 40)
         for col in (2, 3, 4):
             self.view.setColumnWidth(col, 24)
+        self.view.setColumnWidth(QueryListModel.STATE_COLUMN, 22)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
 
         self.count = QLabel()
+        self.count.setObjectName("query-count")
         self.count.setStyleSheet("color:#555")
+        self.count.setWordWrap(True)
+        # Progress across the query set: reviewed = labeled with no mined proposal waiting.
+        self.progress = QProgressBar()
+        self.progress.setObjectName("query-progress")
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v of %m reviewed")
+        self.progress.setMaximumHeight(16)
+        self.progress.setToolTip("Queries labeled with no mined proposal left to review")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)
         layout.addLayout(filters)
         layout.addWidget(self.view, 1)
+        layout.addWidget(self.progress)
         layout.addWidget(self.count)
         self._update_count()
 
@@ -139,7 +151,12 @@ class QueryPanel(QWidget):
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         labeled = sum(1 for q in self.model.summaries() if q.labeled)
-        self.count.setText(f"{shown} of {total} queries shown · {labeled} labeled")
+        reviewed = self.model.reviewed_count()
+        skipped = len(self.model.skipped)
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(reviewed)
+        self.count.setText(f"{shown} of {total} shown · {labeled} labeled"
+                           + (f" · {skipped} skipped" if skipped else ""))
 
     def refresh_counts(self) -> None:
         self._update_count()
@@ -167,6 +184,14 @@ class QueryPanel(QWidget):
                 idx, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
         self.view.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
+
+    def skip_current(self) -> None:
+        """Mark the current query skipped (this session only) and move to the next one."""
+        if self._current_id is None:
+            return
+        self.model.skip(self._current_id)
+        self._update_count()
+        self.step(1)
 
     def select_first(self) -> None:
         if self.proxy.rowCount():

@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Sequence
 
 import shiboken6
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -51,7 +51,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.mining.review import ReviewData, load_documents, load_review, load_stats
-from core.mining.store import PassReview, Proposal, proposal_state, proposals
+from core.mining.store import (
+    PassReview,
+    Proposal,
+    pass_candidates,
+    proposal_state,
+    proposals,
+)
 from core.mining.suspicion import HELP_TEXT
 from core.retrieval.highlight import highlight_html, query_terms
 
@@ -138,8 +144,18 @@ class ReviewPanel(QWidget, View):
         self.pending_only = QCheckBox("Only queries with proposals to review")
         self.pending_only.setToolTip("The list shows, per query, proposals to review / proposed")
         self.pending_only.toggled.connect(self._fill_queries)
+        self.query_list_header = QLabel("<b>to review / proposed</b> · query")
+        self.query_list_header.setObjectName("review-queries-header")
+        self.query_list_header.setToolTip(
+            "\"3/5\": 3 of the query's 5 proposals still wait for a decision (accept, flip or "
+            "reject); 0/5 means the query is reviewed.")
         self.query_list = QListWidget()
         self.query_list.setObjectName("review-queries")
+        # Long query texts end in "…" (full text in the tooltip) instead of hiding behind a
+        # horizontal scrollbar.
+        self.query_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.query_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.query_list.setUniformItemSizes(True)
         self.query_list.currentItemChanged.connect(self._query_chosen)
 
         # -- centre: the query's proposals
@@ -200,6 +216,18 @@ class ReviewPanel(QWidget, View):
         self.document.setObjectName("review-document")
         self.document.setMinimumWidth(200)  # the proposals table would squeeze it to a sliver
         self.document.setOpenLinks(False)
+        # The query's known positive under the proposal being judged: is this one as relevant?
+        self.positive_view = QTextBrowser()
+        self.positive_view.setObjectName("review-positive")
+        self.positive_view.setOpenLinks(False)
+        self.positive_view.setToolTip("The query's labeled positive(s), to compare the proposal with")
+        self._positives: list[tuple[str, float | None]] = []  # (doc id, score in the pass)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("review-right")
+        right.addWidget(self.document)
+        right.addWidget(self.positive_view)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
 
         centre = QWidget()
         cl = QVBoxLayout(centre)
@@ -216,6 +244,7 @@ class ReviewPanel(QWidget, View):
         ll = QVBoxLayout(by_query)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.pending_only)
+        ll.addWidget(self.query_list_header)
         ll.addWidget(self.query_list, 1)
         self.left_tabs = QTabWidget()
         self.left_tabs.setObjectName("review-left")
@@ -226,7 +255,7 @@ class ReviewPanel(QWidget, View):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.left_tabs)
         split.addWidget(centre)
-        split.addWidget(self.document)
+        split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 4)
         split.setStretchFactor(2, 3)
@@ -333,14 +362,19 @@ class ReviewPanel(QWidget, View):
     def _query_text(self, qid: str, text: str) -> str:
         props = self.data.proposals.get(qid, []) if self.data else []
         pending = sum(p.state == "pending" for p in props)
-        short = text if len(text) <= 70 else text[:67] + "…"
-        return f"{pending}/{len(props)}  {qid} · {short}"
+        return f"{pending}/{len(props)}  {qid} · {text}"
+
+    def _query_tooltip(self, qid: str, text: str) -> str:
+        props = self.data.proposals.get(qid, []) if self.data else []
+        pending = sum(p.state == "pending" for p in props)
+        return f"{pending} of {len(props)} proposals still to review\n{qid}: {text}"
 
     def _fill_queries(self, *_args, select: str | None = None) -> None:
         select = select or self._current_query
         self.query_list.blockSignals(True)
         self.query_list.clear()
         chosen = None
+        row_height = self.query_list.fontMetrics().height() + 6
         if self.data is not None:
             for qid, text in self.data.queries:
                 props = self.data.proposals.get(qid, [])
@@ -349,7 +383,10 @@ class ReviewPanel(QWidget, View):
                     continue
                 item = QListWidgetItem(self._query_text(qid, text))
                 item.setData(Qt.ItemDataRole.UserRole, qid)
-                item.setToolTip(text)
+                item.setToolTip(self._query_tooltip(qid, text))
+                # A nominal width: the view then lays the item out as wide as the list and
+                # elides its text, instead of widening the contents past the viewport.
+                item.setSizeHint(QSize(1, row_height))
                 self.query_list.addItem(item)
                 if qid == select:
                     chosen = item
@@ -382,7 +419,10 @@ class ReviewPanel(QWidget, View):
         rows = self.data.proposals[qid]
         self.model.set_rows(rows)
         self.model.set_docs({})
-        self._docs_loader.request(load_documents, self.context.project_path, [p.doc_id for p in rows],
+        self._positives = self._known_positives(qid)
+        self.positive_view.clear()
+        self._docs_loader.request(load_documents, self.context.project_path,
+                                  list(dict.fromkeys([p.doc_id for p in rows] + [d for d, _ in self._positives])),
                                   on_result=self._docs_loaded)
         first_pending = next((i for i, p in enumerate(rows) if p.state == "pending"), 0)
         chosen = next((i for i, p in enumerate(rows) if p.doc_id == doc_id), first_pending)
@@ -396,6 +436,27 @@ class ReviewPanel(QWidget, View):
                     self.query_list.blockSignals(False)
                 break
         self.context.set_current_query(qid)
+
+    def _known_positives(self, qid: str) -> list[tuple[str, float | None]]:
+        """The query's positive labels now, with their scores in the pass where it scored them."""
+        labels = self.context.project.labels_for_query(qid)
+        scores = {d.doc_id: d.score for d in pass_candidates(self.context.project, qid, self.data.pass_number)
+                  if d.reason == "positive"} if self.data and self.data.pass_number is not None else {}
+        return [(doc_id, scores.get(doc_id)) for doc_id, lab in labels.items() if lab.label == "positive"]
+
+    def _show_positives(self, query_id: str) -> None:
+        if not self._positives:
+            self.positive_view.setHtml(f"<p style='color:#6b7280'>Known positive: none labeled for "
+                                       f"{html.escape(query_id)}.</p>")
+            return
+        terms = query_terms(dict(self.data.queries).get(query_id, "")) if self.data else frozenset()
+        parts = []
+        for doc_id, score in self._positives:
+            title, text = self.model.docs.get(doc_id, ("", ""))
+            score_text = "" if score is None else f" · score {format_score(score)}"
+            parts.append(f"<p style='color:#15803d'><b>Known positive</b> · {html.escape(doc_id)}{score_text}</p>"
+                         f"<h4>{highlight_html(title, terms)}</h4><p>{highlight_html(text, terms)}</p>")
+        self.positive_view.setHtml("".join(parts))
 
     def _docs_loaded(self, docs: dict[str, tuple[str, str]]) -> None:
         if not shiboken6.isValid(self):
@@ -465,8 +526,10 @@ class ReviewPanel(QWidget, View):
     def _row_changed(self, index: QModelIndex, _previous=None) -> None:
         if not index.isValid() or index.row() >= len(self.model.rows):
             self.document.clear()
+            self.positive_view.clear()
             return
         p = self.model.rows[index.row()]
+        self._show_positives(p.query_id)
         if not self._syncing:
             self._sync_queue(p)
         title, text = self.model.docs.get(p.doc_id, ("", ""))
@@ -526,6 +589,7 @@ class ReviewPanel(QWidget, View):
         pairs = [(self._current_query, p.doc_id) for p in self.model.rows
                  if p.state == "pending" and p.kind == "proposal"]
         self.context.apply_labels(pairs, "negative")
+        self.step_query(1)  # this query is done: on to the next one
 
     def _labels_changed(self, notice: LabelsChanged) -> None:
         if self.data is None:
@@ -560,7 +624,9 @@ class ReviewPanel(QWidget, View):
             item = self.query_list.item(i)
             qid = item.data(Qt.ItemDataRole.UserRole)
             if qid in notice.query_ids:
-                item.setText(self._query_text(qid, dict(self.data.queries).get(qid, "")))
+                text = dict(self.data.queries).get(qid, "")
+                item.setText(self._query_text(qid, text))
+                item.setToolTip(self._query_tooltip(qid, text))
         self._row_changed(self.table.currentIndex())
         self._stats_timer.start()
 

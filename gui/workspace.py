@@ -139,12 +139,17 @@ class LabelingWorkspace(QWidget, View):
         self.prev_query.setShortcuts([QKeySequence("["), QKeySequence("Ctrl+Up")])
         self.prev_query.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.prev_query.triggered.connect(lambda: self.queries.step(-1))
+        self.skip_query = QAction("Skip query", self)
+        self.skip_query.setShortcut(QKeySequence("S"))
+        self.skip_query.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.skip_query.setToolTip("Mark this query skipped (this session) and go to the next (S)")
+        self.skip_query.triggered.connect(self.queries.skip_current)
         self.find_query = QAction("Find query", self)
         self.find_query.setShortcut(QKeySequence.StandardKey.Find)
         self.find_query.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.find_query.triggered.connect(lambda: (self.queries.search.setFocus(),
                                                    self.queries.search.selectAll()))
-        for act in (self.next_query, self.prev_query, self.find_query):
+        for act in (self.next_query, self.prev_query, self.skip_query, self.find_query):
             self.addAction(act)
 
         self.depth_box = QSpinBox()

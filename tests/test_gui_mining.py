@@ -77,7 +77,7 @@ def test_mine_review_flip_and_export(context, qtbot, tmp_path):
     with qtbot.waitSignal(context.candidatesChanged, timeout=20000) as blocker:
         dialog.mine_button.click()
     assert blocker.args == [1]
-    assert "Pass 1" in dialog.status.text()
+    assert "Pass 1" in dialog.outcome.message.text()
 
     panel = ReviewPanel(context)
     qtbot.addWidget(panel)
@@ -115,24 +115,63 @@ def test_mine_review_flip_and_export(context, qtbot, tmp_path):
     assert sum(r["label"] == 0 for r in q1) == 2  # accepted + the one left pending
 
 
-def test_accept_rest_and_walk_with_keys(context, qtbot):
+def mined_and_reviewing(context, qtbot) -> ReviewPanel:
+    """Mine with the dialog, then a Review panel showing q1's 3 proposals."""
     dialog = open_dialog(context, qtbot)
     with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
         dialog.mine_all()
     panel = ReviewPanel(context)
     qtbot.addWidget(panel)
+    panel.resize(1000, 600)
     panel.show()
     qtbot.waitUntil(lambda: panel.data is not None and panel.model.rowCount() == 3, timeout=10000)
+    return panel
+
+
+def test_accept_rest_and_walk_with_keys(context, qtbot):
+    panel = mined_and_reviewing(context, qtbot)
     panel.accept_rest()
-    assert all(p.state == "accepted" for p in panel.model.rows)
+    assert all(p.state == "accepted" for p in panel.data.proposals["q1"])
     labels = context.project.labels_for_query("q1")
     assert sum(lab.label == "negative" for lab in labels.values()) == 3
-    # j past the last proposal moves on to the next query.
+    # The query is done: "Accept the rest" moved on to the next one.
+    assert panel.current_query() == "q2"
+    assert context.current_query_id == "q2"
+    assert panel.query_list.item(0).text().startswith("0/3  q1")
+    assert panel.query_list.item(0).toolTip().startswith("0 of 3 proposals still to review")
+    # k before the first proposal goes back; j past the last proposal moves on again.
     panel.table.setFocus()
+    panel.table.select_row(0)
+    qtbot.keyClick(panel.table, "k")
+    assert panel.current_query() == "q1"
     panel.table.select_row(2)
     qtbot.keyClick(panel.table, "j")
     assert panel.current_query() == "q2"
     assert context.current_query_id == "q2"
+
+
+def test_review_shows_the_known_positive_and_explains_the_counts(context, qtbot):
+    panel = mined_and_reviewing(context, qtbot)
+    # q1's positive (d1, from the tiny project's qrels) is shown beside the proposal, with the
+    # score the pass gave it (read here from the stored candidates).
+    positive_score = context.project.conn.execute(
+        "SELECT score FROM candidates WHERE pass=1 AND query_id='q1' AND reason='positive'").fetchone()[0]
+    d1 = context.project.get_document("d1")
+    qtbot.waitUntil(lambda: d1.title in panel.positive_view.toPlainText(), timeout=10000)
+    shown = panel.positive_view.toPlainText()
+    assert "Known positive · d1" in shown and f"{positive_score:.3f}"[:4] in shown
+    assert panel.model.rows[0].doc_id not in shown
+    # "3/3" is explained: a header above the list and each item's tooltip.
+    assert "to review / proposed" in panel.query_list_header.text()
+    assert panel.query_list.item(0).text().startswith("3/3  q1")
+    assert panel.query_list.item(0).toolTip().startswith("3 of 3 proposals still to review")
+    # A long query text is elided inside the list, not hidden behind a horizontal scrollbar.
+    panel.left_tabs.setCurrentIndex(1)
+    panel.query_list.setFixedWidth(160)
+    qtbot.wait(50)
+    assert panel.query_list.horizontalScrollBar().maximum() == 0
+    rect = panel.query_list.visualItemRect(panel.query_list.item(0))
+    assert rect.right() <= panel.query_list.viewport().width()
 
 
 def _stored_pass(project: Project) -> tuple[list[tuple], list[tuple]]:
@@ -189,7 +228,10 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
     context = AppContext(project)
     try:
         dialog = open_dialog(context, qtbot)
+        # No margin, so every query can reach its 3 proposals (checked independently below).
+        dialog.relative_margin.check.setChecked(False)
         config = dialog.config()
+        assert config.relative_margin is None
 
         dialog.mine_all()
         assert not dialog.mine_button.isEnabled() and dialog.cancel_button.isEnabled()
@@ -197,7 +239,7 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
                         timeout=20000)
         assert dialog.progress.value() > 0
         dialog.cancel_button.click()
-        qtbot.waitUntil(lambda: "cancelled" in dialog.status.text(), timeout=10000)
+        qtbot.waitUntil(lambda: "cancelled" in dialog.outcome.message.text(), timeout=10000)
         assert dialog.mine_button.isEnabled() and not dialog.progress.isVisible()
         assert _stored_pass(project) == ([], [])
 
@@ -205,7 +247,7 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
         with qtbot.waitSignal(context.candidatesChanged, timeout=30000) as blocker:
             dialog.mine_button.click()
         assert blocker.args == [1]
-        assert "Pass 1" in dialog.status.text()
+        assert "Pass 1" in dialog.outcome.message.text()
         stored = _stored_pass(project)
     finally:
         context.jobs.cancel_all()
@@ -262,3 +304,66 @@ def test_a_refresh_due_after_the_project_closed_does_nothing(tiny_project, qtbot
     assert ctx.project.closed
     qtbot.wait(DEBOUNCE_MS + 200)  # an exception in the slot fails this test (helpers_excepthook)
     assert not dialog._debounce.isActive()
+
+
+def test_the_dialog_starts_with_nv_retrievers_relative_margin(context, qtbot):
+    dialog = open_dialog(context, qtbot)  # settled: no refresh left for after the test
+    assert dialog.relative_margin.check.isChecked()
+    assert dialog.relative_margin.value() == pytest.approx(0.05)
+    assert dialog.config().relative_margin == pytest.approx(0.05)
+
+
+def test_mine_all_says_what_happened_and_review_now_opens_that_pass(tiny_project, qtbot):
+    from helpers_gui import open_window
+
+    from core.mining.queue import review_queue
+    from core.mining.rules import REASON_TEXT
+
+    window = open_window(qtbot, tiny_project)
+    context = window.context
+    dialog = window.open_tool("mining")
+    dialog.source.setCurrentIndex(dialog.source.findData("bm25"))
+    dialog.range_max.setValue(8)
+    dialog.num_negatives.setValue(3)
+    dialog.relative_margin.set_value(0.9)  # wide: some candidates are "too close" to the positive
+    qtbot.waitUntil(lambda: dialog.is_ready() and dialog._loading_key is None, timeout=10000)
+    assert not dialog.outcome.isVisible()
+    for expected in (1, 2):
+        with qtbot.waitSignal(context.candidatesChanged, timeout=20000):
+            dialog.mine_all()
+        qtbot.waitUntil(lambda: dialog.outcome.isVisible(), timeout=5000)
+    text = dialog.outcome.message.text()
+    # What the pass stored, counted here from its rows, is what the dialog says.
+    counts = dict(context.project.conn.execute(
+        "SELECT reason, COUNT(*) FROM candidates WHERE pass=2 GROUP BY reason").fetchall())
+    assert f"<b>Pass 2</b>: {counts['kept']} negatives proposed" in text
+    dropped = {r: n for r, n in counts.items() if r not in ("kept", "confirmed", "positive", "false_negative")}
+    assert dropped.get("relative_margin")
+    for reason, n in dropped.items():
+        assert f"{REASON_TEXT[reason].removeprefix('dropped: ')} {n}" in text
+    suspected = [p for p in review_queue(context.project, 2) if p.kind == "possible_positive"]
+    assert suspected and f"{len(suspected)} suspected false negatives" in text
+    # "Review now" opens the Review tab on the pass just mined, even while it shows another.
+    review = window.views["review"]
+    review.load(1)
+    qtbot.waitUntil(lambda: review.data is not None and review.data.pass_number == 1, timeout=10000)
+    assert window.tabs.currentWidget() is not review
+    dialog.outcome.review_button.click()
+    assert window.tabs.currentWidget() is review
+    qtbot.waitUntil(lambda: review.data.pass_number == 2, timeout=10000)
+
+
+def test_a_failed_pass_shows_the_reason_and_no_review_button(context, qtbot, monkeypatch):
+    import gui.mining_dialog as md
+    from core.errors import StudioError
+
+    def failing_run_mining(project_path, config, retrieval, *, progress):
+        raise StudioError("the project file is read-only; copy it somewhere writable")
+
+    monkeypatch.setattr(md, "run_mining", failing_run_mining)
+    dialog = open_dialog(context, qtbot)
+    dialog.mine_all()
+    qtbot.waitUntil(lambda: dialog.outcome.isVisible(), timeout=10000)
+    assert "Mining failed: the project file is read-only" in dialog.outcome.message.text()
+    assert dialog.outcome.review_button.isHidden()
+    assert dialog.mine_button.isEnabled()

@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from helpers_gui import app_context
+from helpers_labels import saved_at_once
 
 from core.mining.config import MiningConfig
 from core.mining.miner import mine
@@ -14,6 +15,13 @@ from core.mining.suspicion import HELP_TEXT
 from core.project.file import Project
 from gui.mining_dialog import MiningDialog
 from gui.review_panel import ReviewPanel
+
+
+@pytest.fixture(autouse=True)
+def _labels_saved_at_once(monkeypatch):
+    # The assertions read states right after a key: the label write must be done by then
+    # (under load it was not, and the state still read "pending").
+    saved_at_once(monkeypatch)
 
 
 @pytest.fixture

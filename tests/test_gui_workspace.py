@@ -222,7 +222,8 @@ def test_mined_proposals_are_marked_and_reviewing_one_updates_the_counts(qtbot, 
     from core.mining.store import proposals
 
     with Project.open(tiny_project) as project:
-        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test"))
+        # No margin: the top BM25 candidates, the ones the pane lists, are proposed.
+        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test", relative_margin=None))
         proposed = [p for p in proposals(project) if p.query_id == "q3"]
     assert proposed
     window = open_window(qtbot, tiny_project)
@@ -532,3 +533,50 @@ def test_a_label_set_while_the_overview_is_read_is_not_lost(qtbot, tiny_project,
         context.jobs.close()
         context.jobs.wait_all(timeout=5.0)
         context.project.close()
+
+
+def test_query_list_shows_review_state_progress_and_skips_with_s(qtbot, tiny_project):
+    from core.mining.config import MiningConfig
+    from core.mining.miner import mine
+    from core.mining.store import proposals
+
+    with Project.open(tiny_project) as project:
+        project.set_label("q1", "d1", None)  # q1 becomes unlabeled
+        # Proposals for q3 and q4 (test split) wait for review.
+        mine(project, MiningConfig(source="bm25", num_negatives=2, split="test"))
+        waiting = {p.query_id for p in proposals(project) if p.state == "pending"}
+        labeled = {q for q in ("q1", "q2", "q3", "q4") if project.labels_for_query(q)}
+        pending_q3 = [p.doc_id for p in proposals(project) if p.query_id == "q3" and p.state == "pending"]
+    reviewed = labeled - waiting  # labeled and nothing left to review: q2 here
+    assert reviewed == {"q2"} and pending_q3
+    window = open_window(qtbot, tiny_project, wait_ready=False)
+    ws = window.workspace
+    qtbot.waitUntil(lambda: ws.queries.model.rowCount() == 4, timeout=10000)
+    panel = ws.queries
+    model = panel.model
+
+    def state(qid):
+        return model.index(model.row_of(qid), model.STATE_COLUMN).data()
+
+    def shown():
+        return [panel.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2)
+                for r in range(panel.proxy.rowCount())]
+
+    assert [q for q in ("q1", "q2", "q3", "q4") if state(q) == "✓"] == ["q2"]
+    assert (panel.progress.value(), panel.progress.maximum()) == (1, 4)
+    assert panel.progress.text() == "1 of 4 reviewed"
+    panel.status.setCurrentIndex(panel.status.findData("not_reviewed"))
+    assert shown() == ["q1", "q3", "q4"]
+    # S skips: the query is marked skipped for the session and the next visible one opens.
+    window.context.set_current_query("q1")
+    panel.view.setFocus()
+    qtbot.keyClick(panel.view, Qt.Key.Key_S)
+    assert window.context.current_query_id == "q3"
+    assert state("q1") == "skip" and model.skipped == {"q1"}
+    assert "1 skipped" in panel.count.text()
+    # Reviewing q3's proposals (all accepted as negatives) makes it reviewed.
+    window.context.apply_labels([("q3", d) for d in pending_q3], "negative")
+    qtbot.waitUntil(lambda: state("q3") == "✓", timeout=10000)
+    assert panel.progress.value() == 2 and panel.progress.text() == "2 of 4 reviewed"
+    qtbot.waitUntil(lambda: shown() == ["q1", "q4"], timeout=10000)
+    qtbot.waitUntil(ws.is_ready, timeout=30000)

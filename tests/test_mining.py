@@ -239,6 +239,42 @@ def test_cli_mine_json(tiny_project, capsys):
     assert out["config"]["relative_margin"] == 0.5
 
 
+def _kept_above_the_margin_cut(project, pass_number, margin):
+    """(query, doc) pairs a pass kept although they score above pos − |pos|·margin."""
+    out = []
+    for qid in ("q1",):
+        decisions = pass_candidates(project, qid, pass_number)
+        pos = min(d.score for d in decisions if d.reason == "positive")
+        out += [(qid, d.doc_id) for d in decisions
+                if d.reason == "kept" and d.score > pos - abs(pos) * margin]
+    return out
+
+
+def test_cli_mine_uses_nv_retrievers_relative_margin_unless_told_none(tiny_project, capsys):
+    # The default is NV-Retriever's TopK-PercPos, 0.05, as in the mining dialog.
+    assert MiningConfig().relative_margin == 0.05
+    with Project.open(tiny_project) as project:
+        # A weak second positive for q1 (BM25 1.56): d3 (2.71) now scores above the positive.
+        project.set_label("q1", "d11", "positive")
+    assert cli_main(["mine", str(tiny_project), "--source", "bm25", "--num-negatives", "2",
+                     "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["config"]["relative_margin"] == 0.05
+    assert cli_main(["mine", str(tiny_project), "--source", "bm25", "--num-negatives", "2",
+                     "--relative-margin", "none", "--json"]) == 0
+    off = json.loads(capsys.readouterr().out)
+    assert off["config"]["relative_margin"] is None
+    assert off["counts"]["dropped"]["relative_margin"] == 0
+    with Project.open(tiny_project) as project:
+        # Without the margin d3, above the positive, is proposed; with it (the default) not.
+        assert _kept_above_the_margin_cut(project, off["pass"], 0.05)
+        assert not _kept_above_the_margin_cut(project, default["pass"], 0.05)
+    with pytest.raises(SystemExit) as exit_:  # argparse refuses it before anything runs
+        cli_main(["mine", str(tiny_project), "--relative-margin", "lots"])
+    assert exit_.value.code == 2
+    assert "expected a number or 'none'" in capsys.readouterr().err
+
+
 def test_cli_reports_bad_settings(tiny_project, capsys):
     rc = cli_main(["mine", str(tiny_project), "--source", "bm25", "--num-negatives", "9",
                    "--range-max", "5"])

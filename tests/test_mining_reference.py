@@ -63,11 +63,12 @@ def data():
     return docs, queries, positives, doc_ids, query_ids
 
 
+# relative_margin=None is spelled out: ours defaults to 0.05, mine_hard_negatives to no margin.
 SETTINGS = [
-    dict(num_negatives=3, range_max=10),
+    dict(num_negatives=3, range_max=10, relative_margin=None),
     dict(num_negatives=4, range_max=20, relative_margin=0.05),
-    dict(num_negatives=3, range_min=2, range_max=12, absolute_margin=0.1),
-    dict(num_negatives=5, range_max=30, max_score=0.4, min_score=0.05),
+    dict(num_negatives=3, range_min=2, range_max=12, absolute_margin=0.1, relative_margin=None),
+    dict(num_negatives=5, range_max=30, max_score=0.4, min_score=0.05, relative_margin=None),
     dict(num_negatives=2, range_min=1, range_max=6, relative_margin=0.3, absolute_margin=0.02),
 ]
 
@@ -172,14 +173,15 @@ def successive_sampling(weights: dict[str, float]) -> dict[tuple, float]:
 def test_random_sampling_matches_mine_hard_negatives_in_distribution(tmp_path, model, encoding_forbidden):
     path, doc_ids, docs, query_ids, query_vectors = one_window_project(tmp_path)
     ours = our_subsets(path, doc_ids, docs, query_ids, query_vectors,
-                       MiningConfig(source="dense", sampling="random", num_negatives=K, range_max=W, seed=11))
+                       MiningConfig(source="dense", sampling="random", num_negatives=K, range_max=W, seed=11,
+                                    relative_margin=None))
     state = random.getstate()  # the reference samples with the global random module
     random.seed(2024)
     try:
         ref = st_reference_negatives(
             model, [f"query {q}" for q in query_ids], [["document p"]] * TRIALS,
             [f"document {d}" for d in doc_ids], query_vectors, docs, cache_dir=tmp_path / "st-cache",
-            sampling_strategy="random", num_negatives=K, range_max=W)
+            sampling_strategy="random", num_negatives=K, range_max=W, relative_margin=None)
     finally:
         random.setstate(state)
     theirs = Counter(tuple(sorted(t.removeprefix("document ") for t in negs)) for negs in ref.values())
@@ -199,7 +201,7 @@ def test_simans_sampling_follows_its_exact_distribution(tmp_path, a, b):
     path, doc_ids, docs, query_ids, query_vectors = one_window_project(tmp_path)
     ours = our_subsets(path, doc_ids, docs, query_ids, query_vectors,
                        MiningConfig(source="dense", sampling="simans", simans_a=a, simans_b=b,
-                                    num_negatives=K, range_max=W, seed=5))
+                                    num_negatives=K, range_max=W, seed=5, relative_margin=None))
     assert sum(ours.values()) == TRIALS
     pos = 1.0
     scores = dict(zip(window_ids(), CANDIDATE_SCORES[:W]))

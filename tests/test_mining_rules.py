@@ -40,6 +40,8 @@ def kept(decisions):
 def cfg(**kw):
     kw.setdefault("num_negatives", 2)
     kw.setdefault("range_max", 10)
+    # Each test names the rules it exercises: no default margin on top of them.
+    kw.setdefault("relative_margin", None)
     return MiningConfig(source="bm25", **kw)
 
 

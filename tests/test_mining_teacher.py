@@ -87,7 +87,8 @@ def test_teacher_kind_tells_cross_encoders_from_bi_encoders(ce_folder, tmp_path)
 # so these margins are negative (drop only what is clearly above the positive).
 @pytest.mark.parametrize("settings", [
     dict(num_negatives=3, range_max=8, relative_margin=-0.01),
-    dict(num_negatives=2, range_min=1, range_max=10, absolute_margin=-0.004, max_score=0.498),
+    dict(num_negatives=2, range_min=1, range_max=10, absolute_margin=-0.004, max_score=0.498,
+         relative_margin=None),  # ours defaults to 0.05, mine_hard_negatives to none
 ], ids=["relative-margin", "window-absolute-max"])
 def test_teacher_negatives_equal_mine_hard_negatives_with_the_cross_encoder(
         ce_folder, demo_subset, tmp_path, settings):

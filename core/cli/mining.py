@@ -6,8 +6,18 @@ from __future__ import annotations
 import argparse
 
 from core.cli.retrieval import add_encoder_options
-from core.mining.config import SAMPLINGS, SOURCES
+from core.mining.config import DEFAULT_RELATIVE_MARGIN, SAMPLINGS, SOURCES
 from core.progress import stderr_progress
+
+
+def _margin_arg(text: str) -> float | None:
+    """A margin on the command line: a number, or 'none' for no margin rule."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip this many of the best surviving candidates (default 0)")
     p.add_argument("--range-max", type=int, default=100,
                    help="consider at most this many surviving candidates (default 100)")
-    p.add_argument("--relative-margin", type=float, default=None,
+    p.add_argument("--relative-margin", type=_margin_arg, default=DEFAULT_RELATIVE_MARGIN,
                    help="drop candidates scoring above pos - |pos|*X, pos = lowest positive score "
-                        "(0.05 = NV-Retriever's TopK-PercPos)")
+                        f"(default {DEFAULT_RELATIVE_MARGIN}, NV-Retriever's TopK-PercPos; "
+                        "'none' turns the rule off)")
     p.add_argument("--absolute-margin", type=float, default=None,
                    help="drop candidates scoring above pos - X")
     p.add_argument("--max-score", type=float, default=None, help="drop candidates scoring above X")

@@ -21,6 +21,7 @@ DROP_REASONS = (
 KEEP_REASONS = ("kept", "confirmed")
 REASONS = KEEP_REASONS + DROP_REASONS
 REVIEW_STATES = ("pending", "accepted", "flipped", "rejected")
+DEFAULT_RELATIVE_MARGIN = 0.05
 
 
 # -- configuration ------------------------------------------------------------------
@@ -35,7 +36,9 @@ class MiningConfig:
     range_min: int = 0
     range_max: int = 100  # candidate depth: how many surviving candidates are eligible
     absolute_margin: float | None = None
-    relative_margin: float | None = None
+    # NV-Retriever's TopK-PercPos (see BACKGROUND.md): without a margin the top of the list is
+    # full of candidates scoring above the positive, which are mostly unlabeled positives.
+    relative_margin: float | None = DEFAULT_RELATIVE_MARGIN
     max_score: float | None = None
     min_score: float | None = None
     sampling: str = "top"
