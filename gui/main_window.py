@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -598,7 +599,13 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.workspace.queries.view.setFocus()
 
-    def close_project(self) -> None:
+    def close_project(self, *, wait_for_jobs: bool = True) -> None:
+        """Close the open project: views, tool windows, label writes, then jobs.
+
+        Jobs are cancelled; switching projects waits (briefly) for their
+        threads, quitting does not (``wait_for_jobs=False``): the process
+        ends them, and training children are terminated here.
+        """
         if self.context is None:
             return
         for view in self.views.values():
@@ -619,7 +626,10 @@ class MainWindow(QMainWindow):
             self.warn("Labels not saved", "These changes could not be saved before the project "
                       "closed (another program kept it locked):\n" + "\n".join(unsaved))
         ctx.jobs.close()
-        ctx.jobs.wait_all(timeout=5.0)
+        if wait_for_jobs:
+            ctx.jobs.wait_all(timeout=5.0)
+        else:  # quitting: a child process would otherwise train on without the app
+            _stop_training_children()
         self.job_status.set_runner(None)
         self.context = None
         self.workspace = None
@@ -943,8 +953,15 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         session.save_window(self)
-        self.close_project()
+        self.close_project(wait_for_jobs=False)  # quitting is immediate: jobs are cancelled, not awaited
         super().closeEvent(event)
+
+
+def _stop_training_children() -> None:
+    """Terminate running training/re-mine child processes (none unless training was loaded)."""
+    worker = sys.modules.get("core.training.worker")  # not imported: no child was started
+    if worker is not None:
+        worker.stop_children()
 
 
 def _menu_actions(menu: QMenu) -> list[QAction]:
