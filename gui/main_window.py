@@ -599,12 +599,12 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.workspace.queries.view.setFocus()
 
-    def close_project(self, *, wait_for_jobs: bool = True) -> None:
+    def close_project(self, *, job_wait_s: float = 5.0) -> None:
         """Close the open project: views, tool windows, label writes, then jobs.
 
-        Jobs are cancelled; switching projects waits (briefly) for their
-        threads, quitting does not (``wait_for_jobs=False``): the process
-        ends them, and training children are terminated here.
+        Jobs are cancelled, and their threads get ``job_wait_s`` seconds in
+        all to end (a thread still in native code when the interpreter
+        shuts down can abort the process).
         """
         if self.context is None:
             return
@@ -626,10 +626,7 @@ class MainWindow(QMainWindow):
             self.warn("Labels not saved", "These changes could not be saved before the project "
                       "closed (another program kept it locked):\n" + "\n".join(unsaved))
         ctx.jobs.close()
-        if wait_for_jobs:
-            ctx.jobs.wait_all(timeout=5.0)
-        else:  # quitting: a child process would otherwise train on without the app
-            _stop_training_children()
+        ctx.jobs.wait_all(timeout=job_wait_s)
         self.job_status.set_runner(None)
         self.context = None
         self.workspace = None
@@ -952,9 +949,24 @@ class MainWindow(QMainWindow):
         return self.views[key]
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Quit at once: the window goes first, every job is cancelled, training children end.
+
+        Only then does closing wait, briefly and out of sight, for job
+        threads to wind down (they were all cancelled together, not one by
+        one after the views and label writes closed).
+        """
         session.save_window(self)
-        self.close_project(wait_for_jobs=False)  # quitting is immediate: jobs are cancelled, not awaited
+        self.hide()
+        if self.context is not None:
+            self.context.jobs.close()
+            _stop_training_children()  # a child would otherwise train on without the app
+        self.close_project(job_wait_s=QUIT_JOB_WAIT_S)
         super().closeEvent(event)
+
+
+# On quit, how long job threads (already cancelled) get in all to end, out of sight (a
+# thread still in native code when the interpreter shuts down can abort the process).
+QUIT_JOB_WAIT_S = 5.0
 
 
 def _stop_training_children() -> None:
