@@ -190,9 +190,9 @@ class WorkspaceController(QObject):
 
     def _job_progress(self, job: Job) -> None:
         if job is self._index_jobs.get("dense") and not self.is_ready("dense"):
-            self.indexWaiting.emit("dense", *_stage(job))
+            self.indexWaiting.emit("dense", *waiting_stage(job))
         elif job is self._index_jobs.get("bm25") and not self._bm25_ready:
-            self.indexWaiting.emit("bm25", *_stage(job))
+            self.indexWaiting.emit("bm25", *waiting_stage(job))
 
     # -- candidates ------------------------------------------------------------------
     def cache_key(self, query_id: str, retriever: str) -> tuple:
@@ -346,7 +346,7 @@ def model_name(model_id: str) -> str:
     return model_id.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _stage(job: Job) -> tuple[str, float | None]:
+def waiting_stage(job: Job) -> tuple[str, float | None]:
     """The job's current stage as (text with its count, the stage's own fraction or None)."""
     step = job.progress.step
     if step is None:  # reported through the bare callback only
