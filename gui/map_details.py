@@ -30,12 +30,15 @@ class MapDetails(QWidget):
         self.clear()
 
     def show_point(self, kind: str, ident: str, rich_text: str) -> None:
-        self.kind, self.ident = kind, ident
+        if (kind, ident, rich_text) == (self.kind, self.ident, self._shown):
+            return  # a redraw (e.g. each frame of the before/after slider) keeps the scroll position
+        self.kind, self.ident, self._shown = kind, ident, rich_text
         self.heading.setText("<b>Query</b>" if kind == "query" else "<b>Document</b>")
         self.text.setHtml(rich_text)
 
     def clear(self) -> None:
         self.kind: str | None = None
         self.ident: str | None = None
+        self._shown = ""
         self.heading.setText("<b>Selected point</b>")
         self.text.setHtml(f'<span style="color:#4b5563">{EMPTY_TEXT}</span>')
