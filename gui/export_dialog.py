@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -26,6 +25,7 @@ from core.progress import Progress
 from core.project.file import Project
 
 from .context import AppContext
+from .progress_widget import JobProgress
 from .workers import Job
 
 FORMAT_TITLES = {
@@ -88,9 +88,7 @@ class ExportDialog(QDialog):
 
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
+        self.progress = JobProgress(context.jobs, bar_width=260)  # stage, count and bar that agree
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
@@ -102,7 +100,6 @@ class ExportDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(self.progress)
         layout.addWidget(self.buttons)
-        context.jobs.jobProgress.connect(self._job_progress)
         self._format_changed()
 
     def _format_changed(self, *_args) -> None:
@@ -146,19 +143,15 @@ class ExportDialog(QDialog):
             self.status.setText("Choose where to save the export.")
             return
         self.export_button.setEnabled(False)
-        self.progress.setVisible(True)
         self.status.setText("Exporting…")
         self._job = self.context.jobs.start(
             "Exporting", run_export, self.context.project_path, Path(out), **self.options(),
             on_result=self._done, on_error=self._failed, on_cancel=self._cancelled)
-
-    def _job_progress(self, job: Job) -> None:
-        if job is self._job:
-            self.progress.setValue(int(job.fraction * 1000))
+        self.progress.follow(self._job, "Exporting…")
 
     def _done(self, counts: dict) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.export_button.setEnabled(True)
         shown = ", ".join(f"{k}: {v}" for k, v in counts.items()
                           if isinstance(v, (int, float)) and not isinstance(v, bool))
@@ -167,13 +160,13 @@ class ExportDialog(QDialog):
 
     def _failed(self, message: str) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.export_button.setEnabled(True)
         self.status.setText(f"<span style='color:#b91c1c'>Export failed: {message}</span>")
 
     def _cancelled(self) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.export_button.setEnabled(True)
         self.status.setText("Export cancelled.")
 

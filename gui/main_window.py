@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -598,7 +599,13 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.workspace.queries.view.setFocus()
 
-    def close_project(self) -> None:
+    def close_project(self, *, job_wait_s: float = 5.0) -> None:
+        """Close the open project: views, tool windows, label writes, then jobs.
+
+        Jobs are cancelled, and their threads get ``job_wait_s`` seconds in
+        all to end (a thread still in native code when the interpreter
+        shuts down can abort the process).
+        """
         if self.context is None:
             return
         for view in self.views.values():
@@ -619,7 +626,7 @@ class MainWindow(QMainWindow):
             self.warn("Labels not saved", "These changes could not be saved before the project "
                       "closed (another program kept it locked):\n" + "\n".join(unsaved))
         ctx.jobs.close()
-        ctx.jobs.wait_all(timeout=5.0)
+        ctx.jobs.wait_all(timeout=job_wait_s)
         self.job_status.set_runner(None)
         self.context = None
         self.workspace = None
@@ -948,9 +955,31 @@ class MainWindow(QMainWindow):
         self.show_view("review").load(pass_number)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Quit at once: the window goes first, every job is cancelled, training children end.
+
+        Only then does closing wait, briefly and out of sight, for job
+        threads to wind down (they were all cancelled together, not one by
+        one after the views and label writes closed).
+        """
         session.save_window(self)
-        self.close_project()
+        self.hide()
+        if self.context is not None:
+            self.context.jobs.close()
+            _stop_training_children()  # a child would otherwise train on without the app
+        self.close_project(job_wait_s=QUIT_JOB_WAIT_S)
         super().closeEvent(event)
+
+
+# On quit, how long job threads (already cancelled) get in all to end, out of sight (a
+# thread still in native code when the interpreter shuts down can abort the process).
+QUIT_JOB_WAIT_S = 5.0
+
+
+def _stop_training_children() -> None:
+    """Terminate running training/re-mine child processes (none unless training was loaded)."""
+    worker = sys.modules.get("core.training.worker")  # not imported: no child was started
+    if worker is not None:
+        worker.stop_children()
 
 
 def _menu_actions(menu: QMenu) -> list[QAction]:

@@ -37,6 +37,7 @@ CURRENT_QUERY_COLOR = "#111827"
 NEIGHBOUR_COLOR = "#0ea5e9"
 SELECTION_COLOR = "#111827"
 FOUND_COLOR = "#e11d48"
+PICKED_COLOR = "#7c3aed"  # the clicked point (violet: apart from labels, found and selection)
 PROPOSAL_COLOR = "#f59e0b"
 
 # key -> (brush colour or None for a ring, ring colour, size); drawn in core.map.overlays' order

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
+from core.map.framing import card_corner
 from core.map.picking import DrawnMap
 from core.project.file import Project
 from core.project.queries import QueryOverlay
@@ -26,14 +27,25 @@ from .map_items import PROPOSAL_COLOR, SELECTION_COLOR, rings
 from .style import LABEL_COLORS, LABEL_TITLES
 
 PICK_RADIUS_PX = 6.0
+CARD_TEXT = "#111827"
+CARD_FILL = "#ffffff"
+CARD_GAP_PX = 8.0
+SNIPPET_CHARS = 220
 
 
 class MapPointer(QObject):
     """Hover rings a point and shows its card; a click opens a document or makes a query current.
 
+    The card is dark text on an opaque white box, placed beside its point
+    and flipped or pushed so it stays inside the plot
+    (:func:`core.map.framing.card_corner`). A click also announces the point
+    (``pointClicked``) so the map can select it and show it in its side panel.
+
     ``drawn()`` is what the map shows now (None before a layout);
     ``describe(kind, id)`` is the card's rich text.
     """
+
+    pointClicked = Signal(str, str)  # (kind: "document" or "query", id)
 
     def __init__(self, plot: pg.PlotItem, context: AppContext, drawn: Callable[[], DrawnMap | None],
                  describe: Callable[[str, str], str], parent: QObject | None = None) -> None:
@@ -46,8 +58,9 @@ class MapPointer(QObject):
         self.ring = rings(16, "#111827", 2)
         self.ring.setZValue(11)
         plot.addItem(self.ring)
-        self.card = pg.TextItem(anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 235),
-                                border=pg.mkPen("#9ca3af"))
+        # pyqtgraph's default text colour is light grey: unreadable on a white card.
+        self.card = pg.TextItem(anchor=(0, 0), color=CARD_TEXT, fill=pg.mkBrush(CARD_FILL),
+                                border=pg.mkPen("#6b7280"))
         self.card.setZValue(20)
         self.card.hide()
         plot.addItem(self.card, ignoreBounds=True)
@@ -82,8 +95,19 @@ class MapPointer(QObject):
             return
         self.card.setHtml(self._describe(hit[0], drawn.point_id(hit)))
         xy = drawn.xy(hit[0])[hit[1]]
-        self.card.setPos(float(xy[0]), float(xy[1]))
+        self._place_card(float(xy[0]), float(xy[1]))
         self.card.show()
+        self.card.updateTransform(force=True)  # its pixel scale now, not at the next paint
+
+    def _place_card(self, x: float, y: float) -> None:
+        """Put the card beside (x, y), inside the visible part of the plot."""
+        size = self.card.textItem.boundingRect()
+        px, py = self._view_box.viewPixelSize()
+        gap_x, gap_y = CARD_GAP_PX * px, CARD_GAP_PX * py  # clear of the hover ring
+        view = self._view_box.viewRect()  # y up: top() is the lowest y
+        corner = card_corner(x, y, size.width() * px, size.height() * py,
+                             (view.left(), view.top(), view.right(), view.bottom()), (gap_x, gap_y))
+        self.card.setPos(*corner)
 
     def redraw(self) -> None:
         """Ring the hovered point where it is drawn now."""
@@ -104,6 +128,7 @@ class MapPointer(QObject):
         if hit is None or drawn is None:
             return None
         ident = drawn.point_id(hit)
+        self.pointClicked.emit(hit[0], ident)
         if hit[0] == "document":
             self.context.activate_document(ident)
         else:
@@ -207,22 +232,26 @@ class SelectionBar(QWidget):
 
 
 def point_card(project: Project, kind: str, ident: str, overlay: QueryOverlay | None,
-               ranks: dict[str, int] | None) -> str:
+               ranks: dict[str, int] | None, *, full: bool = False) -> str:
     """Rich text naming a hovered query or document, with its label for the current query.
 
     ``ranks`` (the current query's, when the map is coloured by rank) adds
-    the document's rank.
+    the document's rank. ``full`` gives the whole text at any width (the
+    map's side panel) instead of a hover card's short, narrow one.
     """
+    width = "" if full else ' style="max-width:340px"'
     if kind == "query":
         q = project.get_query(ident)
         text = html.escape(q.text if q else "")
         split = f" · {q.split}" if q and q.split else ""
-        return (f'<div style="max-width:340px"><b>Query {html.escape(ident)}</b>{split}<br>'
-                f"{text}<br><i>click to make it the current query</i></div>")
+        hint = "the current query" if full else "click to make it the current query"
+        return (f'<div{width}><b>Query {html.escape(ident)}</b>{split}<br>'
+                f"{text}<br><i>{hint}</i></div>")
     doc = project.get_document(ident)
     title = html.escape(doc.title) if doc and doc.title else ""
-    snippet = html.escape((doc.text if doc else "")[:220])
-    if doc and len(doc.text) > 220:
+    body = doc.text if doc else ""
+    snippet = html.escape(body if full else body[:SNIPPET_CHARS])
+    if not full and len(body) > SNIPPET_CHARS:
         snippet += "…"
     label = ""
     if overlay is not None:
@@ -234,5 +263,5 @@ def point_card(project: Project, kind: str, ident: str, overlay: QueryOverlay | 
             label = f' · <span style="color:{PROPOSAL_COLOR}">mined proposal</span>'
     if ranks is not None and ident in ranks:
         label += f" · rank {ranks[ident]}"
-    return (f'<div style="max-width:340px"><b>{title or html.escape(ident)}</b><br>'
-            f'<span style="color:#6b7280">{html.escape(ident)}</span>{label}<br>{snippet}</div>')
+    return (f'<div{width}><b>{title or html.escape(ident)}</b><br>'
+            f'<span style="color:#4b5563">{html.escape(ident)}</span>{label}<br>{snippet}</div>')

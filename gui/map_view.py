@@ -12,7 +12,9 @@ a background job); this module only draws and routes user actions:
   *embedding* space (where those rings sit far from the star, UMAP tore
   the neighbourhood apart); an inset magnifies its neighbourhood
   (:mod:`gui.map_inset`);
-* hover names a point, a click opens a document in the labeling workspace
+* hover names a point (a readable card kept inside the plot); a click
+  selects the point (a ring), shows it in full in the map's side panel
+  (:mod:`gui.map_details`) and opens a document in the labeling workspace
   (``AppContext.activate_document``) or makes a query current;
   Shift+drag selects a box, Ctrl+drag a lasso (:mod:`gui.map_pointing`,
   geometry in :mod:`core.map.picking`), and the selection bar labels the
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -51,10 +54,12 @@ from .context import AppContext, LabelsChanged
 from .map_bulk import CANCEL, OVERWRITE, ask_overwrite
 from .map_compare import BeforeAfterBar, CompareModelBox, model_title
 from .map_compute import LayoutJobRow
+from .map_details import MapDetails
 from .map_inset import NeighbourhoodInset
 from .map_items import (
     BACKGROUND,
     FOUND_COLOR,
+    PICKED_COLOR,
     SELECTION_COLOR,
     DocumentCloud,
     MapLegend,
@@ -94,6 +99,7 @@ class MapView(QWidget, View):
             lambda message: self.status.setText(f'<span style="color:#b91c1c">{message}</span>'))
         self._shown: DrawnMap | None = None  # what the plot shows now
         self._found: tuple[str, int] | None = None
+        self.picked: tuple[str, str] | None = None  # the clicked (kind, id), shown in the side panel
         self._requested = False
         self._stale = False
         self._error: str | None = None
@@ -168,10 +174,19 @@ class MapView(QWidget, View):
         self.compare_row.play_button.clicked.connect(self.play)
         self.slider, self.summary = self.compare_row.slider, self.compare_row.summary
 
+        self.details = MapDetails()
+        # A splitter, so a small window can narrow or collapse the side panel.
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(self.plot_widget)
+        self.split.addWidget(self.details)
+        self.split.setStretchFactor(0, 1)
+        self.split.setCollapsible(0, False)
+        self.split.setSizes([700, 260])
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
-        for w, stretch in ((self.busy_row, 0), (self.compare_row, 0), (self.plot_widget, 1),
+        for w, stretch in ((self.busy_row, 0), (self.compare_row, 0), (self.split, 1),
                            (self.selection_bar, 0), (self.status, 0), (self.hint, 0)):
             layout.addWidget(w, stretch)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.clear_selection)
@@ -204,6 +219,8 @@ class MapView(QWidget, View):
         self.selection_item = add(rings(11, SELECTION_COLOR, 1.4, symbol="s"), 9)
         self.pointer = MapPointer(plot, self.context, lambda: self._shown, self._point_card, self)
         self.hover_text = self.pointer.card
+        self.pointer.pointClicked.connect(self.pick)
+        self.picked_item = add(rings(22, PICKED_COLOR, 3), 12)
         self.found_item = add(rings(26, FOUND_COLOR, 3), 11)
         self.legend = MapLegend(plot.vb, self.docs, self.layers)
 
@@ -330,6 +347,7 @@ class MapView(QWidget, View):
         self.selection_item.setData(x=shown.doc_xy[sel, 0], y=shown.doc_xy[sel, 1])
         self.pointer.redraw()
         mark_point(self.found_item, shown, self._found)
+        self._draw_picked()
         self.selection_bar.show_selection(len(self.selected), self.context.current_query_id)
         self.legend.show_entries(drawn.legend)
 
@@ -450,6 +468,26 @@ class MapView(QWidget, View):
         return point_card(self.context.project, kind, ident, self.overlay,
                           self.ranks if self.mode == "rank" else None)
 
+    # -- the clicked point -----------------------------------------------------------------------
+    def pick(self, kind: str, ident: str) -> None:
+        """Select the clicked point: ring it and show it in full in the side panel."""
+        self.picked = (kind, ident)
+        self._draw_picked()
+
+    def _draw_picked(self) -> None:
+        shown, picked = self._shown, self.picked
+        row = shown.row(*picked) if shown is not None and picked is not None else None
+        if row is None:  # nothing clicked, or a point the map no longer has
+            mark_point(self.picked_item, None, None)
+            if picked is not None and shown is not None:
+                self.picked = None
+                self.details.clear()
+            return
+        mark_point(self.picked_item, shown, (picked[0], row))
+        self.details.show_point(*picked, point_card(
+            self.context.project, *picked, self.overlay,
+            self.ranks if self.mode == "rank" else None, full=True))
+
     # -- selection and labelling -------------------------------------------------------------
     def select_rect(self, rect: QRectF) -> int:
         """Select the documents inside ``rect`` (view coordinates); returns how many."""
@@ -472,6 +510,9 @@ class MapView(QWidget, View):
 
     def clear_selection(self) -> None:
         self.selected = np.zeros(0, np.int64)
+        if self.picked is not None:
+            self.picked = None
+            self.details.clear()
         self._draw_overlays()
 
     def label_selection(self, label: str | None) -> int:

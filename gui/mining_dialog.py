@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -60,6 +59,7 @@ from .mining_histogram import ScoreHistogram
 from .mining_outcome import MiningOutcome
 from .mining_slider import OptionalNumber
 from .mining_table import DecisionModel
+from .progress_widget import JobProgress
 from .table_model import show_rows
 from .workers import Job, Latest
 
@@ -127,7 +127,6 @@ class MiningDialog(QDialog):
         context.currentQueryChanged.connect(self._current_query_changed)
         context.modelChanged.connect(lambda _m: self._update_model_label())
         context.labelsChanged.connect(self._labels_changed)
-        context.jobs.jobProgress.connect(self._job_progress)
         self._update_model_label()
         self._source_changed()
         context.jobs.start("Mining settings", read_current_config, context.project_path,
@@ -298,10 +297,7 @@ class MiningDialog(QDialog):
         self.status = QLabel()
         self.status.setObjectName("mining-status")
         self.status.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
-        self.progress.setFixedWidth(220)
+        self.progress = JobProgress(self.context.jobs, bar_width=220)  # stage, count and bar agree
         self.mine_button = QPushButton("Mine all")
         self.mine_button.setObjectName("mining-run")
         self.mine_button.setDefault(True)
@@ -525,29 +521,22 @@ class MiningDialog(QDialog):
         retrieval = self.context.retrieval(config.model_id)
         self.mine_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
         self.status.setText("Mining…")
         self.outcome.clear()
         self._job = self.context.jobs.start(
             "Mining", run_mining, self.context.project_path, config, retrieval,
             on_result=lambda result, ctx=self.context: self._mined(result, ctx),
             on_error=self._mine_failed, on_cancel=self._mine_cancelled)
+        self.progress.follow(self._job, "Mining…")
 
     def cancel(self) -> None:
         if self._job is not None:
             self._job.cancel()
             self.status.setText("Cancelling…")
 
-    def _job_progress(self, job: Job) -> None:
-        if job is self._job:
-            self.progress.setValue(int(job.fraction * 1000))
-            if job.message:
-                self.status.setText(html.escape(job.message))
-
     def _finish_job(self) -> None:
         self._job = None
-        self.progress.setVisible(False)
+        self.progress.clear()
         self.cancel_button.setEnabled(False)
         self.mine_button.setEnabled(True)
 

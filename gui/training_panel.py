@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -40,11 +39,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.evaluation.stored_runs import latest_means
 from core.training.loop import training_preview
 from core.training.trainer import TrainingConfig
 from core.training.worker import run_remine_subprocess, run_training_subprocess
 
 from .context import AppContext
+from .progress_widget import JobProgress
 from .view import View
 from .workers import Job, Latest
 
@@ -58,6 +59,17 @@ def _duration(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class StepAxis(pg.AxisItem):
+    """A training-step axis: ticks only at whole steps (no "0.5" with a run of three steps)."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph names)
+        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
+                  if spacing >= 1]
+        # pyqtgraph's levels are 1, 2 or 5 times a power of ten: at or above 1 they are whole
+        # numbers, and a whole offset keeps every tick on a step.
+        return [(spacing, float(round(offset))) for spacing, offset in levels] or [(1.0, 0.0)]
 
 
 def _short(model: str | None) -> str:
@@ -198,15 +210,13 @@ class TrainingPanel(QWidget, View):
         self.versions.itemSelectionChanged.connect(self._update_version_buttons)
 
         # -- live view ------------------------------------------------------------
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
+        self.progress = JobProgress(context.jobs, bar_width=400)  # stage, count and bar agree
         self.status = QLabel("Ready")
         self.status.setObjectName("training-status")
         self.status.setWordWrap(True)
         self.times = QLabel("")
         self.times.setObjectName("training-times")
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", axisItems={"bottom": StepAxis("bottom")})
         self.plot.setObjectName("loss-plot")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "training loss")
@@ -216,7 +226,7 @@ class TrainingPanel(QWidget, View):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(220)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#1f5fa8", width=2),
-                                    symbol="o", symbolSize=4, symbolBrush="#1f5fa8",
+                                    symbol="o", symbolSize=7, symbolBrush="#1f5fa8",
                                     symbolPen=None)
         self.result = QLabel("")
         self.result.setObjectName("training-result")
@@ -252,6 +262,8 @@ class TrainingPanel(QWidget, View):
         self.split.editingFinished.connect(self._refresh_preview)
         self.heldout.editingFinished.connect(self._refresh_preview)
         context.modelVersionsChanged.connect(self.reload_models)
+        # A finished Compare (or any evaluation) may have stored a new test score.
+        context.jobs.jobFinished.connect(self._job_finished)
         context.labelsChanged.connect(lambda _notice: self._refresh_preview())
         context.candidatesChanged.connect(lambda _pass: self._refresh_preview())
         self.reload_models()
@@ -270,10 +282,22 @@ class TrainingPanel(QWidget, View):
         self.base_combo.setCurrentIndex(max(index, 0))
         if versions and self._job is None:
             self._show_history(versions[-1])
+        self._fill_versions(versions)
+
+    def _job_finished(self, job: Job) -> None:
+        if job is not self._job:  # our own run refreshes through modelVersionsChanged
+            self._fill_versions()
+
+    def _fill_versions(self, versions: list[dict] | None = None) -> None:
+        """The model list, with each version's newest stored dense nDCG@10 on the test split."""
+        versions = self.context.project.model_versions() if versions is None else versions
+        selected = self.selected_version()
+        stored = latest_means(self.context.project, retriever="dense", split="test", metric="ndcg@10")
         self.versions.setRowCount(len(versions))
         for row, v in enumerate(reversed(versions)):
             training = v["metrics"].get("training", {})
-            ndcg = v["metrics"].get("eval", {}).get("test", {}).get("dense", {}).get("ndcg@10")
+            ndcg = stored.get(v["id"],
+                              v["metrics"].get("eval", {}).get("test", {}).get("dense", {}).get("ndcg@10"))
             cells = [v["name"], _short(v["base"]), v["created_at"][:16].replace("T", " "),
                      str(training.get("steps", "")), "–" if ndcg is None else f"{ndcg:.4f}"]
             for col, text in enumerate(cells):
@@ -281,6 +305,8 @@ class TrainingPanel(QWidget, View):
                 item.setToolTip(f"{v['id']}: {v['path']}")
                 item.setData(Qt.ItemDataRole.UserRole, v["id"])
                 self.versions.setItem(row, col, item)
+            if v["id"] == selected:
+                self.versions.selectRow(row)
         self._update_version_buttons()
 
     def selected_version(self) -> str | None:
@@ -306,11 +332,10 @@ class TrainingPanel(QWidget, View):
             f"Re-mining with {model_id}", run_remine_subprocess, self.context.project_path, model_id,
             on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel,
             owner=self)
-        self.context.jobs.jobProgress.connect(self._on_job_progress)
+        self.progress.follow(self._job, f"Re-mining with {model_id}…")
 
     def _on_remined(self, summary: dict) -> None:
         self._finish()
-        self.progress.setValue(1000)
         counts = summary.get("counts") or {}
         self.result.setText(
             f"<b>Pass {summary['pass']}</b> mined with {summary['model']}: "
@@ -384,13 +409,12 @@ class TrainingPanel(QWidget, View):
             remine=self.remine.isChecked(), on_step=self.context.jobs.relay(self._on_step, owner=self),
             on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel,
             owner=self)
-        self.context.jobs.jobProgress.connect(self._on_job_progress)
+        self.progress.follow(self._job, "Starting…")
 
     def _begin(self, status: str) -> None:
         self._last_entry = None
         self._started_at = time.monotonic()
         self.result.setText("")
-        self.progress.setValue(0)
         self.status.setText(status)
         self.train_button.setEnabled(False)
         self.remine_button.setEnabled(False)
@@ -402,12 +426,6 @@ class TrainingPanel(QWidget, View):
             self._job.cancel()
             self.cancel_button.setEnabled(False)
             self.status.setText("Cancelling at the next step…")
-
-    def _on_job_progress(self, job: Job) -> None:
-        if job is self._job:
-            self.progress.setValue(int(job.fraction * 1000))
-            if self._last_entry is None or not job.message.startswith("Training step"):
-                self.status.setText(job.message)
 
     def _on_step(self, entry: dict) -> None:
         self._last_entry = entry
@@ -432,10 +450,7 @@ class TrainingPanel(QWidget, View):
         self.times.setText(f"Elapsed {_duration(elapsed)} · remaining {_duration(remaining)}")
 
     def _finish(self) -> None:
-        try:
-            self.context.jobs.jobProgress.disconnect(self._on_job_progress)
-        except (RuntimeError, TypeError):
-            pass
+        self.progress.clear()
         self._job = None
         self._clock.stop()
         self._tick()
@@ -447,7 +462,6 @@ class TrainingPanel(QWidget, View):
     def _on_result(self, outcome) -> None:
         self._finish()
         v = outcome.version
-        self.progress.setValue(1000)
         loss = v.metrics.get("training", {})
         text = (f"<b>Model version {v.id}</b> saved in {_duration(v.train_seconds)} "
                 f"({loss.get('steps', 0)} steps, loss {loss.get('loss_first', 0):.4f} → "
@@ -463,9 +477,16 @@ class TrainingPanel(QWidget, View):
 
     def _on_error(self, message: str) -> None:
         self._finish()
+        self._show_newest_history()
         self.status.setText(f"<span style='color:#b42318'>Training failed: {message}</span>")
 
     def _on_cancel(self) -> None:
         self._finish()
-        self.progress.setValue(0)
+        self._show_newest_history()
         self.status.setText("Cancelled; nothing was saved")
+
+    def _show_newest_history(self) -> None:
+        """After a run that saved nothing, the chart goes back to the newest saved version's curve."""
+        versions = self.context.project.model_versions()
+        if versions:
+            self._show_history(versions[-1])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -226,10 +227,15 @@ class JobRunner(QObject):
             job.cancel()
 
     def wait_all(self, timeout: float = 10.0) -> None:
-        """Block until all job threads end (used on close and in tests)."""
+        """Block until all job threads end or ``timeout`` seconds in all have passed (close, tests).
+
+        One deadline for all of them, so closing with several slow jobs
+        does not wait ``timeout`` for each in turn.
+        """
+        deadline = time.monotonic() + timeout
         for job in list(self._callbacks):
             if job.thread is not None:
-                job.thread.join(timeout)
+                job.thread.join(max(deadline - time.monotonic(), 0.0))
 
     # -- UI-thread side -------------------------------------------------------
     def _drain(self) -> None:

@@ -34,6 +34,7 @@ from core.labeling.overview import (
     Totals,
     load_overview,
 )
+from core.progress import describe_step
 from core.retrieval.highlight import query_terms
 
 from .context import AppContext, LabelsChanged
@@ -50,7 +51,10 @@ class WorkspaceController(QObject):
     # -- readiness: "bm25" or "dense" (dense always means the context's current model)
     indexReady = Signal(str)
     indexFailed = Signal(str, str)  # (which, message)
-    indexWaiting = Signal(str, str, object)  # (which, message, fraction or None): still building
+    # (which, stage text, the stage's fraction or None while its length is unknown): still
+    # building. Both come from the job's newest core.progress.Step, so "0/60" never sits
+    # beside a bar at the whole job's 25 %.
+    indexWaiting = Signal(str, str, object)
     # -- candidates
     candidatesReady = Signal(object)  # Candidates a search (not the cache) just delivered
     candidatesFailed = Signal(str, str)  # (retriever, message)
@@ -152,7 +156,7 @@ class WorkspaceController(QObject):
         if old is not None and not old.done:
             old.cancel()
         retrieval = self.context.retrieval(model_id)
-        self.indexWaiting.emit("dense", "Loading the model…", 0.0)
+        self.indexWaiting.emit("dense", "Loading the model…", None)
         self._index_jobs["dense"] = self.context.jobs.start(
             f"Embedding documents ({model_name(model_id)})", retrieval.ensure_dense,
             on_result=lambda _r, m=model_id: self._dense_done(m),
@@ -186,9 +190,9 @@ class WorkspaceController(QObject):
 
     def _job_progress(self, job: Job) -> None:
         if job is self._index_jobs.get("dense") and not self.is_ready("dense"):
-            self.indexWaiting.emit("dense", job.message or job.name, job.fraction)
+            self.indexWaiting.emit("dense", *waiting_stage(job))
         elif job is self._index_jobs.get("bm25") and not self._bm25_ready:
-            self.indexWaiting.emit("bm25", job.message or job.name, job.fraction)
+            self.indexWaiting.emit("bm25", *waiting_stage(job))
 
     # -- candidates ------------------------------------------------------------------
     def cache_key(self, query_id: str, retriever: str) -> tuple:
@@ -340,3 +344,11 @@ def model_name(model_id: str) -> str:
     if model_id == "bundled":
         return "bundled model"
     return model_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def waiting_stage(job: Job) -> tuple[str, float | None]:
+    """The job's current stage as (text with its count, the stage's own fraction or None)."""
+    step = job.progress.step
+    if step is None:  # reported through the bare callback only
+        return job.message or job.name, job.fraction
+    return describe_step(step) or job.name, step.local

@@ -288,3 +288,52 @@ def test_box_labeling_asks_before_changing_relevant_labels_and_leaves_them_by_de
     wait_saved(qtbot, context)
     assert {lab.label for lab in context.project.labels_for_query("q3").values()} == {"negative"}
     assert asked == [("q3", "2 positives and 1 false negative", 9)] * 3
+
+
+def test_clicking_a_point_selects_it_and_shows_it_in_the_maps_side_panel(qtbot, map_view):
+    project = map_view.context.project
+    doc_id = isolated_document(map_view)
+    where = map_view.view_position("document", doc_id)
+    assert map_view.details.ident is None and "Click a point" in map_view.details.text.toPlainText()
+    pos = widget_pos(map_view, where)
+    with qtbot.waitSignal(map_view.context.documentActivated, timeout=5000):
+        qtbot.mouseClick(map_view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    # Highlighted on the map: the pick ring sits on the clicked document.
+    xs, ys = map_view.picked_item.getData()
+    assert (list(xs), list(ys)) == ([pytest.approx(where.x())], [pytest.approx(where.y())])
+    # And shown in full beside the plot, not only in the Labeling tab.
+    doc = project.get_document(doc_id)
+    shown = map_view.details.text.toPlainText()
+    assert (map_view.details.kind, map_view.details.ident) == ("document", doc_id)
+    assert doc.title in shown and doc.text in shown and map_view.details.isVisibleTo(map_view)
+
+    pos = widget_pos(map_view, map_view.view_position("query", "q2"))
+    with qtbot.waitSignal(map_view.context.currentQueryChanged, timeout=5000):
+        qtbot.mouseClick(map_view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert map_view.details.ident == "q2"
+    assert project.get_query("q2").text in map_view.details.text.toPlainText()
+    map_view.clear_selection()  # Esc
+    assert map_view.details.ident is None and len(map_view.picked_item.getData()[0]) == 0
+
+
+def test_hover_card_is_dark_on_opaque_light_and_stays_inside_the_plot(qtbot, map_view):
+    from PySide6.QtCore import QRectF
+    from PySide6.QtWidgets import QApplication
+
+    card = map_view.hover_text
+    doc_id = isolated_document(map_view)
+    where = map_view.view_position("document", doc_id)
+    for fx, fy in ((0.97, 0.97), (0.03, 0.03), (0.97, 0.03), (0.03, 0.97)):
+        # Put the document near a corner of the view (fx, fy of the width and height from the left/bottom).
+        w, h = map_view.view_box.viewRect().width(), map_view.view_box.viewRect().height()
+        map_view.view_box.setRange(QRectF(where.x() - fx * w, where.y() - fy * h, w, h), padding=0)
+        QApplication.processEvents()
+        map_view.pointer.hovered = None
+        map_view.pointer.hover(map_view.view_box.mapViewToScene(where))
+        assert card.isVisible()
+        plot_rect = map_view.view_box.sceneBoundingRect()
+        card_rect = card.textItem.sceneBoundingRect()
+        assert plot_rect.contains(card_rect), (fx, fy, plot_rect, card_rect)
+    text = card.textItem.defaultTextColor()
+    fill = card.fill.color()
+    assert text.lightnessF() < 0.3 and fill.lightnessF() > 0.9 and fill.alpha() == 255

@@ -235,9 +235,10 @@ def test_mine_all_on_the_demo_reports_progress_cancels_and_stores_the_real_pass(
 
         dialog.mine_all()
         assert not dialog.mine_button.isEnabled() and dialog.cancel_button.isEnabled()
-        qtbot.waitUntil(lambda: bool(held_at) and "Scoring queries" in dialog.status.text(),
+        # The shared progress widget shows the stage (and, with it, the stage's own fraction).
+        qtbot.waitUntil(lambda: bool(held_at) and "Scoring queries" in dialog.progress.stage.text(),
                         timeout=20000)
-        assert dialog.progress.value() > 0
+        assert dialog.progress.bar.value() > 0
         dialog.cancel_button.click()
         qtbot.waitUntil(lambda: "cancelled" in dialog.outcome.message.text(), timeout=10000)
         assert dialog.mine_button.isEnabled() and not dialog.progress.isVisible()

@@ -41,3 +41,24 @@ def query_window(layout: MapLayout, doc_xy: np.ndarray, query_xy: np.ndarray, qu
 def locate_side(doc_xy: np.ndarray, query_xy: np.ndarray, view_width: float) -> float:
     """Side of the square view centred on a found point: a quarter of the map, never zooming out."""
     return min(view_width, map_extent(doc_xy, query_xy) / 4)
+
+
+def card_corner(x: float, y: float, width: float, height: float,
+                view: tuple[float, float, float, float],
+                gap: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+    """Top-left corner (view coordinates, y up) of a ``width`` x ``height`` card for point (x, y).
+
+    The card sits to the upper right of the point; where that runs past the
+    ``view`` box (left, bottom, right, top) it flips to the left and/or
+    below the point, and a card that still does not fit (larger than the
+    view, or a point at a corner) is pushed inside, so no part is cut off
+    except where the card is larger than the view (then its top-left stays in).
+    ``gap`` (x, y) keeps it that far from the point.
+    """
+    left, bottom, right, top = view
+    gx, gy = gap
+    x0 = x + gx if x + gx + width <= right else x - gx - width
+    y_top = y + gy + height if y + gy + height <= top else y - gy
+    x0 = max(min(x0, right - width), left)
+    y_top = min(max(y_top, bottom + height), top)
+    return x0, y_top

@@ -33,6 +33,30 @@ from core.training.trainer import StepCallback, TrainingConfig
 
 _MODULE = "core.training.worker"
 
+# Children running now, so an app that quits without waiting for its jobs can
+# end them (stop_children) instead of leaving them to train on, orphaned.
+_children: set = set()
+_children_lock = threading.Lock()
+
+
+def stop_children() -> int:
+    """Terminate every worker child still running; returns how many were asked to stop.
+
+    For an app that is quitting: the job threads waiting on these children
+    are not waited for, and a child would otherwise run until its next
+    cancellation point (or its end) after the app is gone. A stopped run
+    stores nothing: a model version is registered in one step at its end,
+    and its temporary folder is cleared as a leftover later.
+    """
+    with _children_lock:
+        running = [c for c in _children if c.poll() is None]
+    for child in running:
+        try:
+            child.terminate()
+        except OSError:  # it ended in the meantime
+            pass
+    return len(running)
+
 
 def _serve(request: dict, emit: Callable[[dict], None], progress: Progress) -> None:
     from core.errors import StudioError
@@ -124,6 +148,8 @@ def _run_child(request: dict, progress: Progress, on_step: StepCallback | None,
     child = subprocess.Popen(
         [python or sys.executable, "-m", _MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, encoding="utf-8", env=env, cwd=root)
+    with _children_lock:
+        _children.add(child)
     lines: "queue.Queue[str | None]" = queue.Queue()
     stderr_tail: list[str] = []
 
@@ -183,6 +209,8 @@ def _run_child(request: dict, progress: Progress, on_step: StepCallback | None,
         child.wait()
         raise
     finally:
+        with _children_lock:
+            _children.discard(child)
         try:
             child.stdin.close()
         except OSError:
