@@ -568,6 +568,7 @@ class MainWindow(QMainWindow):
         self.label_menu.addSeparator()
         self.label_menu.addAction(self.workspace.next_query)
         self.label_menu.addAction(self.workspace.prev_query)
+        self.label_menu.addAction(self.workspace.skip_query)
         self.label_menu.addAction(self.workspace.find_query)
         self.tools_menu.clear()
         for tool in TOOLS:

@@ -52,6 +52,7 @@ def test_shortcut_list_comes_from_the_actions(qtbot, tiny_project):
     assert rows["Next tab"] == "Ctrl+Tab or Ctrl+PgDown"
     assert rows["Compare tab"] == "Alt+5"
     assert rows["Mark positive"] == "1 or P"
+    assert rows["Skip query"] == "S"
     # A new action in any menu is listed without touching the list.
     extra = QAction("Frobnicate", window)
     extra.setShortcut(QKeySequence("Ctrl+Alt+K"))
