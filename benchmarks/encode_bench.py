@@ -1,7 +1,7 @@
 """Encoding throughput and quality: the fast int8 encoder vs torch fp32, in one run.
 
 Throughput: ``--docs`` SciFact abstracts (seeded sample from
-/work/shared/data/scifact), encoded by bare ``SentenceTransformer.encode``
+../shared/data/scifact), encoded by bare ``SentenceTransformer.encode``
 (torch fp32, batch 32, normalised: the reference) and by our
 :class:`core.retrieval.onnx_int8.FastEncoder` (int8 ONNX Runtime, same batch
 size, through ``encode_documents``), both at ``--threads`` intra-op threads,
@@ -37,8 +37,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
-if not SCIFACT.is_dir():
-    SCIFACT = Path("/work/shared/data/scifact")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

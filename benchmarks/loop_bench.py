@@ -6,7 +6,7 @@
 
 Steps (each timed):
 1. project: a private copy of the encoded SciFact project (``--source``,
-   default /work/cache/scifact.rsproj, whose cache folder already holds the
+   default $RS_SCIFACT_CACHE or benchmarks/out/scifact.rsproj, whose cache folder already holds the
    bundled model's embeddings), or a fresh BEIR import of
    ../shared/data/scifact when there is none;
 2. mine: one pass over the train split with the bundled model (dense), the
@@ -31,6 +31,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+from bench_paths import out_dir, scifact_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,8 +90,8 @@ def _p(value, permutations: int | None = None) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", type=Path, default=Path("/work/cache/scifact.rsproj"))
-    ap.add_argument("--work", type=Path, default=Path("/work/cache/loop_bench"))
+    ap.add_argument("--source", type=Path, default=scifact_cache())
+    ap.add_argument("--work", type=Path, default=out_dir("loop_bench"))
     ap.add_argument("--fresh", action="store_true", help="start again from a new copy")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the dev VM is shared)")
     ap.add_argument("--mine-negatives", type=int, default=5)

@@ -38,7 +38,7 @@ Run: ``.venv/bin/python benchmarks/map_bench.py [--quick] [--sizes N ...]
 only the click-to-map rows, no JIT, full-fit, SciFact or panning runs;
 ``--repeats``: warm runs per method and size, alternating which goes first;
 the medians and the median of the pairs' ratios are reported).
-Results print as a table and go to ``/tmp/rs-map-bench/results.json``.
+Results print as a table and go to ``benchmarks/out/map/results.json``.
 """
 
 from __future__ import annotations
@@ -53,12 +53,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_paths import out_dir, scifact_cache
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-WORK = Path(os.environ.get("RS_MAP_BENCH_DIR", "/tmp/rs-map-bench"))
-SCIFACT = Path(os.environ.get("RS_SCIFACT_CACHE", "/work/cache/scifact.rsproj"))
+WORK = Path(os.environ.get("RS_MAP_BENCH_DIR") or out_dir("map"))
+SCIFACT = scifact_cache()
 DIM = 384
 
 

@@ -21,7 +21,7 @@ The negatives of both methods are compared query by query.
 
 Usage: ``.venv/bin/python benchmarks/mining_bench.py [--only scifact|synthetic] [--reps 2]``.
 ``RS_SCIFACT_CACHE`` names an encoded SciFact project to copy (default
-/work/cache/scifact.rsproj); without one the corpus is encoded once.
+$RS_SCIFACT_CACHE, default benchmarks/out/scifact.rsproj); without one the corpus is encoded once.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_paths import out_dir, scifact_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -73,7 +75,7 @@ def prepare_scifact(work: Path) -> Path:
 
     target = work / "scifact.rsproj"
     if not target.exists():
-        cached = Path(os.environ.get("RS_SCIFACT_CACHE", "/work/cache/scifact.rsproj"))
+        cached = scifact_cache()
         if cached.is_file():
             shutil.copy2(cached, target)
             if Path(str(cached) + ".data").is_dir():
@@ -212,7 +214,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("scifact", "synthetic"))
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--workdir", default="/tmp/rs-mining-bench")
+    parser.add_argument("--workdir", default=str(out_dir("mining")))
     parser.add_argument("--child", nargs=4, metavar=("METHOD", "DATASET", "WORK", "OUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -19,7 +19,7 @@ Sections:
    check that nothing is re-encoded.
 
 SciFact figures use the encoded project at ``--scifact-project`` (default
-/work/cache/scifact.rsproj, built once with tests/helpers_retrieval.py).
+$RS_SCIFACT_CACHE or benchmarks/out/scifact.rsproj, built once with tests/helpers_retrieval.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+from bench_paths import scifact_cache
 
 import numpy as np
 
@@ -225,7 +227,7 @@ def bench_second_open(project_path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
-    p.add_argument("--scifact-project", type=Path, default=Path("/work/cache/scifact.rsproj"))
+    p.add_argument("--scifact-project", type=Path, default=scifact_cache())
     p.add_argument("--bm25-sizes", default=None, help="comma-separated corpus sizes (default 10000,100000)")
     p.add_argument("--bm25-queries", type=int, default=50, help="timed single queries per size")
     p.add_argument("--encode-docs", type=int, default=None, help="texts to encode (default 1000)")

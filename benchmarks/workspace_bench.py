@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/workspace_bench.py [--docs 100000] [--queries 30]
 
-Builds (once, under /tmp/rs-workspace-bench) a generated BEIR corpus of
+Builds (once, under benchmarks/out/workspace) a generated BEIR corpus of
 ``--docs`` documents through the real importer, builds its BM25 index, and
 seeds the dense cache with random unit vectors under the bundled model's
 fingerprint (encoding 100k documents would take hours on 2 cores; search cost
@@ -22,13 +22,15 @@ import sys
 import time
 from pathlib import Path
 
+from bench_paths import out_dir
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-WORK = Path("/tmp/rs-workspace-bench")
+WORK = out_dir("workspace")
 TARGET_MS = 100.0
 
 
