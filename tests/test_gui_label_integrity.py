@@ -71,6 +71,7 @@ def test_review_commands_undo_and_redo_exactly(qtbot, review, mined_project, com
         wait_saved(qtbot, context)
         qtbot.waitUntil(lambda: "1 accepted" in panel.rate_label.text(), timeout=5000)
     header, shown = panel.rate_label.text(), states(panel)
+    query = panel._current_query  # "accept the rest" moves on to the next query
     assert "0 rejected" in header
 
     def act():
@@ -86,6 +87,7 @@ def test_review_commands_undo_and_redo_exactly(qtbot, review, mined_project, com
     context.undo_stack.undo()
     wait_saved(qtbot, context)
     assert label_state(mined_project) == before
+    panel.show_query(query)
     assert states(panel) == shown
     qtbot.waitUntil(lambda: panel.rate_label.text() == header, timeout=5000)
 
