@@ -215,13 +215,6 @@ def test_damaged_cache_is_rebuilt_and_the_command_succeeds(tmp_path, capsys, com
         assert "BM25: the cached index was damaged and is rebuilt" in err
 
 
-def test_info_on_a_read_only_project_says_so(tmp_path, capsys, monkeypatch):
-    project = make_tiny_project(tmp_path / "p.rsproj")
-    monkeypatch.setattr(project_module, "file_is_writable", lambda path: False)
-    assert main(["info", str(project), "--json"]) == 0
-    assert '"read_only": true' in capsys.readouterr().out
-
-
 def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
     """`retriever-studio info P | head -0`: no traceback, the SIGPIPE status 141."""
     project = make_tiny_project(tmp_path / "p.rsproj")

@@ -31,13 +31,19 @@ from core.io.importers.tabular import extra_files
 _HEADER_IDS = {k.lower() for k in DOC_ID_KEYS + QUERY_ID_KEYS}
 
 
-def tsv_documents(spec: FileSpec) -> Iterator[DocRecord]:
+def _data_rows(spec: FileSpec) -> Iterator[tuple[int, list[str]]]:
+    """(line number, tab-separated fields) of each non-blank line, a first-line header left out."""
     for number, line in iter_lines(spec):
         if not line.strip():
             continue
         fields = line.split("\t")
         if number == 1 and fields[0].strip().lower() in _HEADER_IDS:
             continue
+        yield number, fields
+
+
+def tsv_documents(spec: FileSpec) -> Iterator[DocRecord]:
+    for number, fields in _data_rows(spec):
         if len(fields) == 2:
             doc_id, title, text = fields[0], "", fields[1]
         elif len(fields) == 3:
@@ -52,12 +58,7 @@ def tsv_documents(spec: FileSpec) -> Iterator[DocRecord]:
 
 
 def tsv_queries(spec: FileSpec) -> Iterator[QueryRecord]:
-    for number, line in iter_lines(spec):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if number == 1 and fields[0].strip().lower() in _HEADER_IDS:
-            continue
+    for number, fields in _data_rows(spec):
         if len(fields) != 2:
             raise InputError(spec.path, f"expected 2 tab-separated fields (id, text), found {len(fields)}",
                              number)
