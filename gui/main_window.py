@@ -254,8 +254,8 @@ class MainWindow(QMainWindow):
         self._versions: list[dict] = []
         self.last_warning: tuple[str, str] | None = None
         self.setWindowIcon(app_icon())
-        self.resize(1400, 900)
-        session.restore_window(self)
+        if not session.restore_window(self):
+            self.resize(*session.default_size(self))  # a 1024×700 laptop gets a window that fits
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)

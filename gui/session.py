@@ -83,6 +83,15 @@ def save_window(window: QMainWindow) -> None:
     store.setValue("window/position", [normal.x(), normal.y()])
 
 
+def default_size(window: QMainWindow, width: int = 1400, height: int = 900) -> tuple[int, int]:
+    """The first-run window size: ``width`` × ``height``, shrunk to fit the screen it opens on."""
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return width, height
+    room = screen.availableGeometry()
+    return min(width, room.width()), min(height, room.height())
+
+
 def restore_window(window: QMainWindow) -> bool:
     """Put the window back as it was; False when nothing usable was saved."""
     store = settings()

@@ -12,6 +12,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Per-user caches (the bundled model's int8 copy) go to a folder of this run,
 # not the home of whoever runs the suite; set it to reuse one between runs.
 os.environ.setdefault("RETRIEVER_STUDIO_CACHE", tempfile.mkdtemp(prefix="rs-test-cache-"))
+# QSettings (recent projects, window geometry) of every test and of the processes
+# it starts go to a folder of this run: a test that forgets helpers_gui's
+# isolated_settings fixture must not fill the developer's real config.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="rs-test-config-")
 
 from pathlib import Path
 

@@ -91,3 +91,17 @@ def test_welcome_page_offers_the_recent_projects(qtbot, tiny_project, tmp_path):
     qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
     assert window.context is not None
     assert window.context.project_path.resolve() == tiny_project.resolve()
+
+
+def test_a_first_window_fits_the_screen_it_opens_on(qtbot):
+    # Nothing saved yet: the 1400×900 default shrinks to the screen (a 1024×700
+    # laptop, or the offscreen platform's 800×600), down to what the layout needs.
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    room = window.screen().availableGeometry()
+    need = window.minimumSizeHint()
+    assert room.width() < 1400 and room.height() < 900  # the case under test
+    assert window.width() <= max(room.width(), need.width())
+    assert window.height() <= max(room.height(), need.height())
