@@ -217,8 +217,11 @@ def mine(
     # Decisions are kept as a few arrays per query until the end, and the project is
     # locked only for the final insert: a cancelled or failed pass writes nothing.
     stored: list[_QueryRows] = []
-    pairs = zip(rows.rows(minable, progress.sub(0.25, 0.92)), signals.rows(minable))
-    for (qid, row), (bm25_row, model_row) in pairs:
+    # Not zip(): a zip keeps its last item (and so the previous score block) alive while it
+    # asks for the next one, which would double the peak memory of scoring.
+    signal_rows_ = signals.rows(minable)
+    for qid, row in rows.rows(minable, progress.sub(0.25, 0.92)):
+        bm25_row, model_row = next(signal_rows_)
         query_labels_ = labels.get(qid, {})
         pool = pool_arrays(qid, row, doc_index, depth, list(query_labels_))
         if teacher is not None:
@@ -236,6 +239,7 @@ def mine(
             likeness = positive_similarity(signals.doc_vectors, wanted, relevant)
         stored.append(_QueryRows.of(pool, decisions, *per_candidate(wanted, bm25_row, model_row),
                                     likeness))
+        del row, bm25_row, model_row  # views into score blocks: let the next block replace them
     progress.fraction(0.93, "Storing the pass")
     counts = tally.as_counts()
     counts["signals"] = {"teacher": None if teacher is None else

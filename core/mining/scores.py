@@ -124,6 +124,9 @@ class DenseRows:
             batch = query_ids[start : start + step]
             block = _matmul_t(np.asarray(self.query_vectors(batch), dtype=np.float32), self.vectors)
             yield from zip(batch, block)
+            # Free this block before the next one is computed: with a consumer that drops its
+            # row too (the miner does), at most one block is alive at a time.
+            del block
         progress.update(len(query_ids), len(query_ids), f"Scored {len(query_ids)} queries")
 
 
@@ -242,7 +245,7 @@ def pool_arrays(
     if depth <= 0:
         top = np.zeros(0, dtype=np.int64)
     elif depth < n:
-        part = np.argpartition(-row, depth - 1)[:depth]
+        part = np.argpartition(row, n - depth)[n - depth :]  # the depth largest (no negated copy)
         kth = row[part].min()
         # argpartition takes arbitrary members of a tie at the cut: take tied
         # documents in corpus order so the pool is deterministic.
