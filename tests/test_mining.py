@@ -8,7 +8,7 @@ import pytest
 
 from core.cli.main import main as cli_main
 from core.errors import StudioError
-from core.mining.config import MiningConfig
+from core.mining.config import SAMPLINGS, MiningConfig
 from core.mining.miner import mine
 from core.mining.preview import preview_query
 from core.mining.store import (
@@ -64,6 +64,26 @@ def test_preview_matches_the_stored_pass_and_writes_nothing(tiny_project):
         assert project.conn.execute("SELECT count(*) FROM candidates").fetchone()[0] == 0
         mine(project, config)
         assert preview == pass_candidates(project, "q1")
+
+
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+def test_stored_pass_equals_the_reference_rules_for_every_query(tiny_project, sampling):
+    # The miner decides with the array path (decide_pool) and stores codes as rows; the
+    # preview runs the readable decide. Also after review, with confirmed and rejected ones.
+    config = MiningConfig(**{**BM25, "num_negatives": 2}, relative_margin=0.7, max_score=7.0,
+                          range_min=1, sampling=sampling, seed=7)
+    with Project.open(tiny_project) as project:
+        for pass_number in (1, 2):
+            expected = {q: preview_query(project, q, config) for q in ("q1", "q2")}
+            assert mine(project, config).pass_number == pass_number
+            for qid, decisions in expected.items():
+                assert decisions and pass_candidates(project, qid) == decisions
+            if pass_number == 1:
+                a, b = kept(project, "q1")
+                project.set_label("q1", a, "negative")
+                project.set_label("q1", b, "negative")
+                project.set_label("q1", b, None)  # rejected: the next pass says previously_rejected
+        assert {d.reason for d in pass_candidates(project, "q1")} >= {"confirmed", "previously_rejected"}
 
 
 def test_labels_are_law_across_passes(tiny_project):
