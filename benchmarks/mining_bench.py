@@ -17,7 +17,8 @@ BLAS), after its setup (model loaded, dataset/project built). The measured
 window starts with the embeddings on disk and ends with the negatives:
 seconds, and peak RSS growth (``VmHWM`` after ``/proc/self/clear_refs`` = 5
 minus RSS at the start). Best time of ``--reps`` runs; memory of that run.
-The negatives of both methods are compared query by query.
+The negatives of both methods are compared query by query. Our side mines a fresh
+copy of the prepared project each run (no passes yet), so runs measure the same work.
 
 Usage: ``.venv/bin/python benchmarks/mining_bench.py [--only scifact|synthetic] [--reps 2]``.
 ``RS_SCIFACT_CACHE`` names an encoded SciFact project to copy (default
@@ -126,6 +127,22 @@ def prepare_synthetic(work: Path) -> Path:
 
 # -- one measured run (child) -------------------------------------------------------------------
 
+def fresh_copy(project: Path) -> Path:
+    """A copy of the prepared project for one run, so every run mines a project without passes.
+
+    Its ``.data`` folder (cached embeddings) is shared through a link: runs only read it.
+    """
+    run = project.with_name("run-" + project.name)
+    for stale in (run, Path(str(run) + "-wal"), Path(str(run) + "-shm"), Path(str(run) + ".data")):
+        if stale.is_symlink() or stale.is_file():
+            stale.unlink()
+    shutil.copy2(project, run)
+    data = Path(str(project) + ".data")
+    if data.is_dir():
+        Path(str(run) + ".data").symlink_to(data.resolve(), target_is_directory=True)
+    return run
+
+
 def child(method: str, dataset: str, work: Path, out: Path) -> None:
     _single_thread()
     import numpy as np
@@ -142,7 +159,7 @@ def child(method: str, dataset: str, work: Path, out: Path) -> None:
         from core.project.file import Project
         from core.retrieval.service import Retrieval
 
-        project = Project.open(work / f"{dataset}.rsproj")
+        project = Project.open(fresh_copy(work / f"{dataset}.rsproj"))
         config = MiningConfig(source="dense", sampling="top", **SETTINGS)
         retrieval = Retrieval(project) if dataset == "scifact" else None
         if retrieval is not None:

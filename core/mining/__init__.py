@@ -2,7 +2,8 @@
 
 Owns the settings of a pass (:mod:`~core.mining.config`), the pure rules
 that decide each candidate (:mod:`~core.mining.rules`: ``decide``, where each
-rule cuts and how it explains itself), scoring candidate pools in bounded batches
+rule cuts and how it explains itself), the same rules over a whole pool at once, as
+the miner runs them (:mod:`~core.mining.decisions`), scoring candidate pools in bounded batches
 (:mod:`~core.mining.scores`), a teacher that rescores each pool before the
 rules judge it (:mod:`~core.mining.teacher`), the second opinions stored per
 candidate (:mod:`~core.mining.signals`), running and storing a pass

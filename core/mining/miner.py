@@ -4,7 +4,8 @@ For every selected query with at least one relevant document the miner scores th
 corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded batches), takes
 the top ``range_max + P`` documents as the candidate pool, lets the teacher rescore
 that pool when the configuration names one (:mod:`core.mining.teacher`) and runs
-:func:`core.mining.rules.decide` (the rules and their order are documented there).
+the rules over the whole pool at once (:func:`core.mining.decisions.decide_pool`, proved
+equal to :func:`core.mining.rules.decide`, where the rules and their order are documented).
 
 The pool holds ``range_max + P`` documents, P being the largest number of
 labeled documents of any query in the split: every query then keeps at
@@ -12,7 +13,8 @@ least ``range_max`` unlabeled candidates after its labeled ones are taken
 out. This equals ``mine_hard_negatives``' ``range_max + max_positives`` on
 a dataset of positives, which the parity test relies on.
 
-A pass is stored in one transaction: a ``mining_passes`` row (pass number,
+A pass is stored in one transaction, once every query is decided (until then its
+decisions are a few arrays per query, so a cancelled pass writes nothing): a ``mining_passes`` row (pass number,
 source, model version, configuration and counts) plus one ``candidates``
 row per scored document, labeled documents outside the pool included (their
 scores feed the margins and the ``ntuple-scores`` export), with the second
@@ -28,15 +30,22 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+import numpy as np
 
 from core.errors import StudioError
 from core.mining.config import DROP_REASONS, REASONS, MiningConfig
-from core.mining.rules import CandidateDecision, decide
-from core.mining.scores import ScoreRows, pool_from_row, rows_for_config
+from core.mining.decisions import (
+    REASON_CODE,
+    STATUS_OF_CODE,
+    PoolDecisions,
+    decide_pool,
+)
+from core.mining.scores import Pool, ScoreRows, pool_arrays, rows_for_config
 from core.mining.signals import (
-    NO_SIGNALS,
     SignalRows,
     pass_vectors,
     per_candidate,
@@ -78,16 +87,13 @@ class _Tally:
     queries_without_positives: int = 0
     queries_short: int = 0  # fewer proposals than num_negatives
     candidates: int = 0
-    reasons: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    reasons: np.ndarray = field(default_factory=lambda: np.zeros(len(REASONS), np.int64))
 
-    def add(self, decisions: Sequence[CandidateDecision], wanted: int) -> None:
+    def add(self, decisions: PoolDecisions, wanted: int) -> None:
         self.queries_mined += 1
         self.candidates += len(decisions)
-        proposed = 0
-        for d in decisions:
-            self.reasons[d.reason] += 1
-            proposed += d.reason == "kept"
-        if proposed < wanted:
+        self.reasons += np.bincount(decisions.reasons, minlength=len(REASONS))
+        if decisions.count("kept") < wanted:
             self.queries_short += 1
 
     def as_counts(self) -> dict[str, Any]:
@@ -96,14 +102,62 @@ class _Tally:
             "queries_mined": self.queries_mined,
             "queries_without_positives": self.queries_without_positives,
             "queries_short": self.queries_short,
-            "proposed": self.reasons["kept"],
-            "confirmed": self.reasons["confirmed"],
+            "proposed": int(self.reasons[REASON_CODE["kept"]]),
+            "confirmed": int(self.reasons[REASON_CODE["confirmed"]]),
             "candidates": self.candidates,
-            "dropped": {r: self.reasons[r] for r in DROP_REASONS},
+            "dropped": {r: int(self.reasons[REASON_CODE[r]]) for r in DROP_REASONS},
         }
 
 
-_STAGE = "temp.rs_mining_stage"
+@dataclass(frozen=True)
+class _QueryRows:
+    """One query's decided candidates, column by column, until the pass is stored."""
+
+    query_id: str
+    docs: np.ndarray  # corpus rows
+    ranks: np.ndarray
+    scores: np.ndarray
+    reasons: np.ndarray  # codes into REASONS
+    teacher_scores: np.ndarray | None
+    bm25_ranks: np.ndarray | None
+    model_scores: np.ndarray | None
+    positive_similarity: np.ndarray | None  # NaN: no other relevant document
+
+    @classmethod
+    def of(cls, pool: Pool, decisions: PoolDecisions, bm25_ranks: np.ndarray | None,
+           model_scores: np.ndarray | None, likeness: np.ndarray | None) -> "_QueryRows":
+        at = decisions.order
+        return cls(pool.query_id, pool.docs[at].astype(np.int32), pool.ranks[at], pool.scores[at],
+                   decisions.reasons,
+                   None if pool.teacher_scores is None else pool.teacher_scores[at],
+                   bm25_ranks, model_scores, likeness)
+
+
+_REASON_NAMES = np.asarray(REASONS, dtype=object)
+_STATUS_NAMES = np.asarray(STATUS_OF_CODE, dtype=object)
+
+
+def _column(values: np.ndarray | None, n: int) -> Iterable[Any]:
+    """A column of SQL values: NULL for an absent signal and for NaN."""
+    if values is None:
+        return repeat(None, n)
+    out = values.tolist()
+    if values.dtype.kind == "f":
+        return [None if v != v else v for v in out]
+    return out
+
+
+def _candidate_rows(pass_number: int, stored: Sequence[_QueryRows],
+                    doc_ids: Sequence[str]) -> Iterator[tuple]:
+    """The ``candidates`` rows of a pass, made one query at a time as SQLite takes them."""
+    for q in stored:
+        n = len(q.docs)
+        yield from zip(
+            repeat(pass_number, n), repeat(q.query_id, n), [doc_ids[i] for i in q.docs.tolist()],
+            q.ranks.tolist(), q.scores.tolist(), _STATUS_NAMES[q.reasons].tolist(),
+            _REASON_NAMES[q.reasons].tolist(), _column(q.teacher_scores, n),
+            _column(q.bm25_ranks, n), _column(q.model_scores, n),
+            _column(q.positive_similarity, n))
 
 
 def mine(
@@ -124,8 +178,8 @@ def mine(
     ``signals`` the second opinions (none unless given); ``teacher`` replaces
     loading ``config.teacher`` (tests and benchmarks lend a loaded one). Raises
     :class:`StudioError` when no selected query has a relevant label.
-    Decisions are staged in a temporary table while scoring, so memory
-    stays bounded and the project is locked only for the final copy.
+    Decisions are held as arrays (a few bytes per candidate) while scoring,
+    and the project is locked only for the final insert.
     """
     progress = progress or Progress()
     project.require_writable()  # before minutes of scoring, not at the final store
@@ -160,63 +214,51 @@ def mine(
     doc_index = {d: i for i, d in enumerate(rows.doc_ids)}
     query_texts = {q.id: q.text for q in selected}
 
+    # Decisions are kept as a few arrays per query until the end, and the project is
+    # locked only for the final insert: a cancelled or failed pass writes nothing.
+    stored: list[_QueryRows] = []
+    # Not zip(): a zip keeps its last item (and so the previous score block) alive while it
+    # asks for the next one, which would double the peak memory of scoring.
+    signal_rows_ = signals.rows(minable)
+    for qid, row in rows.rows(minable, progress.sub(0.25, 0.92)):
+        bm25_row, model_row = next(signal_rows_)
+        query_labels_ = labels.get(qid, {})
+        pool = pool_arrays(qid, row, doc_index, depth, list(query_labels_))
+        if teacher is not None:
+            ids = [rows.doc_ids[i] for i in pool.docs.tolist()]
+            texts = {d: doc.retrieval_text for d, doc in project.get_documents(ids).items()}
+            pool = Pool.from_scored(rescore(teacher, pool.scored(rows.doc_ids), query_texts[qid],
+                                            texts), doc_index)
+        decisions = decide_pool(pool, query_labels_, rejected.get(qid, ()), config, doc_index)
+        tally.add(decisions, config.num_negatives)
+        wanted = pool.docs[decisions.order]
+        likeness = None
+        if signals.doc_vectors is not None:
+            relevant = np.asarray([doc_index[d] for d, lab in query_labels_.items()
+                                   if lab in RELEVANT_LABELS and d in doc_index], np.int64)
+            likeness = positive_similarity(signals.doc_vectors, wanted, relevant)
+        stored.append(_QueryRows.of(pool, decisions, *per_candidate(wanted, bm25_row, model_row),
+                                    likeness))
+        del row, bm25_row, model_row  # views into score blocks: let the next block replace them
+    progress.fraction(0.93, "Storing the pass")
+    counts = tally.as_counts()
+    counts["signals"] = {"teacher": None if teacher is None else
+                         {"kind": teacher.kind, "name": teacher.name}, **signals.describe()}
     conn = project.conn
-    conn.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-    conn.execute(f"CREATE TABLE {_STAGE} (query_id TEXT, doc_id TEXT, rank INTEGER, "
-                 "score REAL, status TEXT, reason TEXT, teacher_score REAL, bm25_rank INTEGER, "
-                 "model_score REAL, positive_similarity REAL)")
-    insert = f"INSERT INTO {_STAGE} VALUES (?,?,?,?,?,?,?,?,?,?)"
-    try:
-        buffer: list[tuple] = []
-        pairs = zip(rows.rows(minable, progress.sub(0.25, 0.92)), signals.rows(minable))
-        for (qid, row), (bm25_row, model_row) in pairs:
-            query_labels_ = labels.get(qid, {})
-            scored = pool_from_row(qid, row, rows.doc_ids, doc_index, depth, list(query_labels_))
-            if teacher is not None:
-                texts = {d: doc.retrieval_text for d, doc in
-                         project.get_documents([c.doc_id for c in scored.candidates]).items()}
-                scored = rescore(teacher, scored, query_texts[qid], texts)
-            decisions = decide(scored, query_labels_, rejected.get(qid, ()), config)
-            tally.add(decisions, config.num_negatives)
-            wanted = [d.doc_id for d in decisions]
-            likeness = None
-            if signals.doc_vectors is not None:
-                relevant = [d for d, lab in query_labels_.items() if lab in RELEVANT_LABELS]
-                likeness = positive_similarity(signals.doc_vectors, doc_index, wanted, relevant)
-            extra = (per_candidate(wanted, doc_index, bm25_row, model_row, likeness)
-                     if bm25_row is not None or model_row is not None or likeness else {})
-            for d in decisions:
-                sig = extra.get(d.doc_id, NO_SIGNALS)
-                buffer.append((qid, d.doc_id, d.rank, d.score, d.status, d.reason, d.teacher_score,
-                               sig.bm25_rank, sig.model_score, sig.positive_similarity))
-            if len(buffer) >= 20_000:
-                conn.executemany(insert, buffer)
-                buffer.clear()
-        if buffer:
-            conn.executemany(insert, buffer)
-        progress.fraction(0.93, "Storing the pass")
-        counts = tally.as_counts()
-        counts["signals"] = {"teacher": None if teacher is None else
-                             {"kind": teacher.kind, "name": teacher.name}, **signals.describe()}
-        with project.transaction():
-            pass_number = int(conn.execute("SELECT coalesce(max(pass), 0) + 1 FROM mining_passes")
-                              .fetchone()[0])
-            conn.execute(
-                "INSERT INTO mining_passes(pass, created_at, source, model_version, config, counts) "
-                "VALUES(?,?,?,?,?,?)",
-                (pass_number, now_iso(), config.source, model_version,
-                 json.dumps(config.to_dict()), json.dumps(counts)),
-            )
-            conn.execute(
-                "INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason, "
-                "teacher_score, bm25_rank, model_score, positive_similarity) "
-                "SELECT ?, query_id, doc_id, rank, score, status, reason, teacher_score, bm25_rank, "
-                f"model_score, positive_similarity FROM {_STAGE}",
-                (pass_number,),
-            )
-            project._set_meta("current_pass", str(pass_number))
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    with project.transaction():
+        pass_number = int(conn.execute("SELECT coalesce(max(pass), 0) + 1 FROM mining_passes")
+                          .fetchone()[0])
+        conn.execute(
+            "INSERT INTO mining_passes(pass, created_at, source, model_version, config, counts) "
+            "VALUES(?,?,?,?,?,?)",
+            (pass_number, now_iso(), config.source, model_version,
+             json.dumps(config.to_dict()), json.dumps(counts)),
+        )
+        conn.executemany(
+            "INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason, "
+            "teacher_score, bm25_rank, model_score, positive_similarity) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)", _candidate_rows(pass_number, stored, rows.doc_ids))
+        project._set_meta("current_pass", str(pass_number))
     progress.fraction(1.0, f"Pass {pass_number}: {counts['proposed']} negatives proposed "
                            f"for {counts['queries_mined']} queries")
     return MiningResult(pass_number, config.source, model_version, config, counts,

@@ -147,7 +147,7 @@ SCORE_RULES: tuple[ScoreRule, ...] = (
 )
 
 
-def _active_rules(config: MiningConfig) -> list[tuple[ScoreRule, float]]:
+def active_rules(config: MiningConfig) -> list[tuple[ScoreRule, float]]:
     """The score rules ``config`` turns on, in the order :func:`decide` applies them."""
     return [(rule, value) for rule in SCORE_RULES if (value := rule.value(config)) is not None]
 
@@ -166,22 +166,26 @@ def _rng(config: MiningConfig, query_id: str) -> random.Random:
     return random.Random(f"{config.seed}\x00{query_id}")
 
 
-def _sample(eligible: Sequence[Candidate], k: int, pos: float, config: MiningConfig,
-            query_id: str) -> set[int]:
-    """Indices into ``eligible`` of the sampled candidates."""
-    if len(eligible) <= k:
-        return set(range(len(eligible)))
+def sample(judged: Sequence[float], k: int, pos: float, config: MiningConfig,
+           query_id: str) -> set[int]:
+    """Indices of the sampled candidates among the eligible ones, whose judged scores are ``judged``.
+
+    Shared by :func:`decide` and the array path (:mod:`core.mining.decisions`):
+    the random draws are one small Python step per query, so both draw alike.
+    """
+    if len(judged) <= k:
+        return set(range(len(judged)))
     if config.sampling == "top":
         return set(range(k))
     rng = _rng(config, query_id)
     if config.sampling == "random":
-        return set(rng.sample(range(len(eligible)), k))
+        return set(rng.sample(range(len(judged)), k))
     # SimANS by Gumbel-top-k: the k largest (log-weight + Gumbel noise) are a
     # sample without replacement with p ∝ weight, computed in log space so
     # tiny weights never underflow to an all-zero distribution.
     keys = []
-    for i, cand in enumerate(eligible):
-        log_w = -config.simans_a * (cand.judged - pos - config.simans_b) ** 2
+    for i, score in enumerate(judged):
+        log_w = -config.simans_a * (score - pos - config.simans_b) ** 2
         u = rng.random() or 5e-324
         keys.append((log_w - math.log(-math.log(u)), -i))
     keys.sort(reverse=True)
@@ -206,7 +210,7 @@ def decide(
     if not relevant:
         return []
     pos = min(relevant)
-    score_rules = _active_rules(config)
+    score_rules = active_rules(config)
     out: dict[str, CandidateDecision] = {}
 
     def put(c: Candidate, status: str, reason: str) -> None:
@@ -236,7 +240,8 @@ def decide(
     eligible = survivors[config.range_min : config.range_max]
     for c in survivors[: config.range_min] + survivors[config.range_max :]:
         put(c, "dropped", "rank_window")
-    chosen = _sample(eligible, config.num_negatives, pos, config, scored.query_id)
+    chosen = sample([c.judged for c in eligible], config.num_negatives, pos, config,
+                    scored.query_id)
     for i, c in enumerate(eligible):
         if i in chosen:
             put(c, "kept", "kept")
@@ -255,7 +260,7 @@ def thresholds_for(decisions: Sequence[CandidateDecision],
     line for a query without a relevant decision; max and min score always do.
     """
     pos = lowest_relevant(decisions)
-    return [(rule.cut(pos, value), rule.line) for rule, value in _active_rules(config)
+    return [(rule.cut(pos, value), rule.line) for rule, value in active_rules(config)
             if pos is not None or not rule.relative_to_positive]
 
 
@@ -263,7 +268,7 @@ def explanations(decisions: Sequence[CandidateDecision], config: MiningConfig) -
     """One line per reason, with the numbers of ``config`` and the query's ``pos`` behind it."""
     pos = lowest_relevant(decisions)
     out = dict(REASON_TEXT)
-    for rule, value in _active_rules(config):
+    for rule, value in active_rules(config):
         if pos is not None or not rule.relative_to_positive:
             out[rule.reason] = rule.explain(pos, value)
     out["rank_window"] = (f"dropped: not among surviving candidates {config.range_min + 1}–"

@@ -124,6 +124,9 @@ class DenseRows:
             batch = query_ids[start : start + step]
             block = _matmul_t(np.asarray(self.query_vectors(batch), dtype=np.float32), self.vectors)
             yield from zip(batch, block)
+            # Free this block before the next one is computed: with a consumer that drops its
+            # row too (the miner does), at most one block is alive at a time.
+            del block
         progress.update(len(query_ids), len(query_ids), f"Scored {len(query_ids)} queries")
 
 
@@ -183,14 +186,55 @@ class HybridRows:
             yield qid, 1.0 / (self.k + ordinal_ranks(lex)) + 1.0 / (self.k + ordinal_ranks(den))
 
 
-def pool_from_row(
+@dataclass(frozen=True)
+class Pool:
+    """A query's candidates as arrays: the pool best first, then labeled documents outside it.
+
+    What :class:`ScoredQuery` holds, without a Python object per candidate: the
+    miner decides a pass of 100,000 candidates on these
+    (:func:`core.mining.decisions.decide_pool`). ``docs`` are rows of the score
+    rows' ``doc_ids``.
+    """
+
+    query_id: str
+    docs: np.ndarray  # int64 corpus rows
+    ranks: np.ndarray  # int64, 1-based rank in the corpus for this query
+    scores: np.ndarray  # float64, the retriever's
+    in_pool: np.ndarray  # bool: among the top ``depth`` (False: a labeled document outside)
+    teacher_scores: np.ndarray | None = None  # float64, the teacher's rescoring, if any
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def scored(self, doc_ids: Sequence[str]) -> ScoredQuery:
+        """The same candidates as a :class:`ScoredQuery` (what :func:`core.mining.rules.decide` reads)."""
+        teacher = (self.teacher_scores.tolist() if self.teacher_scores is not None
+                   else [None] * len(self))
+        return ScoredQuery(self.query_id, tuple(
+            Candidate(doc_ids[i], r, s, p, t) for i, r, s, p, t in zip(
+                self.docs.tolist(), self.ranks.tolist(), self.scores.tolist(),
+                self.in_pool.tolist(), teacher)))
+
+    @classmethod
+    def from_scored(cls, scored: ScoredQuery, doc_index: Mapping[str, int]) -> "Pool":
+        """The arrays of ``scored`` (teacher scores all present or all absent)."""
+        cands = scored.candidates
+        teacher = [c.teacher_score for c in cands]
+        return cls(scored.query_id,
+                   np.fromiter((doc_index[c.doc_id] for c in cands), np.int64, len(cands)),
+                   np.fromiter((c.rank for c in cands), np.int64, len(cands)),
+                   np.fromiter((c.score for c in cands), np.float64, len(cands)),
+                   np.fromiter((c.in_pool for c in cands), bool, len(cands)),
+                   None if not cands or teacher[0] is None else np.asarray(teacher, np.float64))
+
+
+def pool_arrays(
     query_id: str,
     row: np.ndarray,
-    doc_ids: Sequence[str],
     doc_index: Mapping[str, int],
     depth: int,
     labeled: Sequence[str] = (),
-) -> ScoredQuery:
+) -> Pool:
     """The ``depth`` best documents of ``row`` (ties in corpus order) plus ``labeled`` ones.
 
     Labeled documents outside the pool are added with their score and exact
@@ -201,7 +245,7 @@ def pool_from_row(
     if depth <= 0:
         top = np.zeros(0, dtype=np.int64)
     elif depth < n:
-        part = np.argpartition(-row, depth - 1)[:depth]
+        part = np.argpartition(row, n - depth)[n - depth :]  # the depth largest (no negated copy)
         kth = row[part].min()
         # argpartition takes arbitrary members of a tie at the cut: take tied
         # documents in corpus order so the pool is deterministic.
@@ -211,20 +255,38 @@ def pool_from_row(
     else:
         top = np.arange(n)
     top = top[np.lexsort((top, -row[top]))]
-    out = [Candidate(doc_ids[i], r, s, True)
-           for r, (i, s) in enumerate(zip(top.tolist(), row[top].tolist()), start=1)]
-    in_pool = {c.doc_id for c in out}
+    seen = set(top.tolist()) if labeled else set()
+    outside = []
     for doc in labeled:
-        if doc in in_pool:
-            continue
         i = doc_index.get(doc)
-        if i is None:
+        if i is None or i in seen:
             continue
-        s = row[i]
-        rank = int(np.count_nonzero(row > s) + np.count_nonzero(row[:i] == s)) + 1
-        out.append(Candidate(doc, rank, float(s), False))
-        in_pool.add(doc)
-    return ScoredQuery(query_id, tuple(out))
+        seen.add(i)
+        outside.append(i)
+    out_rows = np.asarray(outside, dtype=np.int64)
+    out_scores = row[out_rows]
+    out_ranks = np.fromiter(
+        (np.count_nonzero(row > s) + np.count_nonzero(row[:i] == s) + 1
+         for i, s in zip(outside, out_scores)), np.int64, len(outside))
+    return Pool(
+        query_id,
+        np.concatenate([top.astype(np.int64), out_rows]),
+        np.concatenate([np.arange(1, len(top) + 1, dtype=np.int64), out_ranks]),
+        np.concatenate([row[top], out_scores]).astype(np.float64),
+        np.concatenate([np.ones(len(top), bool), np.zeros(len(outside), bool)]),
+    )
+
+
+def pool_from_row(
+    query_id: str,
+    row: np.ndarray,
+    doc_ids: Sequence[str],
+    doc_index: Mapping[str, int],
+    depth: int,
+    labeled: Sequence[str] = (),
+) -> ScoredQuery:
+    """:func:`pool_arrays` as a :class:`ScoredQuery` of :class:`Candidate` tuples."""
+    return pool_arrays(query_id, row, doc_index, depth, labeled).scored(doc_ids)
 
 
 # -- building rows for a project ---------------------------------------------------

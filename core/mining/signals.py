@@ -21,7 +21,7 @@ person reviews the likeliest false negatives first. Per candidate a pass stores:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
@@ -32,17 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.mining.config import MiningConfig
     from core.project.file import Project
     from core.retrieval.service import Retrieval
-
-
-class CandidateSignals(NamedTuple):
-    """A candidate's second opinions (None: not computed for this pass)."""
-
-    bm25_rank: int | None
-    model_score: float | None
-    positive_similarity: float | None = None
-
-
-NO_SIGNALS = CandidateSignals(None, None, None)
 
 
 @dataclass
@@ -77,33 +66,23 @@ def pass_vectors(rows: ScoreRows) -> np.ndarray | None:
     return None
 
 
-def positive_similarity(vectors: np.ndarray, doc_index: dict[str, int], wanted: Sequence[str],
-                        relevant: Sequence[str]) -> dict[str, float | None]:
-    """Per wanted document, its largest cosine to a relevant document other than itself."""
-    rel = [d for d in relevant if d in doc_index]
-    if not rel:
-        return dict.fromkeys(wanted)
-    sims = vectors[[doc_index[d] for d in wanted]] @ vectors[[doc_index[d] for d in rel]].T
-    out: dict[str, float | None] = {}
-    for i, doc in enumerate(wanted):
-        row = [float(s) for s, r in zip(sims[i], rel) if r != doc]
-        out[doc] = max(row) if row else None
-    return out
+def positive_similarity(vectors: np.ndarray, wanted: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """Per ``wanted`` row, its largest cosine to a ``relevant`` row other than itself (NaN: none)."""
+    if len(wanted) == 0 or len(relevant) == 0:
+        return np.full(len(wanted), np.nan)
+    sims = (vectors[wanted] @ vectors[relevant].T).astype(np.float64)
+    itself = wanted[:, None] == relevant[None, :]
+    sims[itself] = -np.inf
+    best = sims.max(axis=1)
+    best[itself.all(axis=1)] = np.nan  # its only relevant neighbour is itself
+    return best
 
 
-def per_candidate(wanted: Sequence[str], doc_index: dict[str, int], bm25_row: np.ndarray | None,
-                  model_row: np.ndarray | None, likeness: dict[str, float | None] | None = None,
-                  ) -> dict[str, CandidateSignals]:
-    """The signals of the ``wanted`` documents from one query's rows."""
-    ranks = ordinal_ranks(bm25_row) if bm25_row is not None else None
-    likeness = likeness or {}
-    out = {}
-    for doc in wanted:
-        i = doc_index[doc]
-        out[doc] = CandidateSignals(int(ranks[i]) if ranks is not None else None,
-                                    float(model_row[i]) if model_row is not None else None,
-                                    likeness.get(doc))
-    return out
+def per_candidate(wanted: np.ndarray, bm25_row: np.ndarray | None,
+                  model_row: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The BM25 ranks and model scores of the ``wanted`` rows from one query's rows (None: absent)."""
+    return (ordinal_ranks(bm25_row)[wanted] if bm25_row is not None else None,
+            model_row[wanted].astype(np.float64) if model_row is not None else None)
 
 
 def newest_other_version(project: "Project", exclude: Sequence[str | None]) -> str | None:
