@@ -122,6 +122,9 @@ def main() -> int:
     parser.add_argument("--ndcg-docs", type=int, default=1200,
                         help="reduced-corpus size for the nDCG@10 check (0 skips it)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a model folder, e.g. a fine-tuned version's <project>.data/models/vN "
+                             "(default: the bundled model); its int8 copy is built beside it")
     args = parser.parse_args()
 
     import torch
@@ -136,8 +139,8 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    folder = bundled_model_path()
-    fast_dir = fast_model_dir(folder, model_fingerprint(folder), beside_model=False)
+    folder = args.model or bundled_model_path()
+    fast_dir = fast_model_dir(folder, model_fingerprint(folder), beside_model=args.model is not None)
     t = time.perf_counter()
     manifest = ensure_fast_model(folder, fast_dir)
     build_seconds = time.perf_counter() - t
@@ -148,7 +151,7 @@ def main() -> int:
     texts = [docs[d] for d in sample_ids]
     st_model.encode(texts[:32], batch_size=32)  # warm both up
     fast.encode_documents(texts[:32])
-    result = {"threads": args.threads, "route": manifest["route"], "build_or_load_seconds": round(build_seconds, 1),
+    result = {"model": str(folder), "threads": args.threads, "route": manifest["route"], "build_or_load_seconds": round(build_seconds, 1),
               "throughput": throughput(st_model, fast, texts, args.reps)}
     if args.ndcg_docs:
         exact = shared_encoder(folder, device="cpu")

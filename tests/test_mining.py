@@ -358,3 +358,30 @@ def test_a_read_only_project_is_refused_before_any_scoring(tiny_project):
     with Project.open(tiny_project, read_only=True) as project:
         with pytest.raises(StudioError, match="read-only"):
             mine(project, MiningConfig(**BM25), rows=NeverScore())
+
+
+def test_hybrid_pass_fuses_as_the_models_hybrid_search(tiny_project):
+    """With a stored weighted fusion, a hybrid pass scores each document as the
+    search pane's hybrid does: the same fused score for every document either
+    top list shows, and 0 for the ones neither retrieved (depth 4 of 12 here)."""
+    from core.mining.scores import project_rows
+    from core.retrieval.fusion_setting import FusionSetting, fuse, store_fusion
+    from core.retrieval.service import Retrieval
+
+    with Project.open(tiny_project) as project:
+        setting = FusionSetting("weighted", dense_weight=0.7, tuned_on="train", queries=2)
+        store_fusion(project, "bundled", setting)
+        retrieval = Retrieval(project, "bundled", fusion_depth=4)
+        rows = project_rows(project, "hybrid", retrieval)
+        assert (rows.method, rows.weights) == ("weighted", (0.3, 0.7))
+        texts = {q.id: q.text for q in project.queries()}
+        checked = 0
+        for qid, row in rows.rows(list(texts), Progress()):
+            lexical = retrieval.ensure_bm25().search(texts[qid], 4)
+            dense = retrieval.ensure_dense().search_ids(retrieval.encode_queries([texts[qid]]), 4)[0]
+            shown = dict(fuse(setting, lexical, dense))
+            assert 4 <= len(shown) < len(row)
+            for doc, score in zip(rows.doc_ids, row.tolist()):
+                assert score == pytest.approx(shown.get(doc, 0.0), abs=1e-6), (qid, doc)  # float32 dots
+                checked += 1
+        assert checked == len(texts) * 12

@@ -171,3 +171,17 @@ def test_the_newest_fine_tuned_version_scores_candidates_once_its_embeddings_are
     for qid, doc, score in rows:
         assert score == pytest.approx(float(query_vectors[qid] @ doc_vectors[doc]), abs=1e-5)
     assert all(any(r.startswith("fine-tuned model") for r in p.reasons) for p in queue)
+
+
+def test_a_version_whose_folder_is_gone_leaves_out_its_signal_and_says_so(tiny_project, tmp_path):
+    """Mining with the bundled model does not fail because another version's folder was deleted."""
+    config = MiningConfig(source="dense", split=None, num_negatives=2, range_max=6)
+    with Project.open(tiny_project) as project:
+        project.db["model_versions"].insert({
+            "id": "v1", "name": "v1", "path": str(tmp_path / "deleted-v1"), "base": "bundled",
+            "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
+        result = mine(project, config)
+    assert result.counts["proposed"] > 0
+    assert "model_score" not in result.counts["signals"] or result.counts["signals"]["model_score"] is None
+    note = result.counts["signals"]["notes"][0]
+    assert note.startswith("model_score: model version 'v1'") and "missing" in note

@@ -83,3 +83,18 @@ def test_cancelling_the_head_start_keeps_the_trained_version(tiny_project, tiny_
         assert outcome.embeddings == {"model": "v1", "ready": False, "cancelled": True}
         assert [v["id"] for v in project.model_versions()] == ["v1"]
         assert outcome.version.path.is_dir()
+
+
+def test_a_finished_fine_tune_gets_its_hybrid_fusion_chosen_on_train(tiny_project, tiny_model):
+    """Hybrid search and hybrid mining use the new version's own fusion before any compare."""
+    from core.retrieval.fusion_setting import stored_fusion
+    from core.retrieval.service import Retrieval
+
+    add_training_queries(tiny_project)
+    with Project.open(tiny_project) as project:
+        judged_train = len(project.qrels("train"))
+        outcome = _train(project, tiny_model, prepare=True)
+        setting = stored_fusion(project, outcome.version.id)
+        assert setting is not None and (setting.tuned_on, setting.queries) == ("train", judged_train)
+        assert outcome.embeddings["fusion"] == setting.describe()
+        assert Retrieval(project, outcome.version.id).fusion_setting == setting

@@ -109,8 +109,23 @@ def test_nothing_to_train_is_a_clear_error(tiny_project):
 
 
 def test_invalid_settings_are_reported_together():
-    with pytest.raises(StudioError, match="batch size.*learning rate"):
-        TrainingConfig(batch_size=1, lr=5).validate()
+    with pytest.raises(StudioError, match="batch size.*learning rate.*precision 'fp8'"):
+        TrainingConfig(batch_size=1, lr=5, precision="fp8").validate()
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_computes_it(monkeypatch):
+    """Emulated bf16 is slower than fp32, so 'auto' asks the CPU (or GPU) first."""
+    import torch
+
+    from core.training.trainer import resolve_precision
+
+    for avx512_bf16, amx, expected in ((False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert resolve_precision("auto", "cpu") == expected
+        assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert resolve_precision("auto", "cpu") == "fp32"  # a torch without the probe stays exact
 
 
 # -- a run ------------------------------------------------------------------------------
@@ -127,6 +142,8 @@ def test_training_registers_a_loadable_version_with_card(project, tiny_model):
     assert [(r["id"], r["path"], r["base"]) for r in rows] == [("v1", "models/v1", str(tiny_model))]
     assert rows[0]["train_counts"]["rows"] == 12
     assert rows[0]["config"]["epochs"] == 2 and rows[0]["config"]["encode_max_seq_length"] == 64
+    assert rows[0]["config"]["precision"] == "auto"
+    assert rows[0]["config"]["precision_used"] in ("bf16", "fp32")
     # 12 rows at batch 4 for 2 epochs = 6 steps, each reported with its loss.
     assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6]
     assert [s for s, _loss in rows[0]["metrics"]["training"]["loss_history"]] == [1, 2, 3, 4, 5, 6]

@@ -7,7 +7,7 @@ import time
 
 from core.cli.retrieval import add_encoder_options
 from core.progress import stderr_progress
-from core.training.trainer import LOSSES, TrainingConfig
+from core.training.trainer import LOSSES, PRECISIONS, TrainingConfig
 
 _DEFAULTS = TrainingConfig()
 
@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="guide model of --loss gist: 'base' (default, a frozen copy of the base "
                         "model), a model version id or a model folder")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed (default %(default)s)")
+    p.add_argument("--precision", choices=PRECISIONS, default=_DEFAULTS.precision,
+                   help="training arithmetic: 'auto' (default) uses bf16 mixed precision where the "
+                        "CPU or GPU computes bf16 natively, else fp32")
     p.add_argument("--name", default=None, help="display name of the new model version")
     p.add_argument("--remine", action="store_true",
                    help="afterwards re-encode the corpus with the new model and re-mine negatives "
@@ -93,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_ratio=args.warmup_ratio, max_seq_length=args.max_seq_length,
         split=split_arg(args.split), heldout_split=args.heldout_split,
         use_proposed=args.use_proposed, num_negatives=args.negatives, loss=args.loss,
-        guide=args.guide,
+        guide=args.guide, precision=args.precision,
         seed=args.seed, name=args.name)
     progress = stderr_progress()
     t0 = time.monotonic()

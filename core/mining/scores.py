@@ -168,14 +168,32 @@ def ordinal_ranks(row: np.ndarray) -> np.ndarray:
 
 
 class HybridRows:
-    """Reciprocal rank fusion of two row sources over whole-corpus ranks."""
+    """BM25 and dense rows fused as the model's hybrid search fuses them.
 
-    def __init__(self, lexical: ScoreRows, dense: ScoreRows, k: int = 60) -> None:
+    ``method="rrf"``: reciprocal rank fusion over whole-corpus ranks,
+    ``1/(k + r_bm25) + 1/(k + r_dense)``; within both top lists this is the
+    search pane's RRF, and a document outside them still gets a (small) score.
+    ``method="weighted"``: ``w_bm25 · n_bm25 + w_dense · n_dense`` where each
+    ``n`` is min-max normalised over that ranking's top ``depth`` documents
+    (:func:`core.retrieval.fusion.normalize`) and clipped at 0 below, which is
+    exactly :func:`core.retrieval.fusion_setting.fuse` over the top-``depth``
+    lists the search pane fuses: a document a list did not retrieve adds 0.
+    """
+
+    def __init__(self, lexical: ScoreRows, dense: ScoreRows, k: int = 60, *,
+                 method: str = "rrf", weights: Sequence[float] | None = None, depth: int = 100) -> None:
         if list(lexical.doc_ids) != list(dense.doc_ids):
             raise ValueError("hybrid scoring needs both sources in the same document order")
+        if method not in ("rrf", "weighted"):
+            raise ValueError(f"unknown hybrid fusion {method!r}")
+        if method == "weighted" and (weights is None or len(weights) != 2):
+            raise ValueError("weighted hybrid fusion needs two weights (BM25, dense)")
         self.lexical = lexical
         self.dense = dense
         self.k = k
+        self.method = method
+        self.weights = None if weights is None else (float(weights[0]), float(weights[1]))
+        self.depth = depth
         self.doc_ids = list(dense.doc_ids)
 
     def rows(self, query_ids: Sequence[str], progress: Progress) -> Iterator[tuple[str, np.ndarray]]:
@@ -183,7 +201,35 @@ class HybridRows:
         pairs = zip(self.lexical.rows(query_ids, quiet), self.dense.rows(query_ids, progress))
         for (qid, lex), (_, den) in pairs:
             progress.check()
-            yield qid, 1.0 / (self.k + ordinal_ranks(lex)) + 1.0 / (self.k + ordinal_ranks(den))
+            if self.method == "rrf":
+                yield qid, 1.0 / (self.k + ordinal_ranks(lex)) + 1.0 / (self.k + ordinal_ranks(den))
+            else:
+                w_lex, w_den = self.weights
+                # BM25 retrieves only documents sharing a term with the query.
+                yield qid, (w_lex * top_minmax(lex, self.depth, retrieved=lex > 0)
+                            + w_den * top_minmax(den, self.depth))
+
+
+def top_minmax(row: np.ndarray, depth: int, retrieved: np.ndarray | None = None) -> np.ndarray:
+    """Scores min-max normalised over the ``depth`` best, clipped at 0 below them.
+
+    A document in the top ``depth`` (of those ``retrieved`` can return, all by
+    default) gets :func:`core.retrieval.fusion.normalize`'s value (1.0 for all
+    when the top scores are equal); every other document 0, the weight an
+    unretrieved document has in a weighted fusion.
+    """
+    row = np.asarray(row, dtype=np.float64)
+    out = np.zeros(len(row))
+    eligible = row if retrieved is None else row[retrieved]
+    n = len(eligible)
+    if n == 0:
+        return out
+    depth = max(1, min(depth, n))
+    top = np.partition(eligible, n - depth)[n - depth:]
+    lo, hi = float(top.min()), float(top.max())
+    mask = row >= lo if retrieved is None else retrieved & (row >= lo)
+    out[mask] = 1.0 if hi == lo else (row[mask] - lo) / (hi - lo)
+    return out
 
 
 @dataclass(frozen=True)
@@ -327,8 +373,14 @@ def project_rows(
         return dense()
     if source == "hybrid":
         lexical = BM25Rows(retrieval.ensure_bm25(progress.sub(0.0, 0.1)), texts, doc_ids)
+        # The model's own fusion (chosen on the train queries when it was
+        # compared or trained), so a hybrid pass mines what hybrid search shows.
+        method = getattr(retrieval, "fusion", "rrf") or "rrf"
         k = int(getattr(retrieval, "rrf_k", 60) or 60)
-        return HybridRows(lexical, dense(), k=k)
+        weights = ((getattr(retrieval, "fusion_weights", None) or [0.5, 0.5])
+                   if method == "weighted" else None)
+        return HybridRows(lexical, dense(), k=k, method=method, weights=weights,
+                          depth=int(getattr(retrieval, "fusion_depth", 100) or 100))
     raise ValueError(f"unknown mining source {source!r}")
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
+from core.errors import ModelError
 from core.mining.scores import DenseRows, ScoreRows, ordinal_ranks
 from core.progress import Progress
 
@@ -106,12 +107,20 @@ def signal_rows(project: "Project", config: "MiningConfig", retrieval: "Retrieva
         out.bm25 = BM25Rows(retrieval.ensure_bm25(progress.sub(0.0, 0.5)), texts, doc_ids)
     version = newest_other_version(project, (mining_model, config.teacher))
     if version is not None:
-        other = Retrieval(project, version)
-        vectors = cached_document_embeddings(project, other.encoder)
-        if vectors is None:
-            notes.append(f"model_score: the document embeddings of model version {version} are not "
-                         "cached (search or compare with it once to use it)")
+        try:
+            # The same encoder choice as the pass itself: after a fine-tune the
+            # pipelined encode cached this version's vectors with that encoder.
+            other = Retrieval(project, version, device=getattr(retrieval, "device_preference", "auto"),
+                              encoder=getattr(retrieval, "encoder_preference", "exact"))
+            vectors = cached_document_embeddings(project, other.encoder)
+        except ModelError as exc:  # e.g. its folder was deleted: this signal is left out, said so
+            vectors = None
+            notes.append(f"model_score: {exc}")
         else:
+            if vectors is None:
+                notes.append(f"model_score: the document embeddings of model version {version} are not "
+                             "cached (search or compare with it once to use it)")
+        if vectors is not None:
             encoder = other.encoder
             out.model = DenseRows(doc_ids, vectors,
                                   lambda qids: query_embeddings(project, encoder, qids))

@@ -89,26 +89,50 @@ def current_mining_config(project: Project, model_id: str):
 
 
 def prepare_embeddings(project: Project, model_id: str, progress: Progress | None = None, *,
-                       device: str | None = "auto", encoder: str | None = "exact") -> dict:
+                       device: str | None = "auto", encoder: str | None = "exact",
+                       choose_fusion: bool = True) -> dict:
     """Encode the corpus and every query with ``model_id`` into the embedding cache.
 
     What Compare and Re-mine with the same ``device`` / ``encoder`` then load
-    instead of encoding; texts already cached are not encoded again. Returns
-    ``{"model", "ready", "documents", "queries", "encoder", "seconds"}``.
+    instead of encoding; texts already cached are not encoded again. With
+    ``choose_fusion``, a model without a fusion chosen on the train split gets
+    one now (:func:`core.evaluation.fusion_choice.tune_fusion`, train queries
+    only), so its hybrid search and hybrid mining use it before any compare.
+    Returns ``{"model", "ready", "documents", "queries", "encoder", "fusion",
+    "seconds"}`` (``fusion``: the setting's description, or why there is none).
     """
     from core.retrieval.service import Retrieval
 
     progress = progress or Progress()
     t0 = time.monotonic()
     retrieval = Retrieval(project, model_id, device=device, encoder=encoder)
-    retrieval.ensure_dense(progress.sub(0.0, 0.9))
+    retrieval.ensure_dense(progress.sub(0.0, 0.85))
     texts = [q.text for q in project.queries()]
     if texts:
-        retrieval.encode_queries(texts, progress.sub(0.9, 1.0), disk_cache=True)
+        retrieval.encode_queries(texts, progress.sub(0.85, 0.9), disk_cache=True)
+    fusion = _choose_fusion(project, retrieval, progress.sub(0.9, 1.0)) if choose_fusion else None
     progress.fraction(1.0, f"Embeddings of {model_id} ready")
     return {"model": model_id, "ready": True, "documents": project.document_count(),
             "queries": len(texts), "encoder": retrieval.encoder_selection.to_dict(),
-            "seconds": round(time.monotonic() - t0, 2)}
+            "fusion": fusion, "seconds": round(time.monotonic() - t0, 2)}
+
+
+def _choose_fusion(project: Project, retrieval, progress: Progress) -> str:
+    """The model's hybrid fusion, chosen on the train split unless it already was."""
+    from core.errors import StudioError
+    from core.evaluation.fusion_choice import FUSION_SPLIT, tune_fusion
+    from core.retrieval.fusion_setting import stored_fusion
+
+    setting = stored_fusion(project, retrieval.model_id)
+    if setting is None or setting.tuned_on != FUSION_SPLIT:
+        if project.read_only:
+            return "not chosen: the project is read-only"
+        try:
+            setting = tune_fusion(project, retrieval.model_id, FUSION_SPLIT, progress, retrieval=retrieval)
+        except StudioError as exc:
+            return f"not chosen: {exc}"
+        retrieval.use_fusion(setting)
+    return setting.describe()
 
 
 def remine_with_model(project: Project, model_id: str, progress: Progress | None = None,

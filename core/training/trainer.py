@@ -53,6 +53,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 LOSSES = ("mnrl", "cached_mnrl", "gist")
+PRECISIONS = ("auto", "fp32", "bf16")
 LOSS_NAMES = {"mnrl": "MultipleNegativesRankingLoss",
               "cached_mnrl": "CachedMultipleNegativesRankingLoss",
               "gist": "GISTEmbedLoss"}
@@ -99,6 +100,11 @@ class TrainingConfig:
     guide: str = GUIDE_BASE
     seed: int = 42
     name: str | None = None
+    # "auto": bf16 mixed precision where the hardware computes bf16 natively
+    # (CPUs with AVX-512 BF16 or AMX, CUDA GPUs with bf16), else fp32. On this
+    # project's 2-core AVX-512 BF16 VM a MiniLM step at batch 32 took 1.65 s
+    # instead of 3.8 s, with the same loss curve (benchmarks/README.md).
+    precision: str = "auto"
 
     def validate(self) -> None:
         problems = []
@@ -119,6 +125,8 @@ class TrainingConfig:
         if self.loss == "gist" and self.num_negatives > 1:
             problems.append(f"the gist loss takes at most 1 hard negative per example "
                             f"(got {self.num_negatives}); use --negatives 1")
+        if self.precision not in PRECISIONS:
+            problems.append(f"unknown precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
         if self.mini_batch_size < 1:
             problems.append(f"mini-batch size must be at least 1 (got {self.mini_batch_size})")
         if problems:
@@ -407,6 +415,30 @@ def guide_folder(project: Project, config: TrainingConfig, base_folder: Path) ->
     return base_folder if config.guide == GUIDE_BASE else resolve_model(project, config.guide)[1]
 
 
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` computes bf16 in hardware (where mixed precision pays off).
+
+    Without it (older CPUs) bf16 is emulated and slower than fp32.
+    """
+    import torch
+
+    try:
+        if device == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+        if device == "cpu":
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # a torch without these probes: stay exact
+        return False
+    return False
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``"bf16"`` or ``"fp32"`` for a :attr:`TrainingConfig.precision` on ``device``."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 def load_guide(folder: Path, config: TrainingConfig, device: str):
     """The frozen guide model of ``gist``, loaded from ``folder``.
 
@@ -477,6 +509,7 @@ def train(
         hf_logging.disable_progress_bar()  # bars on stderr would drown the CLI's own progress
         set_seed(config.seed)
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        precision = resolve_precision(config.precision, device)
         model = load_sentence_transformer(base_folder, device=device)
         encode_length = model.max_seq_length
         model.max_seq_length = config.max_seq_length
@@ -512,6 +545,7 @@ def train(
             disable_tqdm=True,
             dataloader_num_workers=0,
             use_cpu=device == "cpu",
+            bf16=precision == "bf16",
         )
         callback = _make_callback(progress, history, on_step, (0.05, 0.93))
 
@@ -543,7 +577,7 @@ def train(
                    "loss_last": history[-1]["loss"] if history else None,
                    "loss_history": [[h["step"], round(h["loss"], 5)] for h in history]}
         stored_config = {**config.to_dict(), "base_id": base_id, "encode_max_seq_length": encode_length,
-                         "device": device}
+                         "device": device, "precision_used": precision}
         (tmp / "training.json").write_text(json.dumps(
             {"config": stored_config, "train_counts": data.counts, "training": summary,
              "loss_history": history}, indent=2), encoding="utf-8")
