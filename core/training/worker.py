@@ -11,6 +11,7 @@ Protocol. stdin, first line: ``{"project": path, "config": {...TrainingConfig},
 ``{"project": path, "remine_model": id, "device", "encoder"}`` to only re-mine);
 any later line (or end of input, e.g. the parent died) asks to cancel. stdout, one JSON object per line:
 ``{"type": "progress", "fraction", "message"}``, ``{"type": "step", ...entry}``,
+``{"type": "note", "name", "value"}`` (:meth:`core.progress.Progress.note`),
 then exactly one of ``{"type": "result", "version_id", "mining_pass",
 "encode_seconds", "mine_seconds", "mining_counts", "embeddings"}`` (re-mine only:
 ``{"type": "result", "remine": {...}}``), ``{"type": "cancelled"}``,
@@ -110,7 +111,8 @@ def main() -> int:
         emit({"type": "error", "message": "no request on stdin", "user_error": False})
         return 2
     request = json.loads(first)
-    progress = Progress(lambda f, m: emit({"type": "progress", "fraction": f, "message": m}))
+    progress = Progress(lambda f, m: emit({"type": "progress", "fraction": f, "message": m}),
+                        on_note=lambda name, value: emit({"type": "note", "name": name, "value": value}))
 
     def watch_stdin() -> None:
         sys.stdin.readline()  # a line or EOF: either way, stop
@@ -196,6 +198,8 @@ def _run_child(request: dict, progress: Progress, on_step: StepCallback | None,
                     progress.fraction(msg["fraction"], msg["message"])
                 except Cancelled:
                     pass  # noticed at the top of the loop; the child cleans up first
+            elif kind == "note" and isinstance(msg.get("name"), str):
+                progress.note(msg["name"], msg.get("value"))
             elif kind == "step":
                 entry = {k: v for k, v in msg.items() if k != "type"}
                 history.append(entry)
