@@ -330,7 +330,7 @@ class TrainingPanel(QWidget, View):
         self._begin(f"Re-mining with {model_id}…")
         self._job = self.context.jobs.start(
             f"Re-mining with {model_id}", run_remine_subprocess, self.context.project_path, model_id,
-            on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel,
+            **self.context.compute_kwargs(), on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel,
             owner=self)
         self.progress.follow(self._job, f"Re-mining with {model_id}…")
 
@@ -406,7 +406,7 @@ class TrainingPanel(QWidget, View):
         self._begin("Starting…")
         self._job = self.context.jobs.start(
             "Fine-tuning", run_training_subprocess, self.context.project_path, config,
-            remine=self.remine.isChecked(), on_step=self.context.jobs.relay(self._on_step, owner=self),
+            remine=self.remine.isChecked(), **self.context.compute_kwargs(), on_step=self.context.jobs.relay(self._on_step, owner=self),
             on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel,
             owner=self)
         self.progress.follow(self._job, "Starting…")

@@ -220,6 +220,7 @@ class LabelingWorkspace(QWidget, View):
         context.labelsPending.connect(self._pending_changed)
         context.documentActivated.connect(self._show_document)
         context.modelChanged.connect(self._model_changed)
+        context.computeChanged.connect(self._model_changed)  # other vectors, like another model
         context.candidatesChanged.connect(self._candidates_changed)
 
         for r in RETRIEVERS:
@@ -279,7 +280,7 @@ class LabelingWorkspace(QWidget, View):
         if not self.controller.is_ready("dense"):
             self.panes["hybrid"].show_message("Waiting for the BM25 index…")
 
-    def _model_changed(self, _model_id: str) -> None:
+    def _model_changed(self, _model_or_compute) -> None:
         for q in self.queries.model.summaries():
             q.overlap = None  # overlaps were measured with the previous model
         self._results.pop("dense", None)
@@ -595,6 +596,7 @@ class LabelingWorkspace(QWidget, View):
                              (ctx.labelsPending, self._pending_changed),
                              (ctx.documentActivated, self._show_document),
                              (ctx.modelChanged, self._model_changed),
+                             (ctx.computeChanged, self._model_changed),
                              (ctx.candidatesChanged, self._candidates_changed)):
             try:
                 signal.disconnect(slot)

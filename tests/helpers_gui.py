@@ -16,6 +16,8 @@ def isolated_settings(tmp_path, monkeypatch):
     folder.mkdir()
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+    # Exact fp32 unless a test chooses otherwise (as conftest sets up for the others).
+    QSettings("Retriever Studio", "Retriever Studio").setValue("compute/encoder", "exact")
     yield folder
 
 
