@@ -16,7 +16,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
-from core.retrieval.device import ComputeChoice, DeviceProbe, device_unavailable, probe_devices
+from core.retrieval.device import (
+    ComputeChoice,
+    DeviceProbe,
+    device_unavailable,
+    probe_devices,
+)
 
 from .workers import JobRunner
 
