@@ -87,6 +87,7 @@ class WorkspaceController(QObject):
         self._stale = False  # labels changed while the overview was being read
         context.labelsChanged.connect(self._labels_changed)
         context.candidatesChanged.connect(self._candidates_changed)
+        context.computeChanged.connect(self._compute_changed)
         context.jobs.jobProgress.connect(self._job_progress)
 
     def start(self) -> None:
@@ -139,6 +140,10 @@ class WorkspaceController(QObject):
         """The context's model (or compute choice) changed: its embeddings may still have to be built."""
         self._errors.pop("dense", None)
         self._start_dense_job()
+
+    def _compute_changed(self, _choice) -> None:
+        """Another device or encoder: the dense pane's vectors come from another Retrieval."""
+        self.model_changed()
 
     def _dense_key(self) -> tuple:
         return (self.context.model_id, self.context.compute)
@@ -338,6 +343,7 @@ class WorkspaceController(QObject):
         ctx = self.context
         for signal, slot in ((ctx.labelsChanged, self._labels_changed),
                              (ctx.candidatesChanged, self._candidates_changed),
+                             (ctx.computeChanged, self._compute_changed),
                              (ctx.jobs.jobProgress, self._job_progress)):
             try:
                 signal.disconnect(slot)
