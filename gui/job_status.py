@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from core.retrieval.encoder_choice import ENCODER_NOTE, compute_label, refused_fast
 
@@ -26,12 +26,19 @@ class JobStatus(QWidget):
         self._shown: Job | None = None
         # While a job runs its stage matters more than the project and model names,
         # which elide first in the status bar.
-        self.progress = JobProgress(bar_width=130)
-        self.progress.stage.setMinimumWidth(150)
+        # A 100 px bar and tight spacing leave a 1024 px window room for the stage with its
+        # count ("Encoding documents: 0/400") beside the device and encoder.
+        self.progress = JobProgress(bar_width=100)
+        self.progress.stage.setMinimumWidth(175)
         self.progress.stage.setMaximumWidth(280)
         self.compute = ElidedLabel()
         self.compute.setObjectName("job-compute")
+        # Room for the device and encoder in a 1024 px window ("CPU · fast int8"); more when the
+        # window has it. A refusal's reason is what gives way ("…", whole in the tooltip).
+        self.compute.setMinimumWidth(self.compute.fontMetrics().horizontalAdvance("CPU · fast int8") + 8)
         self.compute.setMaximumWidth(260)
+        # Not Ignored like other elided labels: a box layout would give it its (zero) size hint.
+        self.compute.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.more = QLabel()
         self.more.setObjectName("more-jobs")
         self.cancel_button = QPushButton("Cancel")
@@ -40,6 +47,7 @@ class JobStatus(QWidget):
         self.cancel_button.clicked.connect(self._cancel)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         layout.addWidget(self.progress, 1)
         layout.addWidget(self.compute)
         layout.addWidget(self.more)
@@ -91,6 +99,7 @@ class JobStatus(QWidget):
             self._show_compute()
         self.setVisible(shown is not None)
         self.more.setText(f"+{len(jobs) - 1} more" if len(jobs) > 1 else "")
+        self.more.setVisible(len(jobs) > 1)  # no empty slot taking room from the stage
         self.more.setToolTip("\n".join(j.name for j in jobs[1:]))
         if shown is not None:
             self.cancel_button.setEnabled(shown.cancellable)
