@@ -131,6 +131,19 @@ class Progress:
         if self._shared.callback is not None:
             self._shared.callback(overall, message)
 
+    def relay(self, step: Step) -> None:
+        """Report a step another process reported (its stage's own fraction and count kept).
+
+        ``step.overall`` is placed in this (sub-)progress' range like a
+        :meth:`fraction`; a cancellation point like the others.
+        """
+        overall = self._start + (self._end - self._start) * min(max(step.overall, 0.0), 1.0)
+        if overall < 1.0:
+            self.check()
+        self._shared.step = Step(step.message, overall, step.local, step.done, step.total)
+        if self._shared.callback is not None:
+            self._shared.callback(overall, step.message)
+
     def _report(self, value: float, message: str, done, total) -> None:
         value = min(max(value, 0.0), 1.0)
         overall = self._start + (self._end - self._start) * value

@@ -46,7 +46,8 @@ def test_fine_tune_button_trains_with_live_curve_and_responsive_ui(qtbot, panel)
     # version already listed while it runs.
     encode_rows, listed_before_end = [], []
     context.jobs.jobProgress.connect(lambda job: not panel.encode_row.isHidden() and encode_rows.append(
-        (panel.encode_label.text(), panel.encode_progress.stage.text(), not panel.progress.isHidden())))
+        (panel.encode_label.text(), panel.encode_progress.stage.text(), not panel.progress.isHidden(),
+         panel.encode_progress.bar.value())))
     context.modelVersionsChanged.connect(
         lambda: listed_before_end.append((panel.running, panel.versions.rowCount())))
     meter = StallMeter()
@@ -57,8 +58,13 @@ def test_fine_tune_button_trains_with_live_curve_and_responsive_ui(qtbot, panel)
     meter.stop()
     assert listed_before_end[0] == (True, 1)
     assert encode_rows and all("Encoding the corpus with v1" in label and "CPU · exact fp32" in label
-                               and not training_bar for label, _, training_bar in encode_rows[-1:])
-    assert any(stage.startswith("Encoding documents") for _, stage, _ in encode_rows)
+                               and not training_bar for label, _, training_bar, _ in encode_rows[-1:])
+    # The row's bar is the encoding's own fraction (relayed from the child), not the job's.
+    counted = [(stage, bar) for _, stage, _, bar in encode_rows if stage.startswith("Encoding documents: ")]
+    assert counted
+    for stage, bar in counted:
+        done, total = (int(n) for n in stage.rsplit(" ", 1)[1].split("/"))
+        assert bar == round(done / total * panel.encode_progress.bar.maximum()), (stage, bar)
     assert panel.encode_row.isHidden()
     assert "Embeddings of v1 ready: 12 documents and" in panel.result.text()
     assert "CPU · exact fp32" in panel.result.text()

@@ -120,3 +120,14 @@ def test_notes_reach_the_callback_and_every_sub_progress():
     assert sub.notes is progress.notes
     progress.cancel()
     progress.note("late", 1)  # no cancellation point: a note never raises Cancelled
+
+
+def test_a_relayed_step_keeps_its_stage_fraction_and_count():
+    heard = []
+    progress = Progress(lambda fraction, message: heard.append((fraction, message)))
+    progress.sub(0.5, 1.0).relay(Step("Encoding documents: 3/12", 0.8, 0.25, 3, 12))
+    assert heard == [(0.9, "Encoding documents: 3/12")]
+    assert progress.step == Step("Encoding documents: 3/12", 0.9, 0.25, 3, 12)
+    progress.cancel()
+    with pytest.raises(Cancelled):
+        progress.relay(Step("Encoding documents: 4/12", 0.85, 4 / 12, 4, 12))
