@@ -22,6 +22,7 @@ that step: the version is kept.
 
 from __future__ import annotations
 
+import html
 import time
 
 import pyqtgraph as pg
@@ -561,8 +562,14 @@ class TrainingPanel(QWidget, View):
         self.trainingFinished.emit(outcome)
 
     def _on_error(self, message: str) -> None:
+        saved, step = self._saved_version, self._next_step()
         self._finish()
         self._show_newest_history()
+        if saved is not None:  # the fine-tune itself succeeded; the step after it failed
+            self.status.setText(f"<span style='color:#b42318'>{step} with {saved} failed: "
+                                f"{html.escape(message)}</span> ({saved} is kept)")
+            self.context.modelVersionsChanged.emit()
+            return
         self.status.setText(f"<span style='color:#b42318'>Training failed: {message}</span>")
 
     def _on_cancel(self) -> None:

@@ -143,3 +143,23 @@ def test_cancel_while_the_new_version_encodes_keeps_the_version(qtbot, panel, mo
     assert "Model version v2" in panel.result.text()
     assert "Encoding v2's corpus was cancelled: v2 is kept" in panel.result.text()
     assert panel.encode_row.isHidden() and panel.train_button.isEnabled()
+
+
+def _train_then_fail_to_encode(project_path, config, *, remine, device, encoder, on_step,
+                               progress: Progress):
+    from core.errors import StudioError
+    from core.training.loop import VERSION_NOTE
+
+    with Project.open(project_path) as project:
+        _add_version(project, "v2", [[1, 0.8]])
+    progress.note(VERSION_NOTE, "v2")
+    raise StudioError("disk full while writing embeddings")
+
+
+def test_a_failure_after_the_fine_tune_says_the_version_is_kept(qtbot, panel, monkeypatch):
+    monkeypatch.setattr(training_panel, "run_training_subprocess", _train_then_fail_to_encode)
+    with qtbot.waitSignal(panel.context.jobs.jobFinished, timeout=10000):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    text = panel.status.text()
+    assert "Encoding the corpus with v2 failed: disk full" in text and "v2 is kept" in text
+    assert panel.versions.rowCount() == 2 and panel.encode_row.isHidden()
