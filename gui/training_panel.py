@@ -492,6 +492,7 @@ class TrainingPanel(QWidget, View):
         self._show_encode_label()
         self.encode_row.setVisible(True)
         self.encode_progress.follow(self._job, "Loading the model…")
+        self._tick()
         self.context.modelVersionsChanged.emit()  # listed (and usable) now, not after the encode
 
     def _next_step(self) -> str:
@@ -528,6 +529,10 @@ class TrainingPanel(QWidget, View):
         if self._last_entry is not None and self._last_entry.get("remaining_s") is not None:
             # The estimate was made at the last step; time since then counts against it.
             remaining = max(self._last_entry["remaining_s"] - (elapsed - self._last_step_at), 0.0)
+        if self._saved_version is not None and self._job is not None:
+            # Training is over; the step after it has its own bar (and time left) in its row.
+            self.times.setText(f"Elapsed {_duration(elapsed)}")
+            return
         self.times.setText(f"Elapsed {_duration(elapsed)} · remaining {_duration(remaining)}")
 
     def _finish(self) -> None:

@@ -138,6 +138,7 @@ def test_cancel_while_the_new_version_encodes_keeps_the_version(qtbot, panel, mo
     assert panel.encode_progress.bar.value() == round(3 / 12 * panel.encode_progress.bar.maximum())
     assert panel.versions.rowCount() == 2  # v2 is listed while its corpus encodes
     assert "v2 is kept" in panel.cancel_button.toolTip()
+    assert panel.times.text().startswith("Elapsed") and "remaining" not in panel.times.text()
     with qtbot.waitSignal(panel.trainingFinished, timeout=10000):
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert "Model version v2" in panel.result.text()
