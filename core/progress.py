@@ -16,6 +16,11 @@ Besides the ``(fraction, message)`` callback, every report leaves a
 model). A display that shows a count shows the stage's fraction with it, so
 "0/60" never sits beside a bar at 25 % (that is the whole job's fraction,
 ``step.overall``).
+
+A job can also tell whoever follows it a fact it learned on the way, with
+``progress.note(name, value)`` (e.g. which encoder and device run it, known
+only once the job resolved them): ``progress.notes`` holds the newest value
+of each name, and an ``on_note`` callback hears each one as it comes.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 ProgressCallback = Callable[[float, str], None]
+NoteCallback = Callable[[str, Any], None]
 
 
 class Cancelled(Exception):
@@ -61,6 +68,9 @@ class _Shared:
     # Written by the job's thread, read by a display on another one: a single
     # reference swap of an immutable Step, so a reader sees one whole report.
     step: Step | None = None
+    on_note: NoteCallback | None = None
+    # Replaced whole on each note (never changed in place), for the same reason as ``step``.
+    notes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Progress:
@@ -71,11 +81,12 @@ class Progress:
         callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
         *,
+        on_note: NoteCallback | None = None,
         _shared: _Shared | None = None,
         _start: float = 0.0,
         _end: float = 1.0,
     ) -> None:
-        self._shared = _shared or _Shared(callback, cancel_event or threading.Event())
+        self._shared = _shared or _Shared(callback, cancel_event or threading.Event(), on_note=on_note)
         self._start = _start
         self._end = _end
 
@@ -120,6 +131,19 @@ class Progress:
         if self._shared.callback is not None:
             self._shared.callback(overall, message)
 
+    def relay(self, step: Step) -> None:
+        """Report a step another process reported (its stage's own fraction and count kept).
+
+        ``step.overall`` is placed in this (sub-)progress' range like a
+        :meth:`fraction`; a cancellation point like the others.
+        """
+        overall = self._start + (self._end - self._start) * min(max(step.overall, 0.0), 1.0)
+        if overall < 1.0:
+            self.check()
+        self._shared.step = Step(step.message, overall, step.local, step.done, step.total)
+        if self._shared.callback is not None:
+            self._shared.callback(overall, step.message)
+
     def _report(self, value: float, message: str, done, total) -> None:
         value = min(max(value, 0.0), 1.0)
         overall = self._start + (self._end - self._start) * value
@@ -128,6 +152,22 @@ class Progress:
         self._shared.step = Step(message, overall, value, done, total)
         if self._shared.callback is not None:
             self._shared.callback(overall, message)
+
+    # -- notes ----------------------------------------------------------------
+    @property
+    def notes(self) -> Mapping[str, Any]:
+        """The newest value of each note this job (any sub-progress) made."""
+        return self._shared.notes
+
+    def note(self, name: str, value: Any) -> None:
+        """Tell whoever follows the job a fact it learned, e.g. ``("encoder", selection dict)``.
+
+        Not a cancellation point. ``value`` should be plain data (a child
+        process sends it on as JSON).
+        """
+        self._shared.notes = MappingProxyType({**self._shared.notes, name: value})
+        if self._shared.on_note is not None:
+            self._shared.on_note(name, value)
 
     def sub(self, start: float, end: float) -> "Progress":
         """A Progress covering ``start..end`` of this one's range."""

@@ -339,7 +339,7 @@ class CompareView(QWidget, View):
         self.state.setText("")
         self._job = self.context.jobs.start(
             "Comparing retrievers", compare_project_file, self.context.project_path, models, split,
-            on_result=self.set_result, on_error=self._on_error, on_cancel=self._on_cancel)
+            **self.context.compute_kwargs(), on_result=self.set_result, on_error=self._on_error, on_cancel=self._on_cancel)
         self.progress.follow(self._job, "Evaluating…")
 
     def _done(self) -> None:
@@ -517,7 +517,8 @@ class CompareView(QWidget, View):
         models = {k.partition(":")[2] or "bundled" for k in (a, b)}
         retrievals = {m: self.context.retrieval(m) for m in models}
         self._rankings.request(rankings_for_file, self.context.project_path, query_id, [a, b], 10,
-                               retrievals=retrievals, on_result=self._show_rankings,
+                               retrievals=retrievals, **self.context.compute_kwargs(),
+                               on_result=self._show_rankings,
                                on_error=lambda msg: self.rank_title.setText(
                                    f"<span style='color:#b42318'>{html.escape(msg)}</span>"))
         self.context.set_current_query(query_id)

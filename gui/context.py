@@ -18,7 +18,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from core.project.file import LabelChange, Project
+from core.retrieval.device import ComputeChoice
 
+from . import session
 from .commands import SetLabelsCommand, failed_write_message
 from .label_saver import LabelSaver
 from .workers import JobRunner
@@ -52,15 +54,20 @@ class AppContext(QObject):
     modelChanged = Signal(str)  # model id used by the dense pane ("bundled" or a version id)
     modelVersionsChanged = Signal()  # a model version was added
     candidatesChanged = Signal(int)  # a mining pass was stored (its number)
+    computeChanged = Signal(object)  # ComputeChoice: the device and encoder jobs started from now on use
 
-    def __init__(self, project: Project, parent: QObject | None = None) -> None:
+    def __init__(self, project: Project, parent: QObject | None = None, *,
+                 compute: ComputeChoice | None = None) -> None:
         super().__init__(parent)
         self.project = project  # owned by the UI thread; workers open their own
         self.undo_stack = QUndoStack(self)
         self.jobs = JobRunner(self)
         self.current_query_id: str | None = None
         self.model_id: str = "bundled"
-        self._retrievals: dict[str, object] = {}
+        # The remembered device/encoder choice (Model → Compute); a GPU this machine lacks
+        # falls back to Automatic, and ``compute_problem`` says why (the window tells the user).
+        self.compute, self.compute_problem = (compute or session.compute_choice()).checked()
+        self._retrievals: dict[tuple[str, ComputeChoice], object] = {}
         self._retrieval_lock = threading.Lock()
         self.saver = LabelSaver(project.path, self.jobs, self)
         self.saver.stateChanged.connect(self.labelsPending)
@@ -198,13 +205,28 @@ class AppContext(QObject):
             self.model_id = model_id
             self.modelChanged.emit(model_id)
 
+    # -- compute -------------------------------------------------------------------
+    def set_compute(self, choice: ComputeChoice) -> None:
+        """Jobs started from now on encode with ``choice``; running ones keep theirs."""
+        if choice == self.compute:
+            return
+        self.compute = choice
+        with self._retrieval_lock:  # running jobs hold their own references
+            self._retrievals = {k: r for k, r in self._retrievals.items() if k[1] == choice}
+        self.computeChanged.emit(choice)
+
+    def compute_kwargs(self) -> dict[str, str]:
+        """``device=`` and ``encoder=`` for a core job that encodes."""
+        return self.compute.kwargs()
+
     # -- retrieval ------------------------------------------------------------------
     def retrieval(self, model_id: str | None = None):
-        """The shared :class:`core.retrieval.service.Retrieval` for a model (thread-safe, cached)."""
+        """The shared :class:`core.retrieval.service.Retrieval` for a model under the current
+        compute choice (thread-safe, cached)."""
         from core.retrieval.service import Retrieval
 
-        key = model_id or self.model_id
+        key = (model_id or self.model_id, self.compute)
         with self._retrieval_lock:
             if key not in self._retrievals:
-                self._retrievals[key] = Retrieval(self.project, key)
+                self._retrievals[key] = Retrieval(self.project, key[0], **self.compute.kwargs())
             return self._retrievals[key]

@@ -1,10 +1,12 @@
-"""Status-bar widget: the running job's progress (:class:`JobProgress`) and a cancel button."""
+"""Status-bar widget: the running job's progress (:class:`JobProgress`), what encodes it, and a cancel button."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from .progress_widget import JobProgress, follow_runner
+from core.retrieval.encoder_choice import ENCODER_NOTE, compute_label, refused_fast
+
+from .progress_widget import ElidedLabel, JobProgress, follow_runner
 from .workers import Job, JobRunner
 
 
@@ -12,6 +14,10 @@ class JobStatus(QWidget):
     """Follows a :class:`JobRunner`'s announced jobs; shows the oldest one still running.
 
     Cancel stops that job at its next progress report; "+N" counts the others.
+    Once the job says which encoder runs it (its ``encoder`` note, an
+    :meth:`core.retrieval.encoder_choice.EncoderSelection.to_dict`), the device
+    and encoder show beside it ("CPU · fast int8"), with the reason when the
+    fast encoder was refused (one line; the whole text in the tooltip).
     """
 
     def __init__(self, parent=None) -> None:
@@ -20,9 +26,19 @@ class JobStatus(QWidget):
         self._shown: Job | None = None
         # While a job runs its stage matters more than the project and model names,
         # which elide first in the status bar.
-        self.progress = JobProgress(bar_width=130)
-        self.progress.stage.setMinimumWidth(150)
+        # A 100 px bar and tight spacing leave a 1024 px window room for the stage with its
+        # count ("Encoding documents: 0/400") beside the device and encoder.
+        self.progress = JobProgress(bar_width=100)
+        self.progress.stage.setMinimumWidth(175)
         self.progress.stage.setMaximumWidth(280)
+        self.compute = ElidedLabel()
+        self.compute.setObjectName("job-compute")
+        # Room for the device and encoder in a 1024 px window ("CPU · fast int8"); more when the
+        # window has it. A refusal's reason is what gives way ("…", whole in the tooltip).
+        self.compute.setMinimumWidth(self.compute.fontMetrics().horizontalAdvance("CPU · fast int8") + 8)
+        self.compute.setMaximumWidth(260)
+        # Not Ignored like other elided labels: a box layout would give it its (zero) size hint.
+        self.compute.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.more = QLabel()
         self.more.setObjectName("more-jobs")
         self.cancel_button = QPushButton("Cancel")
@@ -31,7 +47,9 @@ class JobStatus(QWidget):
         self.cancel_button.clicked.connect(self._cancel)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         layout.addWidget(self.progress, 1)
+        layout.addWidget(self.compute)
         layout.addWidget(self.more)
         layout.addWidget(self.cancel_button)
         self.setVisible(False)
@@ -48,11 +66,29 @@ class JobStatus(QWidget):
     def set_runner(self, runner: JobRunner | None) -> None:
         self.progress.set_runner(runner)
         self._runner = follow_runner(self._runner, runner, lambda r: (
-            (r.jobStarted, self._changed), (r.jobFinished, self._changed)))
+            (r.jobStarted, self._changed), (r.jobFinished, self._changed), (r.jobNoted, self._noted)))
         self._update()
 
     def _changed(self, _job: Job) -> None:
         self._update()
+
+    def _noted(self, job: Job, name: str) -> None:
+        if job is self._shown and name == ENCODER_NOTE:
+            self._show_compute()
+
+    def _show_compute(self) -> None:
+        info = self._shown.notes.get(ENCODER_NOTE) if self._shown is not None else None
+        if not info:
+            self.compute.setText("")
+            self.compute.setVisible(False)
+            return
+        text = compute_label(info)
+        if refused_fast(info):
+            text += f" · {info['reason']}"
+        self.compute.setText(text)
+        self.compute.setToolTip(f"{self._shown.name} runs on {compute_label(info)}"
+                                + (f"\n{info['reason']}" if info.get("reason") else ""))
+        self.compute.setVisible(True)
 
     def _update(self) -> None:
         jobs = [j for j in (self._runner.jobs if self._runner else []) if not j.done]
@@ -60,8 +96,10 @@ class JobStatus(QWidget):
         if shown is not self._shown or shown is None:
             self._shown = shown
             self.progress.follow(shown)
+            self._show_compute()
         self.setVisible(shown is not None)
         self.more.setText(f"+{len(jobs) - 1} more" if len(jobs) > 1 else "")
+        self.more.setVisible(len(jobs) > 1)  # no empty slot taking room from the stage
         self.more.setToolTip("\n".join(j.name for j in jobs[1:]))
         if shown is not None:
             self.cancel_button.setEnabled(shown.cancellable)

@@ -21,7 +21,8 @@ through the tabs, Alt+1…Alt+5 go to one; Help → Keyboard shortcuts is built
 from the menus' actions at the moment it opens, so it lists every key there is.
 
 Session memory (:mod:`gui.session`): window geometry, the views' splitter
-sizes, File → Open Recent, and per project the last query and query filter.
+sizes, File → Open Recent, Model → Compute (device and encoder), and per
+project the last query and query filter.
 
 Views talk to the workspace only through the shared :class:`AppContext`
 signals (``currentQueryChanged``, ``documentActivated``, ``labelsChanged``,
@@ -59,8 +60,10 @@ from PySide6.QtWidgets import (
 from core.errors import StudioError
 from core.labeling.overview import Totals
 from core.project.file import PROJECT_SUFFIX, Project
+from core.retrieval.device import ComputeChoice
 
 from . import errors, session
+from .compute_menu import APPLIES, ComputeMenu, choice_text
 from .context import AppContext
 from .dialogs import (
     AboutDialog,
@@ -319,6 +322,8 @@ class MainWindow(QMainWindow):
             "&Build missing indexes",
             lambda: self.workspace and self.workspace.controller.prepare_indexes(),
             tip="Build the BM25 index and the dense embeddings if they are missing")
+        self.compute_menu = ComputeMenu(session.compute_choice(), self)
+        self.compute_menu.choiceChanged.connect(self.set_compute)
         self.undo_action = QAction("&Undo", self)
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo_action = QAction("&Redo", self)
@@ -494,6 +499,7 @@ class MainWindow(QMainWindow):
         self.label_menu.clear()
         self.tools_menu.clear()
         self.model_menu.clear()
+        self.model_menu.addMenu(self.compute_menu)  # an app setting: there without a project too
         self.counts_label.setText("")
         self._fill_view_menu()
         self._fill_recent_menu()
@@ -507,8 +513,9 @@ class MainWindow(QMainWindow):
             self.warn("Cannot open project", str(exc))
             return False
         self.close_project()
-        self.context = AppContext(project, self)
+        self.context = AppContext(project, self, compute=self.compute_menu.choice)
         self.context.model_id = str(settings().value(_model_key(project.path), "bundled"))
+        self.compute_menu.set_choice(self.context.compute)  # Automatic if the remembered GPU is absent
         # The workspace selects this query once the list is read, if it still exists.
         last_query = session.project_value(project.path, "query")
         if last_query:
@@ -516,6 +523,8 @@ class MainWindow(QMainWindow):
         self._build_views()
         session.remember_recent(project.path)
         self._fill_recent_menu()
+        if self.context.compute_problem:
+            self.warn("Compute setting not available here", self.context.compute_problem)
         self.projectOpened.emit(self.context)
         return True
 
@@ -847,6 +856,8 @@ class MainWindow(QMainWindow):
         self.model_menu.addSeparator()
         self.model_menu.addAction(self.folder_model_action)
         self.model_menu.addAction(self.indexes_action)
+        self.model_menu.addSeparator()
+        self.model_menu.addMenu(self.compute_menu)
 
     def _model_box_activated(self, index: int) -> None:
         data = self.model_box.itemData(index)
@@ -886,6 +897,14 @@ class MainWindow(QMainWindow):
     def _model_changed(self, _model_id: str) -> None:
         self._fill_models()
         self._update_title()
+
+    def set_compute(self, choice: ComputeChoice) -> None:
+        """Model → Compute: remember ``choice``; jobs started from now on use it."""
+        session.remember_compute(choice)
+        self.compute_menu.set_choice(choice)
+        if self.context is not None:
+            self.context.set_compute(choice)
+        self.statusBar().showMessage(f"Compute: {choice_text(choice)}. {APPLIES}", 10000)
 
     # -- settings and help ---------------------------------------------------------------
     def edit_settings(self) -> None:

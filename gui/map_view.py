@@ -262,6 +262,7 @@ class MapView(QWidget, View):
         path = self.context.project_path
         model = self.context.model_id
         kwargs = {"use_cache": False} if force else {}
+        kwargs.update(self.context.compute_kwargs())
         if self.compare_model is not None:
             self.busy_row.start("Before/after map", before_after, path, self.compare_model, model,
                                 **kwargs)

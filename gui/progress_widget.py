@@ -147,7 +147,10 @@ class JobProgress(QWidget):
         else:
             self.bar.setRange(0, BAR_STEPS)
             self.bar.setValue(round(step.local * BAR_STEPS))
-        self.bar.setFormat(percent_text(step, remaining))
+        text = percent_text(step, remaining)
+        if self.bar.fontMetrics().horizontalAdvance(text) > self.bar.width() - 12:
+            text = percent_text(step, None)  # a narrow bar (status bar, 1024 px): the percent; time left in the tooltip
+        self.bar.setFormat(text)
         self.bar.setToolTip(f"{percent_text(step, remaining)} of this step · "
                             f"{step.overall * 100:.0f} % of the whole job")
 

@@ -1,5 +1,5 @@
 """Session memory in QSettings: recent projects, chosen folders, window and splitter layout,
-and per project the last query and the query-list filter.
+the compute choice (device and encoder), and per project the last query and the query-list filter.
 
 Everything here is a convenience: a value that is missing, stale (a project
 or folder that no longer exists, a query that was deleted) or of the wrong
@@ -14,6 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QSplitter, QWidget
+
+from core.retrieval.device import ComputeChoice
 
 RECENT_KEY = "paths/recent_projects"
 MAX_RECENT = 10
@@ -57,6 +59,18 @@ def last_project() -> Path | None:
         if Path(p).is_file():
             return Path(p)
     return None
+
+
+# -- compute: which device and encoder the app's jobs use --------------------------------------
+def compute_choice() -> ComputeChoice:
+    store = settings()
+    return ComputeChoice.parse(store.value("compute/device"), store.value("compute/encoder"))
+
+
+def remember_compute(choice: ComputeChoice) -> None:
+    store = settings()
+    store.setValue("compute/device", choice.device)
+    store.setValue("compute/encoder", choice.encoder)
 
 
 # -- folders the file choosers start in ---------------------------------------------------------

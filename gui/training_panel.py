@@ -11,10 +11,18 @@ counters and the remaining-time estimate; a one-second timer keeps the elapsed
 time moving between steps. Cancel stops training at the next step; the
 project is left as it was. On success the panel emits
 ``context.modelVersionsChanged`` and, after a re-mine, ``candidatesChanged``.
+
+Once the fine-tune registered its version (the job's ``version`` note), the
+version is listed at once and the job's next step (encoding the new
+version's corpus and queries with the Model → Compute choice, so Compare
+and Re-mine find them ready; or the re-mine) shows its own progress row
+with the encoder that runs it (the ``encoder`` note). Cancel then stops only
+that step: the version is kept.
 """
 
 from __future__ import annotations
 
+import html
 import time
 
 import pyqtgraph as pg
@@ -40,7 +48,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.evaluation.stored_runs import latest_means
-from core.training.loop import training_preview
+from core.retrieval.encoder_choice import ENCODER_NOTE, compute_label, refused_fast
+from core.training.loop import VERSION_NOTE, training_preview
 from core.training.trainer import TrainingConfig
 from core.training.worker import run_remine_subprocess, run_training_subprocess
 
@@ -79,6 +88,21 @@ def _short(model: str | None) -> str:
     return model.rstrip("/").rsplit("/", 1)[-1] if "/" in model else model
 
 
+def embeddings_text(embeddings: dict) -> str:
+    """The result line for the new version's embeddings (:func:`core.training.loop.prepare_embeddings`)."""
+    model = embeddings.get("model", "the new version")
+    if not embeddings.get("ready"):
+        return (f"Encoding {model}'s corpus was cancelled: {model} is kept; Compare and Re-mine "
+                "encode what is missing (finished chunks are kept).")
+    info = embeddings.get("encoder") or {}
+    text = (f"Embeddings of {model} ready: {embeddings.get('documents', 0)} documents and "
+            f"{embeddings.get('queries', 0)} queries, {compute_label(info)}, "
+            f"{float(embeddings.get('seconds') or 0):.0f} s; Compare and Re-mine use them.")
+    if refused_fast(info):
+        text += f" ({info['reason']})"
+    return text
+
+
 class TrainingPanel(QWidget, View):
     """Settings and live view of one fine-tuning run at a time."""
 
@@ -89,6 +113,8 @@ class TrainingPanel(QWidget, View):
         super().__init__(parent)
         self.context = context
         self._job: Job | None = None
+        self._saved_version: str | None = None  # registered by the running job (its next step runs)
+        self._remining = False  # the running fine-tune re-mines after training
         self._started_at: float | None = None
         self._last_entry: dict | None = None
         self._last_step_at = 0.0
@@ -228,6 +254,20 @@ class TrainingPanel(QWidget, View):
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#1f5fa8", width=2),
                                     symbol="o", symbolSize=7, symbolBrush="#1f5fa8",
                                     symbolPen=None)
+        # The step after the fine-tune: the new version's embeddings (or the re-mine).
+        self.encode_label = QLabel("")
+        self.encode_label.setObjectName("encode-status")
+        self.encode_label.setWordWrap(True)
+        self.encode_progress = JobProgress(context.jobs, bar_width=400)
+        self.encode_progress.setObjectName("encode-progress")
+        encode_layout = QVBoxLayout()
+        encode_layout.setContentsMargins(0, 0, 0, 0)
+        encode_layout.addWidget(self.encode_label)
+        encode_layout.addWidget(self.encode_progress)
+        self.encode_row = QWidget()
+        self.encode_row.setObjectName("encode-row")
+        self.encode_row.setLayout(encode_layout)
+        self.encode_row.setVisible(False)
         self.result = QLabel("")
         self.result.setObjectName("training-result")
         self.result.setWordWrap(True)
@@ -238,6 +278,7 @@ class TrainingPanel(QWidget, View):
         right.addWidget(self.progress)
         right.addWidget(self.status)
         right.addWidget(self.times)
+        right.addWidget(self.encode_row)
         right.addWidget(self.result)
 
         layout = QHBoxLayout(self)
@@ -264,6 +305,7 @@ class TrainingPanel(QWidget, View):
         context.modelVersionsChanged.connect(self.reload_models)
         # A finished Compare (or any evaluation) may have stored a new test score.
         context.jobs.jobFinished.connect(self._job_finished)
+        context.jobs.jobNoted.connect(self._job_noted)
         context.labelsChanged.connect(lambda _notice: self._refresh_preview())
         context.candidatesChanged.connect(lambda _pass: self._refresh_preview())
         self.reload_models()
@@ -330,7 +372,7 @@ class TrainingPanel(QWidget, View):
         self._begin(f"Re-mining with {model_id}…")
         self._job = self.context.jobs.start(
             f"Re-mining with {model_id}", run_remine_subprocess, self.context.project_path, model_id,
-            on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel,
+            **self.context.compute_kwargs(), on_result=self._on_remined, on_error=self._on_error, on_cancel=self._on_cancel,
             owner=self)
         self.progress.follow(self._job, f"Re-mining with {model_id}…")
 
@@ -404,15 +446,17 @@ class TrainingPanel(QWidget, View):
         self.curve.setData([], [])
         self.plot.setTitle("Training loss", size="10pt")
         self._begin("Starting…")
+        self._remining = self.remine.isChecked()
         self._job = self.context.jobs.start(
             "Fine-tuning", run_training_subprocess, self.context.project_path, config,
-            remine=self.remine.isChecked(), on_step=self.context.jobs.relay(self._on_step, owner=self),
+            remine=self.remine.isChecked(), **self.context.compute_kwargs(), on_step=self.context.jobs.relay(self._on_step, owner=self),
             on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel,
             owner=self)
         self.progress.follow(self._job, "Starting…")
 
     def _begin(self, status: str) -> None:
         self._last_entry = None
+        self._saved_version = None
         self._started_at = time.monotonic()
         self.result.setText("")
         self.status.setText(status)
@@ -425,7 +469,45 @@ class TrainingPanel(QWidget, View):
         if self._job is not None:
             self._job.cancel()
             self.cancel_button.setEnabled(False)
-            self.status.setText("Cancelling at the next step…")
+            if self._saved_version is not None:
+                self.encode_label.setText(f"Stopping; {self._saved_version} is kept…")
+            else:
+                self.status.setText("Cancelling at the next step…")
+
+    # -- the step after the fine-tune -------------------------------------------------
+    def _job_noted(self, job: Job, name: str) -> None:
+        if job is not self._job:
+            return
+        if name == VERSION_NOTE:
+            self._version_saved(str(job.notes[VERSION_NOTE]))
+        elif name == ENCODER_NOTE and self._saved_version is not None:
+            self._show_encode_label()
+
+    def _version_saved(self, version_id: str) -> None:
+        """The fine-tune registered ``version_id``; the same job now encodes (or re-mines) with it."""
+        self._saved_version = version_id
+        self.progress.clear()  # the training's bar is done; the next step has its own row
+        self.status.setText(f"Model version {version_id} saved")
+        self.cancel_button.setToolTip(f"Stop {self._next_step().lower()}; {version_id} is kept")
+        self._show_encode_label()
+        self.encode_row.setVisible(True)
+        self.encode_progress.follow(self._job, "Loading the model…")
+        self._tick()
+        self.context.modelVersionsChanged.emit()  # listed (and usable) now, not after the encode
+
+    def _next_step(self) -> str:
+        return "Re-mining" if self._remining else "Encoding the corpus"
+
+    def _show_encode_label(self) -> None:
+        text = f"<b>{self._next_step()} with {self._saved_version}</b>"
+        if not self._remining:
+            text += " so that Compare and Re-mine find its embeddings ready"
+        info = self._job.notes.get(ENCODER_NOTE) if self._job is not None else None
+        if info:
+            text += f" · {compute_label(info)}"
+            if refused_fast(info):
+                text += f"<br><small>{info['reason']}</small>"
+        self.encode_label.setText(text)
 
     def _on_step(self, entry: dict) -> None:
         self._last_entry = entry
@@ -447,10 +529,17 @@ class TrainingPanel(QWidget, View):
         if self._last_entry is not None and self._last_entry.get("remaining_s") is not None:
             # The estimate was made at the last step; time since then counts against it.
             remaining = max(self._last_entry["remaining_s"] - (elapsed - self._last_step_at), 0.0)
+        if self._saved_version is not None and self._job is not None:
+            # Training is over; the step after it has its own bar (and time left) in its row.
+            self.times.setText(f"Elapsed {_duration(elapsed)}")
+            return
         self.times.setText(f"Elapsed {_duration(elapsed)} · remaining {_duration(remaining)}")
 
     def _finish(self) -> None:
         self.progress.clear()
+        self.encode_progress.clear()
+        self.encode_row.setVisible(False)
+        self.cancel_button.setToolTip("Stop at the next step; nothing is saved")
         self._job = None
         self._clock.stop()
         self._tick()
@@ -468,6 +557,8 @@ class TrainingPanel(QWidget, View):
                 f"{loss.get('loss_last', 0):.4f}).")
         if outcome.remined:
             text += f"<br>Re-mined as pass {outcome.mining_pass}: {outcome.remine_text()}."
+        if outcome.embeddings:
+            text += "<br>" + embeddings_text(outcome.embeddings)
         self.result.setText(text)
         self.status.setText("Done")
         self.context.modelVersionsChanged.emit()
@@ -476,14 +567,25 @@ class TrainingPanel(QWidget, View):
         self.trainingFinished.emit(outcome)
 
     def _on_error(self, message: str) -> None:
+        saved, step = self._saved_version, self._next_step()
         self._finish()
         self._show_newest_history()
+        if saved is not None:  # the fine-tune itself succeeded; the step after it failed
+            self.status.setText(f"<span style='color:#b42318'>{step} with {saved} failed: "
+                                f"{html.escape(message)}</span> ({saved} is kept)")
+            self.context.modelVersionsChanged.emit()
+            return
         self.status.setText(f"<span style='color:#b42318'>Training failed: {message}</span>")
 
     def _on_cancel(self) -> None:
+        saved = self._saved_version
         self._finish()
         self._show_newest_history()
-        self.status.setText("Cancelled; nothing was saved")
+        if saved is not None:  # cancelled after the version was registered (during the re-mine)
+            self.status.setText(f"Cancelled after training: {saved} is kept; no new mining pass")
+            self.context.modelVersionsChanged.emit()
+        else:
+            self.status.setText("Cancelled; nothing was saved")
 
     def _show_newest_history(self) -> None:
         """After a run that saved nothing, the chart goes back to the newest saved version's curve."""

@@ -3,7 +3,7 @@
 A job is any core function that takes ``progress: Progress`` as a keyword
 argument. :class:`JobRunner` runs it on a Python thread (torch, numpy, hnswlib
 and SQLite release the GIL while they work). Job threads never call Qt: they
-append their events (progress, result, failure, cancel) to a thread-safe
+append their events (progress, notes, result, failure, cancel) to a thread-safe
 inbox, and a timer on the UI thread, running only while jobs are active,
 drains it every few milliseconds and emits the runner's signals there.
 Keeping Qt out of worker threads avoids the GIL/Qt lock-order deadlocks that
@@ -82,6 +82,8 @@ class Job:
     fraction: float = 0.0
     message: str = ""
     done: bool = False
+    # The job's notes (core.progress.Progress.note) delivered so far, e.g. its encoder selection.
+    notes: dict = field(default_factory=dict)
     thread: threading.Thread | None = field(default=None, repr=False)
 
     def cancel(self) -> None:
@@ -100,6 +102,7 @@ class JobRunner(QObject):
     jobProgress = Signal(object)  # Job
     jobFinished = Signal(object)  # Job (succeeded, failed or cancelled)
     jobFailed = Signal(object, str)  # Job, user-facing message
+    jobNoted = Signal(object, str)  # Job, note name (its value is in job.notes)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -141,7 +144,10 @@ class JobRunner(QObject):
         def report(fraction: float, message: str) -> None:
             inbox.append(("progress", job_ref[0], (fraction, message)))
 
-        job = Job(name, Progress(report), cancellable=cancellable)
+        def noted(note: str, value: Any) -> None:
+            inbox.append(("note", job_ref[0], (note, value)))
+
+        job = Job(name, Progress(report, on_note=noted), cancellable=cancellable)
         job_ref.append(job)
         if self._closed:  # a late request (e.g. a debounce timer) after the project closed
             job.progress.cancel()
@@ -258,6 +264,9 @@ class JobRunner(QObject):
                     if last_progress[id(job)] == i:
                         self._on_progress(job, *payload)
                     continue
+                if kind == "note":
+                    self._on_note(job, *payload)
+                    continue
                 self._running -= 1
                 if kind == "succeeded":
                     self._on_success(job, *payload)
@@ -305,6 +314,12 @@ class JobRunner(QObject):
         job.fraction, job.message = fraction, message
         if job in self.jobs:
             self.jobProgress.emit(job)
+
+    def _on_note(self, job: Job, name: str, value: Any) -> None:
+        if job.done or self._closed:
+            return
+        job.notes[name] = value
+        self.jobNoted.emit(job, name)
 
     def _on_success(self, job: Job, result: Any) -> None:
         on_result, _, _, _ = self._finish(job)

@@ -220,6 +220,7 @@ class LabelingWorkspace(QWidget, View):
         context.labelsPending.connect(self._pending_changed)
         context.documentActivated.connect(self._show_document)
         context.modelChanged.connect(self._model_changed)
+        context.computeChanged.connect(self._compute_changed)
         context.candidatesChanged.connect(self._candidates_changed)
 
         for r in RETRIEVERS:
@@ -280,11 +281,18 @@ class LabelingWorkspace(QWidget, View):
             self.panes["hybrid"].show_message("Waiting for the BM25 index…")
 
     def _model_changed(self, _model_id: str) -> None:
+        self._compute_changed(None)
+        self.controller.model_changed()
+
+    def _compute_changed(self, _choice) -> None:
+        """Another model or encoder: dense results and overlaps were another encoder's vectors.
+
+        (The controller prepares the dense index again itself on a compute change.)
+        """
         for q in self.queries.model.summaries():
             q.overlap = None  # overlaps were measured with the previous model
         self._results.pop("dense", None)
         self._results.pop("hybrid", None)
-        self.controller.model_changed()
 
     # -- readiness ----------------------------------------------------------------
     @property
@@ -595,6 +603,7 @@ class LabelingWorkspace(QWidget, View):
                              (ctx.labelsPending, self._pending_changed),
                              (ctx.documentActivated, self._show_document),
                              (ctx.modelChanged, self._model_changed),
+                             (ctx.computeChanged, self._compute_changed),
                              (ctx.candidatesChanged, self._candidates_changed)):
             try:
                 signal.disconnect(slot)

@@ -71,7 +71,9 @@ class WorkspaceController(QObject):
         self.context = context
         self.depth = max(1, min(MAX_DEPTH, int(depth)))
         self._bm25_ready = False
-        self._dense_ready: set[str] = set()  # model ids whose embeddings exist
+        # (model id, compute choice) pairs whose embeddings are loaded: another device or
+        # encoder is another Retrieval, with its own embeddings (gui.context.AppContext.retrieval).
+        self._dense_ready: set[tuple] = set()
         self._errors: dict[str, str] = {}  # "bm25" / "dense": why it cannot search
         self._index_jobs: dict[str, Job] = {}
         self._latest = {r: Latest(context.jobs, f"candidates:{r}", self) for r in RETRIEVERS}
@@ -85,6 +87,7 @@ class WorkspaceController(QObject):
         self._stale = False  # labels changed while the overview was being read
         context.labelsChanged.connect(self._labels_changed)
         context.candidatesChanged.connect(self._candidates_changed)
+        context.computeChanged.connect(self._compute_changed)
         context.jobs.jobProgress.connect(self._job_progress)
 
     def start(self) -> None:
@@ -95,7 +98,7 @@ class WorkspaceController(QObject):
     # -- readiness ----------------------------------------------------------------
     def is_ready(self, retriever: str) -> bool:
         """Can ``retriever`` search now (hybrid needs both indexes)?"""
-        dense = self.context.model_id in self._dense_ready
+        dense = self._dense_key() in self._dense_ready
         if retriever == "bm25":
             return self._bm25_ready
         if retriever == "dense":
@@ -129,14 +132,21 @@ class WorkspaceController(QObject):
             self._start_bm25_job()
             return
         dense = self._index_jobs.get("dense")
-        if self.context.model_id not in self._dense_ready and (dense is None or dense.done):
+        if self._dense_key() not in self._dense_ready and (dense is None or dense.done):
             self._errors.pop("dense", None)
             self._start_dense_job()
 
     def model_changed(self) -> None:
-        """The context's model changed: its embeddings may still have to be built."""
+        """The context's model (or compute choice) changed: its embeddings may still have to be built."""
         self._errors.pop("dense", None)
         self._start_dense_job()
+
+    def _compute_changed(self, _choice) -> None:
+        """Another device or encoder: the dense pane's vectors come from another Retrieval."""
+        self.model_changed()
+
+    def _dense_key(self) -> tuple:
+        return (self.context.model_id, self.context.compute)
 
     def _start_bm25_job(self) -> None:
         retrieval = self.context.retrieval(None)
@@ -149,7 +159,8 @@ class WorkspaceController(QObject):
 
     def _start_dense_job(self) -> None:
         model_id = self.context.model_id
-        if model_id in self._dense_ready:
+        key = self._dense_key()
+        if key in self._dense_ready:
             self.indexReady.emit("dense")
             return
         old = self._index_jobs.get("dense")
@@ -159,9 +170,9 @@ class WorkspaceController(QObject):
         self.indexWaiting.emit("dense", "Loading the model…", None)
         self._index_jobs["dense"] = self.context.jobs.start(
             f"Embedding documents ({model_name(model_id)})", retrieval.ensure_dense,
-            on_result=lambda _r, m=model_id: self._dense_done(m),
-            on_error=lambda msg, m=model_id: self._dense_failed(m, msg),
-            on_cancel=lambda m=model_id: self._dense_failed(
+            on_result=lambda _r, k=key: self._dense_done(k),
+            on_error=lambda msg, k=key: self._dense_failed(k, msg),
+            on_cancel=lambda m=key: self._dense_failed(
                 m, "embedding was cancelled (Model → Build missing indexes resumes; "
                    "finished chunks are kept)."))
 
@@ -176,15 +187,15 @@ class WorkspaceController(QObject):
         self.indexFailed.emit("bm25", message)
         self._start_dense_job()
 
-    def _dense_done(self, model_id: str) -> None:
-        self._dense_ready.add(model_id)
+    def _dense_done(self, key: tuple) -> None:
+        self._dense_ready.add(key)
         self._errors.pop("dense", None)
-        if model_id == self.context.model_id:
+        if key == self._dense_key():
             self.indexReady.emit("dense")
 
-    def _dense_failed(self, model_id: str, message: str) -> None:
-        if model_id != self.context.model_id:
-            return  # a job for a model the user already left
+    def _dense_failed(self, key: tuple, message: str) -> None:
+        if key != self._dense_key():
+            return  # a job for a model (or compute choice) the user already left
         self._errors["dense"] = message
         self.indexFailed.emit("dense", message)
 
@@ -196,7 +207,7 @@ class WorkspaceController(QObject):
 
     # -- candidates ------------------------------------------------------------------
     def cache_key(self, query_id: str, retriever: str) -> tuple:
-        return (query_id, retriever, self.depth, "" if retriever == "bm25" else self.context.model_id)
+        return (query_id, retriever, self.depth, "" if retriever == "bm25" else self._dense_key())
 
     def cached(self, query_id: str, retriever: str) -> Candidates | None:
         """The cached answer for this query at the current depth and model, if any."""
@@ -332,6 +343,7 @@ class WorkspaceController(QObject):
         ctx = self.context
         for signal, slot in ((ctx.labelsChanged, self._labels_changed),
                              (ctx.candidatesChanged, self._candidates_changed),
+                             (ctx.computeChanged, self._compute_changed),
                              (ctx.jobs.jobProgress, self._job_progress)):
             try:
                 signal.disconnect(slot)

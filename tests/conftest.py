@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,8 +17,12 @@ os.environ.setdefault("RETRIEVER_STUDIO_CACHE", tempfile.mkdtemp(prefix="rs-test
 # it starts go to a folder of this run: a test that forgets helpers_gui's
 # isolated_settings fixture must not fill the developer's real config.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="rs-test-config-")
-
-from pathlib import Path
+# There, the app's jobs encode with the exact fp32 encoder unless a test chooses
+# otherwise: the app's default (Automatic) builds and gates an int8 copy of each
+# model on the CPU first, seconds per model. QSettings' native format on Linux.
+_settings = Path(os.environ["XDG_CONFIG_HOME"]) / "Retriever Studio" / "Retriever Studio.conf"
+_settings.parent.mkdir()
+_settings.write_text("[compute]\nencoder=exact\n", encoding="utf-8")
 
 import pytest
 

@@ -16,6 +16,8 @@ def isolated_settings(tmp_path, monkeypatch):
     folder.mkdir()
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+    # Exact fp32 unless a test chooses otherwise (as conftest sets up for the others).
+    QSettings("Retriever Studio", "Retriever Studio").setValue("compute/encoder", "exact")
     yield folder
 
 
@@ -27,24 +29,32 @@ def shared_encoder(monkeypatch):
     a process-wide cache: the seconds-long model load happens once per test
     session, and the panes, map and mining dialog of one window share it.
     This fixture watches what actually constructs models,
-    ``core.retrieval.encoder.Encoder``: no model (folder, prompts, weights)
+    ``core.retrieval.encoder.Encoder`` and its int8 sibling ``FastEncoder``
+    (the compute choice may pick it): no model (kind, folder, prompts, weights)
     may be loaded twice in one test, and every encoder that entered the
     cache during the test must have been built under a watch (this test's,
     or an earlier test's whose job finished late), so the watch is known to
     sit on the code path the app runs.
     """
     from core.retrieval import encoder as encoder_module
+    from core.retrieval.onnx_int8 import FastEncoder
 
-    original_init = encoder_module.Encoder.__init__
     loads: list[tuple] = []
 
-    def watched_init(self, model_path=None, **kwargs):
-        original_init(self, model_path, **kwargs)
-        self.built_under_watch = True
-        loads.append(_model_key(self.model_path, kwargs.get("query_prompt"), kwargs.get("document_prompt")))
+    def watch(cls) -> None:
+        original_init = cls.__init__
+
+        def watched_init(self, model_path=None, *args, **kwargs):
+            original_init(self, model_path, *args, **kwargs)
+            self.built_under_watch = True
+            loads.append((cls.kind,) + _model_key(self.model_path, kwargs.get("query_prompt"),
+                                                  kwargs.get("document_prompt")))
+
+        monkeypatch.setattr(cls, "__init__", watched_init)
 
     cached_before = set(encoder_module._shared)
-    monkeypatch.setattr(encoder_module.Encoder, "__init__", watched_init)
+    watch(encoder_module.Encoder)
+    watch(FastEncoder)
     yield loads
     repeated = {key for key in loads if loads.count(key) > 1}
     assert not repeated, f"models loaded more than once in one test: {sorted(repeated)}"

@@ -114,3 +114,16 @@ def test_preferences_are_checked_without_probing_unless_a_device_is_named(monkey
     monkeypatch.setattr(device_module.DeviceProbe, "from_torch", staticmethod(lambda: NONE))
     with pytest.raises(StudioError, match="no CUDA device"):
         check_preferences("exact", "cuda")
+
+
+def test_compute_choice_from_stored_values_and_its_fallback(monkeypatch):
+    from core.retrieval.device import ComputeChoice
+
+    assert ComputeChoice.parse("CUDA", "fast") == ComputeChoice("cuda", "fast")
+    assert ComputeChoice.parse("tpu", None) == ComputeChoice("auto", "auto")
+    assert ComputeChoice("cpu", "exact").checked() == (ComputeChoice("cpu", "exact"), "")
+    monkeypatch.setattr(DeviceProbe, "from_torch", classmethod(lambda cls: DeviceProbe(0, False)))
+    choice, why = ComputeChoice("cuda", "exact").checked()
+    assert choice == ComputeChoice() and "no CUDA device" in why
+    choice, why = ComputeChoice("mps", "fast").checked()  # a contradiction: int8 runs on the CPU only
+    assert choice == ComputeChoice() and why

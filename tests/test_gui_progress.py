@@ -94,3 +94,22 @@ def test_status_bar_shows_the_same_widget_for_the_oldest_job(qtbot):
     qtbot.waitUntil(lambda: status.progress.job is None, timeout=5000)
     assert status.more.text() == ""
     runner.wait_all(5)
+
+
+def test_a_narrow_bar_shows_the_percent_and_keeps_the_time_left_in_its_tooltip(qtbot):
+    from core.progress import Step, TimeLeft
+
+    shown = {}
+    for width in (100, 400):
+        widget = JobProgress(bar_width=width)
+        widget.bar.setMinimumWidth(width)  # the bar this wide, whatever the stage takes
+        qtbot.addWidget(widget)
+        widget.resize(width + 300, 30)
+        widget.setVisible(True)
+        qtbot.waitExposed(widget)
+        widget._time_left = TimeLeft(warmup=0.0, min_move=0.0)  # an estimate from the second report on
+        widget._show_step(Step("Encoding documents: 1/400", 0.1, 1 / 400, 1, 400))
+        widget._show_step(Step("Encoding documents: 256/400", 0.5, 256 / 400, 256, 400))
+        shown[width] = (widget.bar.format(), widget.bar.toolTip())
+    assert shown[100][0] == "64 %" and "64 % · about" in shown[100][1]  # it would wrap in 100 px
+    assert shown[400][0].startswith("64 % · about") and shown[400][0].endswith("left")

@@ -42,12 +42,32 @@ def test_fine_tune_button_trains_with_live_curve_and_responsive_ui(qtbot, panel)
     curve_sizes, fractions = [], []
     panel.stepShown.connect(lambda _e: curve_sizes.append(len(panel.curve.getData()[0])))
     context.jobs.jobProgress.connect(lambda job: fractions.append(job.fraction))
+    # After the fine-tune the same job encodes the new version's corpus: its own row, the
+    # version already listed while it runs.
+    encode_rows, listed_before_end = [], []
+    context.jobs.jobProgress.connect(lambda job: not panel.encode_row.isHidden() and encode_rows.append(
+        (panel.encode_label.text(), panel.encode_progress.stage.text(), not panel.progress.isHidden(),
+         panel.encode_progress.bar.value())))
+    context.modelVersionsChanged.connect(
+        lambda: listed_before_end.append((panel.running, panel.versions.rowCount())))
     meter = StallMeter()
     meter.start()
-    with qtbot.waitSignal(context.modelVersionsChanged, timeout=240000):
+    with qtbot.waitSignal(panel.trainingFinished, timeout=240000):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
         assert panel.running and not panel.train_button.isEnabled()
     meter.stop()
+    assert listed_before_end[0] == (True, 1)
+    assert encode_rows and all("Encoding the corpus with v1" in label and "CPU · exact fp32" in label
+                               and not training_bar for label, _, training_bar, _ in encode_rows[-1:])
+    # The row's bar is the encoding's own fraction (relayed from the child), not the job's.
+    counted = [(stage, bar) for _, stage, _, bar in encode_rows if stage.startswith("Encoding documents: ")]
+    assert counted
+    for stage, bar in counted:
+        done, total = (int(n) for n in stage.rsplit(" ", 1)[1].split("/"))
+        assert bar == round(done / total * panel.encode_progress.bar.maximum()), (stage, bar)
+    assert panel.encode_row.isHidden()
+    assert "Embeddings of v1 ready: 12 documents and" in panel.result.text()
+    assert "CPU · exact fp32" in panel.result.text()
     # 12 rows at batch 2 for 1 epoch = 6 steps, each one point on the curve.
     assert curve_sizes == list(range(1, 7))
     xs, ys = panel.curve.getData()

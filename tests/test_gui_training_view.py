@@ -57,7 +57,7 @@ def test_step_axis_of_a_short_run_has_whole_steps_and_the_curve_is_a_line_with_p
     assert panel.curve.opts["pen"] is not None and panel.curve.opts["symbol"] == "o"
 
 
-def _wait_for_cancel(project_path, config, *, remine, on_step, progress: Progress):
+def _wait_for_cancel(project_path, config, *, remine, device, encoder, on_step, progress: Progress):
     on_step({"step": 1, "total_steps": 50, "epoch": 0.02, "loss": 2.0, "remaining_s": 10.0})
     progress.update(1, 50, "Training step 1/50")
     while True:  # a run that only stops when cancelled
@@ -100,3 +100,67 @@ def test_test_ndcg_column_shows_the_newest_stored_run_once_a_job_finishes(qtbot,
     with qtbot.waitSignal(panel.context.jobs.jobFinished, timeout=10000):
         panel.context.jobs.start("Comparing retrievers", lambda progress: None)
     assert _cell(panel, "v1", 4) == "0.5000"
+
+
+def _train_then_encode_until_cancelled(project_path, config, *, remine, device, encoder, on_step,
+                                       progress: Progress):
+    """The job's contract after a fine-tune (core.training.loop.retrain_and_remine): the
+    version is noted once registered, the encode step notes its encoder, and a cancel
+    there returns the version with ``embeddings["ready"]`` False."""
+    from core.progress import Cancelled
+    from core.retrieval.encoder_choice import ENCODER_NOTE
+    from core.training.loop import VERSION_NOTE, LoopOutcome
+    from core.training.trainer import get_model_version
+
+    with Project.open(project_path) as project:
+        _add_version(project, "v2", [[1, 0.8], [2, 0.6]])
+        version = get_model_version(project, "v2")
+    progress.note(VERSION_NOTE, "v2")
+    encode = progress.sub(0.8, 1.0)
+    encode.note(ENCODER_NOTE, {"kind": "exact", "device": "cpu", "requested": "auto", "gate": None,
+                               "reason": "fast encoder refused, using fp32: quality gate failed"})
+    try:
+        while True:
+            encode.update(3, 12, "Encoding documents: 3/12")
+            time.sleep(0.01)
+    except Cancelled:
+        return LoopOutcome(version, embeddings={"model": "v2", "ready": False, "cancelled": True})
+
+
+def test_cancel_while_the_new_version_encodes_keeps_the_version(qtbot, panel, monkeypatch):
+    monkeypatch.setattr(training_panel, "run_training_subprocess", _train_then_encode_until_cancelled)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "3/12" in panel.encode_progress.stage.text(), timeout=10000)
+    assert not panel.encode_row.isHidden() and panel.progress.isHidden()
+    label = panel.encode_label.text()
+    assert "Encoding the corpus with v2" in label and "CPU · exact fp32" in label
+    assert "quality gate failed" in label  # why fp32 runs although Automatic allowed int8
+    assert panel.encode_progress.bar.value() == round(3 / 12 * panel.encode_progress.bar.maximum())
+    assert panel.versions.rowCount() == 2  # v2 is listed while its corpus encodes
+    assert "v2 is kept" in panel.cancel_button.toolTip()
+    assert panel.times.text().startswith("Elapsed") and "remaining" not in panel.times.text()
+    with qtbot.waitSignal(panel.trainingFinished, timeout=10000):
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert "Model version v2" in panel.result.text()
+    assert "Encoding v2's corpus was cancelled: v2 is kept" in panel.result.text()
+    assert panel.encode_row.isHidden() and panel.train_button.isEnabled()
+
+
+def _train_then_fail_to_encode(project_path, config, *, remine, device, encoder, on_step,
+                               progress: Progress):
+    from core.errors import StudioError
+    from core.training.loop import VERSION_NOTE
+
+    with Project.open(project_path) as project:
+        _add_version(project, "v2", [[1, 0.8]])
+    progress.note(VERSION_NOTE, "v2")
+    raise StudioError("disk full while writing embeddings")
+
+
+def test_a_failure_after_the_fine_tune_says_the_version_is_kept(qtbot, panel, monkeypatch):
+    monkeypatch.setattr(training_panel, "run_training_subprocess", _train_then_fail_to_encode)
+    with qtbot.waitSignal(panel.context.jobs.jobFinished, timeout=10000):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    text = panel.status.text()
+    assert "Encoding the corpus with v2 failed: disk full" in text and "v2 is kept" in text
+    assert panel.versions.rowCount() == 2 and panel.encode_row.isHidden()

@@ -106,3 +106,28 @@ def test_time_left_follows_the_stage_rate_and_restarts_with_a_new_stage():
     assert clock.seconds(encode(100), now=14.0) == pytest.approx(12.0)
     # Another stage starts its own estimate instead of reusing the encode rate.
     assert clock.seconds(Step("Building HNSW index: 0/400", 0.9, 0.0, 0, 400), now=15.0) is None
+
+
+def test_notes_reach_the_callback_and_every_sub_progress():
+    heard = []
+    progress = Progress(on_note=lambda name, value: heard.append((name, value)))
+    sub = progress.sub(0.5, 1.0)
+    sub.note("encoder", {"kind": "fast"})
+    sub.note("encoder", {"kind": "exact"})
+    progress.note("version", "v2")
+    assert heard == [("encoder", {"kind": "fast"}), ("encoder", {"kind": "exact"}), ("version", "v2")]
+    assert dict(progress.notes) == {"encoder": {"kind": "exact"}, "version": "v2"}
+    assert sub.notes is progress.notes
+    progress.cancel()
+    progress.note("late", 1)  # no cancellation point: a note never raises Cancelled
+
+
+def test_a_relayed_step_keeps_its_stage_fraction_and_count():
+    heard = []
+    progress = Progress(lambda fraction, message: heard.append((fraction, message)))
+    progress.sub(0.5, 1.0).relay(Step("Encoding documents: 3/12", 0.8, 0.25, 3, 12))
+    assert heard == [(0.9, "Encoding documents: 3/12")]
+    assert progress.step == Step("Encoding documents: 3/12", 0.9, 0.25, 3, 12)
+    progress.cancel()
+    with pytest.raises(Cancelled):
+        progress.relay(Step("Encoding documents: 4/12", 0.85, 4 / 12, 4, 12))

@@ -97,6 +97,8 @@ def compute_layout(
     seed: int = 0,
     fit_limit: int = DEFAULT_FIT_LIMIT,
     use_cache: bool = True,
+    device: str | None = "auto",
+    encoder: str | None = "exact",
     progress: Progress | None = None,
 ) -> MapLayout:
     """The map of a project's documents and queries under one model (cached).
@@ -106,9 +108,16 @@ def compute_layout(
     UMAP starts from the reference's coordinates and the result is rotated,
     scaled and shifted onto it (:func:`procrustes_align`), so that points
     move only where the two models disagree.
+
+    ``device`` and ``encoder`` choose what encodes (:mod:`core.retrieval.device`;
+    the choice is noted on ``progress``), so vectors the dense index or a
+    finished fine-tune already cached for that encoder are reused. A cached
+    map is reused whichever encoder made it (fast and exact vectors agree to
+    a cosine of 0.99 or more, which no map shows).
     """
     from core.retrieval.embeddings import document_embeddings, query_embeddings
-    from core.retrieval.encoder import resolve_model, shared_encoder
+    from core.retrieval.encoder import resolve_model
+    from core.retrieval.encoder_choice import select_encoder
 
     progress = progress or Progress()
     project, owned = open_project(project)
@@ -127,13 +136,14 @@ def compute_layout(
         query_ids = [q.id for q in project.queries()]
         progress.fraction(0.01, "Loading the model")
         _, folder = resolve_model(project, model_id)
-        encoder = shared_encoder(folder)
+        chosen = select_encoder(project, model_id, folder, encoder=encoder, device=device,
+                                progress=progress.sub(0.01, 0.03)).encoder
         seconds["load_model"] = time.perf_counter() - t
         t = time.perf_counter()
-        doc_emb = document_embeddings(project, encoder, progress=progress.sub(0.03, 0.45))
+        doc_emb = document_embeddings(project, chosen, progress=progress.sub(0.03, 0.45))
         seconds["embed_documents"] = time.perf_counter() - t
         t = time.perf_counter()
-        query_emb = query_embeddings(project, encoder, query_ids, progress=progress.sub(0.45, 0.5))
+        query_emb = query_embeddings(project, chosen, query_ids, progress=progress.sub(0.45, 0.5))
         seconds["embed_queries"] = time.perf_counter() - t
 
         init_doc = init_query = None

@@ -126,3 +126,50 @@ def choose_encoder_kind(encoder: str | None, device_preference: str | None,
     if kind == EXACT:
         return EXACT, device
     return (FAST, "cpu") if device == "cpu" else (EXACT, device)
+
+
+@dataclass(frozen=True)
+class ComputeChoice:
+    """A person's device and encoder preference, as every encoding job takes it (``**choice.kwargs()``).
+
+    The app's default is ``auto`` for both: a GPU when there is one, else
+    the CPU with the fast int8 encoder where it passes its quality gate.
+    """
+
+    device: str = "auto"
+    encoder: str = "auto"
+
+    @classmethod
+    def parse(cls, device: object, encoder: object) -> "ComputeChoice":
+        """From stored values; anything unknown (an old or hand-edited setting) becomes ``auto``."""
+        dev = str(device or "").strip().lower()
+        enc = str(encoder or "").strip().lower()
+        return cls(dev if dev in DEVICE_CHOICES else "auto", enc if enc in ENCODER_CHOICES else "auto")
+
+    def kwargs(self) -> dict[str, str]:
+        return {"device": self.device, "encoder": self.encoder}
+
+    def checked(self) -> tuple["ComputeChoice", str]:
+        """``(self, "")`` when this choice can run here, else ``(automatic, why not)``.
+
+        Probes torch only for an explicitly named GPU (see :func:`check_preferences`).
+        """
+        try:
+            check_preferences(self.encoder, self.device)
+        except StudioError as exc:
+            return ComputeChoice(), f"{exc}; using Automatic instead"
+        return self, ""
+
+
+def device_unavailable(kind: str, probe: DeviceProbe) -> str:
+    """Why ``kind`` (``cuda`` / ``mps``) cannot be chosen on this machine; "" when it can."""
+    if kind == "cuda" and probe.cuda_count == 0:
+        return "No CUDA device: torch sees no NVIDIA GPU here (or this torch build has no CUDA support)."
+    if kind == "mps" and not probe.mps:
+        return "No Apple MPS: the Metal backend needs an Apple-silicon Mac and a torch build with MPS."
+    return ""
+
+
+def probe_devices(progress=None) -> DeviceProbe:
+    """:meth:`DeviceProbe.from_torch` as a job (it imports torch: run it off a UI thread)."""
+    return DeviceProbe.from_torch()

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
 GATE_THRESHOLD = 0.99
 GATE_SAMPLE = 64
 GATE_FILE = "gate.json"
+# The progress note (core.progress.Progress.note) that carries a job's EncoderSelection.to_dict().
+ENCODER_NOTE = "encoder"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,21 @@ class EncoderSelection:
                 "reason": self.reason, "gate": asdict(self.gate) if self.gate else None}
 
 
+def refused_fast(info: dict) -> bool:
+    """A selection (``to_dict()``) where the fast encoder was asked for (or allowed) but fp32 runs."""
+    return info.get("kind") == EXACT and info.get("requested") != EXACT and bool(info.get("reason"))
+
+
+def compute_label(info: dict) -> str:
+    """A short status-line text for a selection (``to_dict()``): ``"CPU · fast int8"``, ``"CUDA · exact fp32"``."""
+    device = str(info.get("device") or "cpu")
+    kind, _, index = device.partition(":")
+    where = {"cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}.get(kind, device)
+    where += f":{index}" if index else ""
+    what = "fast int8" if info.get("kind") == FAST else "exact fp32"
+    return f"{where} · {what}"
+
+
 def _is_project_version(project: "Project | None", model_id: str) -> bool:
     if project is None or model_id == BUNDLED:
         return False
@@ -151,10 +168,21 @@ def select_encoder(
     then gate it on ``sample`` (default: :func:`gate_sample` of ``project``).
     A model the fast path cannot reproduce, a failed build or a failed gate
     gives the exact encoder on the CPU, with the reason.
+
+    The selection is also noted on ``progress`` as :data:`ENCODER_NOTE`
+    (:meth:`EncoderSelection.to_dict`), so whoever follows the job learns it.
     """
+    progress = progress or Progress()
+    selection = _select(project, model_id, folder, encoder, device, query_prompt, document_prompt,
+                        sample, threshold, progress, probe)
+    progress.note(ENCODER_NOTE, selection.to_dict())  # a status line shows what runs, and why
+    return selection
+
+
+def _select(project, model_id, folder, encoder, device, query_prompt, document_prompt, sample,
+            threshold, progress: Progress, probe) -> EncoderSelection:
     from core.retrieval.onnx_int8 import ensure_fast_model, fast_model_dir
 
-    progress = progress or Progress()
     requested = (encoder or "auto").lower()
     kind, dev = choose_encoder_kind(encoder, device, probe)
     prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}

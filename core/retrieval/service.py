@@ -202,6 +202,10 @@ class Retrieval:
     def ensure_dense(self, progress: Progress | None = None) -> "DenseIndex":
         """Load the model, the document embeddings (encoding only what the cache lacks) and the index."""
         if self._dense is not None:
+            if progress is not None and self._selection is not None:
+                from core.retrieval.encoder_choice import ENCODER_NOTE
+
+                progress.note(ENCODER_NOTE, self._selection.to_dict())  # this job uses it too
             return self._dense
         with self._dense_lock:
             if self._dense is None:

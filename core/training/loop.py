@@ -39,6 +39,8 @@ from core.training.trainer import (
 # embeddings are prepared.
 _TRAIN_SHARE = 0.6
 _TRAIN_SHARE_PREPARE = 0.8
+# The progress note (core.progress.Progress.note) naming the version a fine-tune just registered.
+VERSION_NOTE = "version"
 
 
 @dataclass
@@ -167,7 +169,8 @@ def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progr
     Without a re-mine and with ``prepare``, the new version's embeddings are
     prepared instead (:func:`prepare_embeddings`); cancelling that step
     keeps the trained version and returns with ``embeddings["ready"]`` False.
-    ``device`` / ``encoder`` are the encoder choice the later Compare and
+    Once the version is registered it is noted on ``progress`` as
+    :data:`VERSION_NOTE`. ``device`` / ``encoder`` are the encoder choice the later Compare and
     Re-mine will use, so they find the vectors cached. ``lower_priority``
     (for a worker process of its own) lowers the process's CPU priority for
     that step: it is a head start, and must not take the CPU from the UI.
@@ -175,6 +178,8 @@ def retrain_and_remine(project: Project, config: TrainingConfig, progress: Progr
     progress = progress or Progress()
     share = _TRAIN_SHARE if remine else (_TRAIN_SHARE_PREPARE if prepare else 1.0)
     version = train(project, config, progress.sub(0.0, share), on_step=on_step)
+    # Registered now: whoever follows the job may offer the version while the next step runs.
+    progress.note(VERSION_NOTE, version.id)
     outcome = LoopOutcome(version)
     if remine:
         (outcome.mining, outcome.mining_pass, outcome.encode_seconds,

@@ -10,7 +10,9 @@ Protocol. stdin, first line: ``{"project": path, "config": {...TrainingConfig},
 "remine": bool, "prepare": bool, "device": str, "encoder": str}`` (or
 ``{"project": path, "remine_model": id, "device", "encoder"}`` to only re-mine);
 any later line (or end of input, e.g. the parent died) asks to cancel. stdout, one JSON object per line:
-``{"type": "progress", "fraction", "message"}``, ``{"type": "step", ...entry}``,
+``{"type": "progress", "fraction", "message", "local", "done", "total"}`` (the
+overall fraction and the stage's own, as :class:`core.progress.Step` has them), ``{"type": "step", ...entry}``,
+``{"type": "note", "name", "value"}`` (:meth:`core.progress.Progress.note`),
 then exactly one of ``{"type": "result", "version_id", "mining_pass",
 "encode_seconds", "mine_seconds", "mining_counts", "embeddings"}`` (re-mine only:
 ``{"type": "result", "remine": {...}}``), ``{"type": "cancelled"}``,
@@ -28,7 +30,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from core.progress import Cancelled, Progress
+from core.progress import Cancelled, Progress, Step
 from core.training.trainer import StepCallback, TrainingConfig
 
 _MODULE = "core.training.worker"
@@ -110,7 +112,15 @@ def main() -> int:
         emit({"type": "error", "message": "no request on stdin", "user_error": False})
         return 2
     request = json.loads(first)
-    progress = Progress(lambda f, m: emit({"type": "progress", "fraction": f, "message": m}))
+    def report(fraction: float, message: str) -> None:
+        step = progress.step  # the stage's own fraction and count, for the parent's display
+        emit({"type": "progress", "fraction": fraction, "message": message,
+              "local": step.local if step is not None else fraction,
+              "done": step.done if step is not None else None,
+              "total": step.total if step is not None else None})
+
+    progress = Progress(report,
+                        on_note=lambda name, value: emit({"type": "note", "name": name, "value": value}))
 
     def watch_stdin() -> None:
         sys.stdin.readline()  # a line or EOF: either way, stop
@@ -193,9 +203,12 @@ def _run_child(request: dict, progress: Progress, on_step: StepCallback | None,
             kind = msg.get("type")
             if kind == "progress" and not cancel_sent:
                 try:
-                    progress.fraction(msg["fraction"], msg["message"])
+                    progress.relay(Step(msg["message"], msg["fraction"], msg.get("local", msg["fraction"]),
+                                        msg.get("done"), msg.get("total")))
                 except Cancelled:
                     pass  # noticed at the top of the loop; the child cleans up first
+            elif kind == "note" and isinstance(msg.get("name"), str):
+                progress.note(msg["name"], msg.get("value"))
             elif kind == "step":
                 entry = {k: v for k, v in msg.items() if k != "type"}
                 history.append(entry)
