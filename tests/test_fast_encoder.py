@@ -173,3 +173,17 @@ def test_fp32_and_int8_vectors_are_cached_apart(user_cache, tiny_project):
         reference = shared_encoder(bundled_model_path(), device="cpu").encode_documents(
             [d.retrieval_text for d in project.iter_documents()])
         assert np.allclose(e_vecs, reference, atol=1e-5)
+
+
+def test_automatic_keeps_fp32_when_its_vectors_of_the_corpus_are_cached(user_cache, tiny_project):
+    """A project that ships or already computed fp32 vectors (the demo) is not encoded again in int8."""
+    from core.retrieval.embeddings import document_embeddings
+
+    with Project.open(tiny_project) as project:
+        before = select_encoder(project, "bundled", bundled_model_path(), encoder="auto", device="cpu")
+        assert before.kind == "fast", before.reason
+        document_embeddings(project, shared_encoder(bundled_model_path(), device="cpu"))
+        after = select_encoder(project, "bundled", bundled_model_path(), encoder="auto", device="cpu")
+        assert after.kind == "exact" and "already cached" in after.reason
+        # Asked for by name, the fast encoder is still used.
+        assert select_encoder(project, "bundled", bundled_model_path(), encoder="fast").kind == "fast"

@@ -187,6 +187,13 @@ def _write_aligned(folder: Path, info: dict) -> None:
     os.replace(tmp, folder / "aligned.json")
 
 
+def has_cached_document_embeddings(project: "Project", encoder: "Encoder", dtype: str = "float32") -> bool:
+    """Whether :func:`cached_document_embeddings` would find the current corpus's vectors (reads no matrix)."""
+    info = _read_aligned(cache_folder(project, encoder, dtype))
+    return bool(info) and info.get("corpus_revision") == project.corpus_revision \
+        and info.get("rows") == project.document_count()
+
+
 def cached_document_embeddings(
     project: "Project", encoder: "Encoder", dtype: str = "float32"
 ) -> np.ndarray | None:

@@ -193,6 +193,16 @@ def _select(project, model_id, folder, encoder, device, query_prompt, document_p
     if kind == EXACT:
         progress.fraction(0.0, "Loading model")
         return EncoderSelection(exact(), EXACT, dev, requested)
+    if requested == "auto" and project is not None:
+        # Vectors already on disk cost nothing, and fp32 ones are the better:
+        # the automatic choice does not encode the corpus again to save time.
+        from core.retrieval.embeddings import has_cached_document_embeddings
+
+        progress.fraction(0.0, "Loading model")
+        exact_encoder = exact()
+        if has_cached_document_embeddings(project, exact_encoder):
+            return EncoderSelection(exact_encoder, EXACT, dev, requested,
+                                    "exact fp32: this corpus's fp32 embeddings are already cached")
     fast_dir = fast_model_dir(folder, model_fingerprint(folder),
                               beside_model=_is_project_version(project, model_id))
     try:
