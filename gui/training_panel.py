@@ -100,6 +100,8 @@ def embeddings_text(embeddings: dict) -> str:
             f"{float(embeddings.get('seconds') or 0):.0f} s; Compare and Re-mine use them.")
     if refused_fast(info):
         text += f" ({info['reason']})"
+    if embeddings.get("fusion"):
+        text += f" Hybrid fusion: {embeddings['fusion']}."
     return text
 
 

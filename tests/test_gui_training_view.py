@@ -164,3 +164,13 @@ def test_a_failure_after_the_fine_tune_says_the_version_is_kept(qtbot, panel, mo
     text = panel.status.text()
     assert "Encoding the corpus with v2 failed: disk full" in text and "v2 is kept" in text
     assert panel.versions.rowCount() == 2 and panel.encode_row.isHidden()
+
+
+def test_the_embeddings_line_names_the_fusion_the_new_version_got():
+    from gui.training_panel import embeddings_text
+
+    text = embeddings_text({"model": "v1", "ready": True, "documents": 4, "queries": 2, "seconds": 3,
+                            "encoder": {"kind": "fast", "device": "cpu", "reason": ""},
+                            "fusion": "weighted 0.3/0.7 (chosen on train)"})
+    assert text.startswith("Embeddings of v1 ready: 4 documents and 2 queries")
+    assert text.endswith("Hybrid fusion: weighted 0.3/0.7 (chosen on train).")

@@ -132,6 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             e = outcome.embeddings
             print(f"embeddings: {e['documents']} documents and {e['queries']} queries cached in "
                   f"{e['seconds']} s ({e['encoder']['kind']} encoder)")
+            if e.get("fusion"):
+                print(f"hybrid fusion of {version.id}: {e['fusion']}")
     return 0
 
 
