@@ -139,6 +139,8 @@ class CompareView(QWidget, View):
         self.progress = JobProgress(context.jobs, bar_width=200)
         self.state = QLabel("Choose two models and press Compare")
         self.state.setObjectName("compare-state")
+        # The summary names each model's fusion and can outgrow a 1024-px window: wrap, never widen it.
+        self.state.setWordWrap(True)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Model A"))
         controls.addWidget(self.model_a)
@@ -382,7 +384,8 @@ class CompareView(QWidget, View):
         self.state.setText(f"{result['queries']} queries of split {split!r} · baseline "
                            f"{labels[result['baseline']]}"
                            + (f" · hybrid fusion {fusion_text}" if fusion_text else ""))
-        self.state.setToolTip("\n".join(f"{m}: {f['note']}" for m, f in fusion.items() if f.get("note")))
+        notes = [f"{m}: {f['note']}" for m, f in fusion.items() if f.get("note")]
+        self.state.setToolTip("\n".join([self.state.text(), *notes]))
         self._refresh_pair()
         self.comparisonReady.emit(result)
 

@@ -126,3 +126,12 @@ def test_compare_chooses_on_train_stores_with_the_version_and_uses_it(trained):
         on_train = compare_models(p, ["v1"], split="train", retrievers=["hybrid"])
         assert on_train["fusion"]["v1"]["method"] == "rrf" and "evaluated split" in on_train["fusion"]["v1"]["note"]
         assert stored_fusion(p, "v1") == stored  # and leaves the stored choice alone
+
+
+def test_the_grid_ends_read_as_one_part_alone():
+    from core.retrieval.fusion_setting import FusionSetting
+
+    assert FusionSetting("weighted", dense_weight=1.0).short() == "dense only (weighted 0/1)"
+    assert FusionSetting("weighted", dense_weight=0.0).short() == "BM25 only (weighted 1/0)"
+    assert FusionSetting("weighted", dense_weight=0.7).short() == "weighted 0.3/0.7"
+    assert FusionSetting().short() == "RRF"

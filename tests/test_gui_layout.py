@@ -85,6 +85,19 @@ def test_every_view_fits_1024x700(qtbot, tiny_project):
         assert cut_off_widgets(window) == [], f"{key} view at 1024×700"
 
 
+def test_a_long_compare_summary_wraps_instead_of_widening_the_window(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    window.resize(*SMALL)
+    window.show_view("compare")
+    window.views["compare"].state.setText(
+        "300 queries of split 'test' · baseline dense · bundled · hybrid fusion bundled: weighted "
+        "0.5/0.5 (chosen on train); v12: weighted 0.3/0.7 (chosen on train)")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert (window.width(), window.height()) == SMALL
+    assert cut_off_widgets(window) == []
+
+
 def test_side_panels_collapse_to_give_the_panes_room(qtbot, tiny_project):
     window = open_window(qtbot, tiny_project)
     window.resize(*SMALL)

@@ -54,8 +54,13 @@ class FusionSetting:
         return [round(1.0 - self.dense_weight, 10), self.dense_weight]
 
     def short(self) -> str:
-        """``RRF`` or ``weighted 0.3/0.7`` (BM25/dense weights)."""
-        return "RRF" if self.method == "rrf" else f"weighted {self.weights[0]:g}/{self.weights[1]:g}"
+        """``RRF`` or ``weighted 0.3/0.7`` (BM25/dense weights); an end of the grid says which part alone."""
+        if self.method == "rrf":
+            return "RRF"
+        text = f"weighted {self.weights[0]:g}/{self.weights[1]:g}"
+        if self.dense_weight in (0, 1):
+            text = f"{'dense' if self.dense_weight == 1 else 'BM25'} only ({text})"
+        return text
 
     def describe(self) -> str:
         """:meth:`short` with where it was chosen, e.g. ``weighted 0.3/0.7 (chosen on train)``."""
