@@ -531,8 +531,9 @@ class TrainingPanel(QWidget, View):
         if self._last_entry is not None and self._last_entry.get("remaining_s") is not None:
             # The estimate was made at the last step; time since then counts against it.
             remaining = max(self._last_entry["remaining_s"] - (elapsed - self._last_step_at), 0.0)
-        if self._saved_version is not None and self._job is not None:
-            # Training is over; the step after it has its own bar (and time left) in its row.
+        if self._job is None or self._saved_version is not None:
+            # The job ended, or training is over and the step after it has its own bar
+            # (and time left) in its row: no "remaining" for the training.
             self.times.setText(f"Elapsed {_duration(elapsed)}")
             return
         self.times.setText(f"Elapsed {_duration(elapsed)} · remaining {_duration(remaining)}")

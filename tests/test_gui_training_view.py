@@ -143,6 +143,7 @@ def test_cancel_while_the_new_version_encodes_keeps_the_version(qtbot, panel, mo
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert "Model version v2" in panel.result.text()
     assert "Encoding v2's corpus was cancelled: v2 is kept" in panel.result.text()
+    assert panel.times.text().startswith("Elapsed") and "remaining" not in panel.times.text()  # job over
     assert panel.encode_row.isHidden() and panel.train_button.isEnabled()
 
 
