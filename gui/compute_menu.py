@@ -27,7 +27,7 @@ from .workers import JobRunner
 
 DEVICES = (("auto", "&Automatic (CUDA, then Apple MPS, else CPU)"), ("cpu", "&CPU"),
            ("cuda", "C&UDA (NVIDIA GPU)"), ("mps", "Apple &MPS"))
-ENCODERS = (("auto", "Au&tomatic (fast int8 on the CPU when it passes its quality gate)"),
+ENCODERS = (("auto", "Au&tomatic (cached fp32, else fast int8 on the CPU if it passes its gate)"),
             ("fast", "&Fast int8 (CPU)"), ("exact", "&Exact fp32"))
 GPUS = ("cuda", "mps")
 APPLIES = "Applies to jobs started from now on; running jobs keep their device."
