@@ -239,7 +239,11 @@ class LabelingWorkspace(QWidget, View):
         self.queries.set_queries(overview.queries, overview.splits)
         if first:
             current = self.context.current_query_id
-            if not (current and self.queries.select_query(current)):
+            if current and self.queries.select_query(current):
+                # The remembered query was the context's before this view existed: selecting
+                # its row changes nothing there, so nothing would show it.
+                self._query_changed(current)
+            else:
                 self.queries.select_first()
             if not overview.queries:
                 for r in RETRIEVERS:

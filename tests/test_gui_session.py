@@ -46,6 +46,9 @@ def test_query_and_filter_come_back_with_the_project(qtbot, tiny_project):
     qtbot.waitUntil(lambda: window.workspace.overview_loaded, timeout=10000)
     assert window.context.current_query_id == "q3"
     assert panel.current_query_id() == "q3"
+    # ... and shown: its text above the panes, and its candidates in them.
+    assert "q3" in window.workspace.query_header.text()
+    qtbot.waitUntil(lambda: window.workspace.panes["bm25"].model.rowCount() > 0, timeout=20000)
     assert panel.search.text() == "cancer"
     assert panel.status.currentData() == "positive"
 
