@@ -124,7 +124,7 @@ class ImportDialog(QDialog):
         super().__init__(parent)
         self.context = context
         self.setWindowTitle("Import")
-        self.resize(980, 680)
+        self.resize(*session.default_size(self, 980, 680))
         self._job: Job | None = None
         self._columns: dict[str, list[str]] = {}
         self._latest = Latest(context.jobs, "import preview", self)

@@ -54,6 +54,7 @@ from core.mining.rules import (
 )
 from core.mining.store import read_current_config
 
+from . import session
 from .context import AppContext
 from .mining_histogram import ScoreHistogram
 from .mining_outcome import MiningOutcome
@@ -95,7 +96,7 @@ class MiningDialog(QDialog):
         self.context = context
         self.setWindowTitle("Mine hard negatives")
         self.setObjectName("mining-dialog")
-        self.resize(1180, 760)
+        self.resize(*session.default_size(self, 1180, 760))  # fits a 1024×700 screen
         self._prepare = Latest(context.jobs, "Mining preview", self)
         self._decide = Latest(context.jobs, "Mining preview rules", self)
         self._bundle: PreviewBundle | None = None

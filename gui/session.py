@@ -97,7 +97,7 @@ def save_window(window: QMainWindow) -> None:
     store.setValue("window/position", [normal.x(), normal.y()])
 
 
-def default_size(window: QMainWindow, width: int = 1400, height: int = 900) -> tuple[int, int]:
+def default_size(window: QWidget, width: int = 1400, height: int = 900) -> tuple[int, int]:
     """The first-run window size: ``width`` × ``height``, shrunk to fit the screen it opens on."""
     screen = window.screen() or QGuiApplication.primaryScreen()
     if screen is None:

@@ -314,6 +314,13 @@ def test_the_dialog_starts_with_nv_retrievers_relative_margin(context, qtbot):
     assert dialog.config().relative_margin == pytest.approx(0.05)
 
 
+def test_the_dialog_opens_no_larger_than_the_screen(context, qtbot):
+    """Without a window manager to shrink it, a 1180×760 dialog hid Mine all below a 700-px screen."""
+    dialog = open_dialog(context, qtbot)
+    room = dialog.screen().availableGeometry()
+    assert dialog.width() <= room.width() and dialog.height() <= room.height()
+
+
 def test_mine_all_says_what_happened_and_review_now_opens_that_pass(tiny_project, qtbot):
     from helpers_gui import open_window
 
