@@ -764,10 +764,17 @@ class MainWindow(QMainWindow):
 
             runner = self._demo_runner = JobRunner(self)
             self.job_status.set_runner(runner)
+        def opened(path) -> None:
+            self.statusBar().clearMessage()  # else "Preparing…" stays beside the opened project
+            self.open_project(path)
+
+        def failed(message: str) -> None:
+            self.statusBar().clearMessage()
+            self.warn("Demo project", message)
+
         runner.start("Building the demo project",
                      lambda progress: ensure_demo_project(progress=progress),
-                     on_result=self.open_project,
-                     on_error=lambda m: self.warn("Demo project", m))
+                     on_result=opened, on_error=failed)
 
     def import_data(self) -> None:
         if self.context is None:

@@ -108,3 +108,16 @@ def test_a_first_window_fits_the_screen_it_opens_on(qtbot):
     assert room.width() < 1400 and room.height() < 900  # the case under test
     assert window.width() <= max(room.width(), need.width())
     assert window.height() <= max(room.height(), need.height())
+
+
+def test_the_demo_opens_without_a_stale_preparing_message(qtbot, tiny_project, monkeypatch):
+    import core.io.demo
+    from gui.main_window import MainWindow
+
+    monkeypatch.setattr(core.io.demo, "ensure_demo_project", lambda progress=None: tiny_project)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_demo()
+    assert window.statusBar().currentMessage() == "Preparing the demo project…"
+    qtbot.waitUntil(lambda: window.context is not None, timeout=10000)
+    assert window.statusBar().currentMessage() == ""
