@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from core.retrieval.encoder_choice import ENCODER_NOTE, compute_label, refused_fast
+from core.training.trainer import TRAINING_NOTE, training_label
 
 from .progress_widget import ElidedLabel, JobProgress, follow_runner
 from .workers import Job, JobRunner
@@ -24,6 +25,7 @@ class JobStatus(QWidget):
         super().__init__(parent)
         self._runner: JobRunner | None = None
         self._shown: Job | None = None
+        self._compute_note: str | None = None
         # While a job runs its stage matters more than the project and model names,
         # which elide first in the status bar.
         # A 100 px bar and tight spacing leave a 1024 px window room for the stage with its
@@ -35,7 +37,8 @@ class JobStatus(QWidget):
         self.compute.setObjectName("job-compute")
         # Room for the device and encoder in a 1024 px window ("CPU · fast int8"); more when the
         # window has it. A refusal's reason is what gives way ("…", whole in the tooltip).
-        self.compute.setMinimumWidth(self.compute.fontMetrics().horizontalAdvance("CPU · fast int8") + 8)
+        self.compute.setMinimumWidth(max(self.compute.fontMetrics().horizontalAdvance(t)
+                                         for t in ("CPU · fast int8", "CPU · bf16 training")) + 8)
         self.compute.setMaximumWidth(260)
         # Not Ignored like other elided labels: a box layout would give it its (zero) size hint.
         self.compute.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -73,14 +76,24 @@ class JobStatus(QWidget):
         self._update()
 
     def _noted(self, job: Job, name: str) -> None:
-        if job is self._shown and name == ENCODER_NOTE:
+        if job is self._shown and name in (ENCODER_NOTE, TRAINING_NOTE):
+            self._compute_note = name  # the newest says what runs now (a fine-tune, then its encode)
             self._show_compute()
 
     def _show_compute(self) -> None:
-        info = self._shown.notes.get(ENCODER_NOTE) if self._shown is not None else None
+        notes = self._shown.notes if self._shown is not None else {}
+        name = self._compute_note if self._compute_note in notes else next(
+            (n for n in (ENCODER_NOTE, TRAINING_NOTE) if n in notes), None)
+        info = notes.get(name) if name else None
         if not info:
             self.compute.setText("")
             self.compute.setVisible(False)
+            return
+        if name == TRAINING_NOTE:
+            label = training_label(info)
+            self.compute.setText(label)
+            self.compute.setToolTip(f"{self._shown.name} runs on {label}")
+            self.compute.setVisible(True)
             return
         text = compute_label(info)
         if refused_fast(info):
@@ -95,6 +108,7 @@ class JobStatus(QWidget):
         shown = jobs[0] if jobs else None
         if shown is not self._shown or shown is None:
             self._shown = shown
+            self._compute_note = None
             self.progress.follow(shown)
             self._show_compute()
         self.setVisible(shown is not None)

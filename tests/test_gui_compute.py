@@ -206,3 +206,30 @@ def test_status_bar_names_the_device_and_encoder_of_the_running_job(qtbot, tiny_
     (text, tip, visible), = shown
     assert visible and text.startswith("CPU · exact fp32 · fast encoder refused, using fp32: quality gate failed")
     assert "threshold 1.01" in tip and tip.startswith("Checking the fast encoder runs on CPU · exact fp32\n")
+
+
+def test_status_bar_names_the_device_and_precision_of_a_fine_tune_then_its_encoder(qtbot, tiny_project,
+                                                                                  tiny_model):
+    """A training job says what trains (device, precision), then what encodes the new version."""
+    from helpers_training import add_training_queries
+
+    from core.training.loop import run_training_job
+    from core.training.trainer import TrainingConfig, resolve_precision
+    from gui.job_status import JobStatus
+    from gui.workers import JobRunner
+
+    add_training_queries(tiny_project)
+    runner = JobRunner()
+    status = JobStatus()
+    qtbot.addWidget(status)
+    status.set_runner(runner)
+    shown = []
+    runner.jobNoted.connect(lambda job, name: shown.append((name, status.compute.text())))
+    config = TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32, epochs=1)
+    with qtbot.waitSignal(runner.jobFinished, timeout=120000):
+        runner.start("Fine-tuning", lambda progress: run_training_job(
+            tiny_project, config, device="cpu", encoder="exact", progress=progress))
+    precision = resolve_precision("auto", "cpu")
+    labels = [text for name, text in shown if name in ("training", ENCODER_NOTE)]
+    assert labels[0] == f"CPU · {precision} training"
+    assert labels[-1] == "CPU · exact fp32"  # the pipelined encode of the new version

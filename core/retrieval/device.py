@@ -173,3 +173,10 @@ def device_unavailable(kind: str, probe: DeviceProbe) -> str:
 def probe_devices(progress=None) -> DeviceProbe:
     """:meth:`DeviceProbe.from_torch` as a job (it imports torch: run it off a UI thread)."""
     return DeviceProbe.from_torch()
+
+
+def device_label(device: str | None) -> str:
+    """How a status line names a device: ``CPU``, ``CUDA:1``, ``Apple MPS``."""
+    kind, _, index = str(device or "cpu").partition(":")
+    where = {"cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}.get(kind, kind)
+    return where + (f":{index}" if index else "")

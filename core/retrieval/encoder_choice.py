@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from core.progress import Progress
-from core.retrieval.device import EXACT, FAST, DeviceProbe, choose_encoder_kind
+from core.retrieval.device import (
+    EXACT,
+    FAST,
+    DeviceProbe,
+    choose_encoder_kind,
+    device_label,
+)
 from core.retrieval.encoder import BUNDLED, Encoder, model_fingerprint, shared_encoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,12 +139,8 @@ def refused_fast(info: dict) -> bool:
 
 def compute_label(info: dict) -> str:
     """A short status-line text for a selection (``to_dict()``): ``"CPU · fast int8"``, ``"CUDA · exact fp32"``."""
-    device = str(info.get("device") or "cpu")
-    kind, _, index = device.partition(":")
-    where = {"cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}.get(kind, device)
-    where += f":{index}" if index else ""
     what = "fast int8" if info.get("kind") == FAST else "exact fp32"
-    return f"{where} · {what}"
+    return f"{device_label(info.get('device'))} · {what}"
 
 
 def _is_project_version(project: "Project | None", model_id: str) -> bool:

@@ -40,7 +40,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from core.errors import StudioError
 from core.progress import Cancelled, Progress
@@ -432,6 +432,16 @@ def native_bf16(device: str) -> bool:
     return False
 
 
+TRAINING_NOTE = "training"  # progress note: {"device", "precision"} of a fine-tune
+
+
+def training_label(info: Mapping) -> str:
+    """A status-line text for a :data:`TRAINING_NOTE`: ``"CPU · bf16 training"``."""
+    from core.retrieval.device import device_label
+
+    return f"{device_label(info.get('device'))} · {info.get('precision') or 'fp32'} training"
+
+
 def resolve_precision(precision: str, device: str) -> str:
     """``"bf16"`` or ``"fp32"`` for a :attr:`TrainingConfig.precision` on ``device``."""
     if precision == "auto":
@@ -510,6 +520,7 @@ def train(
         set_seed(config.seed)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         precision = resolve_precision(config.precision, device)
+        progress.note(TRAINING_NOTE, {"device": device, "precision": precision})  # the status bar says it
         model = load_sentence_transformer(base_folder, device=device)
         encode_length = model.max_seq_length
         model.max_seq_length = config.max_seq_length
