@@ -160,6 +160,12 @@ class TrainingPanel(QWidget, View):
         self.use_proposed = QCheckBox("Use unreviewed mined negatives")
         self.use_proposed.setToolTip("Also train on the negatives the latest mining pass proposed "
                                      "that nobody has reviewed yet")
+        self.fast_arithmetic = QCheckBox("Faster arithmetic (bf16 where the CPU/GPU has it)")
+        self.fast_arithmetic.setObjectName("training-bf16")
+        self.fast_arithmetic.setToolTip(
+            "bf16 mixed precision where the hardware computes bf16 natively (recent CPUs with "
+            "AVX-512 BF16 or AMX, GPUs with bf16), else fp32. On SciFact it trained 2.2× faster "
+            "and reached nDCG@10 0.715 instead of 0.718 (benchmarks/README.md).")
         self.remine = QCheckBox("Re-mine after training")
         self.remine.setToolTip("Re-encode the corpus with the new model and run a new mining pass "
                                "with the current mining settings")
@@ -184,6 +190,7 @@ class TrainingPanel(QWidget, View):
         splits.addStretch(1)
         form.addRow("Training split", splits)
         form.addRow("", self.use_proposed)
+        form.addRow("", self.fast_arithmetic)
         form.addRow("", self.remine)
         settings = QGroupBox("Settings")
         settings.setLayout(form)
@@ -409,6 +416,7 @@ class TrainingPanel(QWidget, View):
             heldout_split=self.heldout.text().strip() or _DEFAULTS.heldout_split,
             use_proposed=self.use_proposed.isChecked(), num_negatives=self.negatives.value(),
             loss=self.loss.currentData() or _DEFAULTS.loss,
+            precision="auto" if self.fast_arithmetic.isChecked() else "fp32",
         )
 
     def _refresh_preview(self, *_args) -> None:

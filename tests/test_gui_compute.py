@@ -225,7 +225,8 @@ def test_status_bar_names_the_device_and_precision_of_a_fine_tune_then_its_encod
     status.set_runner(runner)
     shown = []
     runner.jobNoted.connect(lambda job, name: shown.append((name, status.compute.text())))
-    config = TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32, epochs=1)
+    config = TrainingConfig(base=str(tiny_model), batch_size=4, max_seq_length=32, epochs=1,
+                            precision="auto")
     with qtbot.waitSignal(runner.jobFinished, timeout=120000):
         runner.start("Fine-tuning", lambda progress: run_training_job(
             tiny_project, config, device="cpu", encoder="exact", progress=progress))

@@ -175,3 +175,9 @@ def test_the_embeddings_line_names_the_fusion_the_new_version_got():
                             "fusion": "weighted 0.3/0.7 (chosen on train)"})
     assert text.startswith("Embeddings of v1 ready: 4 documents and 2 queries")
     assert text.endswith("Hybrid fusion: weighted 0.3/0.7 (chosen on train).")
+
+
+def test_faster_arithmetic_asks_for_bf16_where_the_hardware_has_it(panel):
+    assert panel.config().precision == "fp32"  # exact by default: bf16 cost 0.0036 nDCG on SciFact
+    panel.fast_arithmetic.setChecked(True)
+    assert panel.config().precision == "auto"

@@ -142,8 +142,7 @@ def test_training_registers_a_loadable_version_with_card(project, tiny_model):
     assert [(r["id"], r["path"], r["base"]) for r in rows] == [("v1", "models/v1", str(tiny_model))]
     assert rows[0]["train_counts"]["rows"] == 12
     assert rows[0]["config"]["epochs"] == 2 and rows[0]["config"]["encode_max_seq_length"] == 64
-    assert rows[0]["config"]["precision"] == "auto"
-    assert rows[0]["config"]["precision_used"] in ("bf16", "fp32")
+    assert rows[0]["config"]["precision"] == "fp32" and rows[0]["config"]["precision_used"] == "fp32"
     # 12 rows at batch 4 for 2 epochs = 6 steps, each reported with its loss.
     assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6]
     assert [s for s, _loss in rows[0]["metrics"]["training"]["loss_history"]] == [1, 2, 3, 4, 5, 6]

@@ -46,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "model), a model version id or a model folder")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed (default %(default)s)")
     p.add_argument("--precision", choices=PRECISIONS, default=_DEFAULTS.precision,
-                   help="training arithmetic: 'auto' (default) uses bf16 mixed precision where the "
-                        "CPU or GPU computes bf16 natively, else fp32")
+                   help="training arithmetic: fp32 (default); 'auto' uses bf16 mixed precision where "
+                        "the CPU or GPU computes bf16 natively (about 2x faster, slightly lower "
+                        "nDCG on SciFact), else fp32")
     p.add_argument("--name", default=None, help="display name of the new model version")
     p.add_argument("--remine", action="store_true",
                    help="afterwards re-encode the corpus with the new model and re-mine negatives "
