@@ -187,11 +187,18 @@ def _write_aligned(folder: Path, info: dict) -> None:
     os.replace(tmp, folder / "aligned.json")
 
 
+def _current_aligned(project: "Project", folder: Path) -> dict | None:
+    """``aligned.json`` of ``folder`` if it describes the project's current corpus, else None."""
+    info = _read_aligned(folder)
+    if not info or info.get("corpus_revision") != project.corpus_revision \
+            or info.get("rows") != project.document_count():
+        return None
+    return info
+
+
 def has_cached_document_embeddings(project: "Project", encoder: "Encoder", dtype: str = "float32") -> bool:
     """Whether :func:`cached_document_embeddings` would find the current corpus's vectors (reads no matrix)."""
-    info = _read_aligned(cache_folder(project, encoder, dtype))
-    return bool(info) and info.get("corpus_revision") == project.corpus_revision \
-        and info.get("rows") == project.document_count()
+    return _current_aligned(project, cache_folder(project, encoder, dtype)) is not None
 
 
 def cached_document_embeddings(
@@ -199,8 +206,8 @@ def cached_document_embeddings(
 ) -> np.ndarray | None:
     """The fast path alone: the aligned matrix if it matches the corpus revision, else None."""
     folder = cache_folder(project, encoder, dtype)
-    info = _read_aligned(folder)
-    if not info or info.get("corpus_revision") != project.corpus_revision:
+    info = _current_aligned(project, folder)
+    if info is None:
         return None
     store = SegmentStore(folder, encoder.dimension, dtype)
     try:
