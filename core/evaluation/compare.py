@@ -238,8 +238,8 @@ def _hybrid_fusion(project: Project, retrieval, split: str | None, fusion_split:
     RRF when the evaluated split is the fusion split or contains it, or when
     the fusion split has nothing to choose on.
     """
-    from core.evaluation.fusion_choice import tune_fusion
-    from core.retrieval.fusion_setting import DEFAULT_FUSION, stored_fusion
+    from core.evaluation.fusion_choice import fusion_chosen_on
+    from core.retrieval.fusion_setting import DEFAULT_FUSION
 
     note = None
     setting = None
@@ -247,12 +247,10 @@ def _hybrid_fusion(project: Project, retrieval, split: str | None, fusion_split:
         note = (f"default RRF: the fusion is chosen on split {fusion_split!r}, "
                 f"which is {'part of ' if split is None else ''}the evaluated split")
     else:
-        setting = stored_fusion(project, retrieval.model_id)
-        if setting is None or setting.tuned_on != fusion_split:
-            try:
-                setting = tune_fusion(project, retrieval.model_id, fusion_split, progress, retrieval=retrieval)
-            except StudioError as exc:
-                setting, note = None, f"default RRF: {exc}"
+        try:
+            setting = fusion_chosen_on(project, retrieval, fusion_split, progress)
+        except StudioError as exc:
+            setting, note = None, f"default RRF: {exc}"
     setting = setting or DEFAULT_FUSION
     retrieval.use_fusion(setting)
     return {**setting.to_dict(), "label": setting.describe(), "short": setting.short(), "note": note}

@@ -27,7 +27,12 @@ from typing import Mapping, Sequence
 from core.errors import StudioError
 from core.progress import Progress
 from core.project.file import Project
-from core.retrieval.fusion_setting import FusionSetting, fuse, store_fusion
+from core.retrieval.fusion_setting import (
+    FusionSetting,
+    fuse,
+    store_fusion,
+    stored_fusion,
+)
 
 Ranking = Sequence[tuple[str, float]]
 CHOICE_METRIC = "ndcg@10"
@@ -111,6 +116,7 @@ def tune_fusion(
     """
     from core.retrieval.service import Retrieval
 
+    project.require_writable()  # the choice is stored: refuse now, not after searching every query
     progress = progress or Progress()
     retrieval = retrieval or Retrieval(project, model_id, device=device, encoder=encoder)
     qrels = project.qrels(split)
@@ -128,3 +134,16 @@ def tune_fusion(
     store_fusion(project, retrieval.model_id, chosen)
     progress.fraction(1.0, f"Hybrid fusion of {model_id}: {chosen.describe()}")
     return chosen
+
+
+def fusion_chosen_on(project: Project, retrieval, split: str = FUSION_SPLIT,
+                     progress: Progress | None = None) -> FusionSetting:
+    """``retrieval``'s model's fusion chosen on ``split``: the stored choice, else one made and stored now.
+
+    Raises :class:`StudioError` when it has to be chosen and cannot be
+    (``split`` has no judged query, or the project is read-only).
+    """
+    setting = stored_fusion(project, retrieval.model_id)
+    if setting is None or setting.tuned_on != split:
+        setting = tune_fusion(project, retrieval.model_id, split, progress, retrieval=retrieval)
+    return setting

@@ -120,20 +120,15 @@ def prepare_embeddings(project: Project, model_id: str, progress: Progress | Non
 
 
 def _choose_fusion(project: Project, retrieval, progress: Progress) -> str:
-    """The model's hybrid fusion, chosen on the train split unless it already was."""
+    """The model's hybrid fusion, chosen on the train split unless it already was; its description."""
     from core.errors import StudioError
-    from core.evaluation.fusion_choice import FUSION_SPLIT, tune_fusion
-    from core.retrieval.fusion_setting import stored_fusion
+    from core.evaluation.fusion_choice import FUSION_SPLIT, fusion_chosen_on
 
-    setting = stored_fusion(project, retrieval.model_id)
-    if setting is None or setting.tuned_on != FUSION_SPLIT:
-        if project.read_only:
-            return "not chosen: the project is read-only"
-        try:
-            setting = tune_fusion(project, retrieval.model_id, FUSION_SPLIT, progress, retrieval=retrieval)
-        except StudioError as exc:
-            return f"not chosen: {exc}"
-        retrieval.use_fusion(setting)
+    try:
+        setting = fusion_chosen_on(project, retrieval, FUSION_SPLIT, progress)
+    except StudioError as exc:
+        return f"not chosen: {exc}"
+    retrieval.use_fusion(setting)
     return setting.describe()
 
 
