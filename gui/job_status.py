@@ -90,17 +90,15 @@ class JobStatus(QWidget):
             self.compute.setVisible(False)
             return
         if name == TRAINING_NOTE:
-            label = training_label(info)
-            self.compute.setText(label)
-            self.compute.setToolTip(f"{self._shown.name} runs on {label}")
-            self.compute.setVisible(True)
-            return
-        text = compute_label(info)
-        if refused_fast(info):
-            text += f" · {info['reason']}"
+            label = text = training_label(info)
+            why = ""
+        else:
+            label = text = compute_label(info)
+            why = str(info.get("reason") or "")
+            if refused_fast(info):
+                text += f" · {why}"
         self.compute.setText(text)
-        self.compute.setToolTip(f"{self._shown.name} runs on {compute_label(info)}"
-                                + (f"\n{info['reason']}" if info.get("reason") else ""))
+        self.compute.setToolTip(f"{self._shown.name} runs on {label}" + (f"\n{why}" if why else ""))
         self.compute.setVisible(True)
 
     def _update(self) -> None:
