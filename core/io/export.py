@@ -128,8 +128,8 @@ def candidate_scores(project: Project, pass_number: int, query_id: str) -> tuple
     """One query's candidate scores in a mining pass, and whose they are (``teacher`` or ``retriever``).
 
     The one place that decides which score a distillation export carries: a
-    pass that stored a teacher's rescoring (a ``teacher_score`` column with
-    values for this query) gives the teacher's scores — of the candidates the
+    pass that stored a teacher's rescoring (teacher scores with values for
+    this query, :mod:`core.project.pass_candidates`) gives the teacher's scores — of the candidates the
     teacher scored — otherwise the retriever's ``score``. One source per
     query, so the margins in a row always compare like with like.
     """

@@ -384,8 +384,9 @@ def candidate_records(stored: StoredQuery) -> list[CandidateRecord]:
 
 # -- schema 4: from one ``candidates`` row per candidate to packed rows ------------------------
 
-# The reasons and kept reasons schema 3 files were written with (core.mining.config at the
-# time). Frozen here, like every released migration: what an old row's reason means.
+# The reasons and kept reasons schema 1-3 files were written with (core.mining.config,
+# unchanged since mining's first version). Frozen here, like every released migration:
+# what an old row's reason means.
 SCHEMA_3_REASONS = (
     "kept", "confirmed", "positive", "false_negative", "previously_rejected", "absolute_margin",
     "relative_margin", "max_score", "min_score", "rank_window", "not_sampled",
