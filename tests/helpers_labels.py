@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from helpers_candidates import candidate_rows
+
 
 def wait_saved(qtbot, context, timeout: int = 10000) -> None:
     """Wait until every label write the window queued has committed and been announced."""
@@ -24,8 +26,7 @@ def label_state(path: Path) -> dict:
         state = {
             "labels": conn.execute("SELECT rowid, * FROM labels ORDER BY rowid").fetchall(),
             "history": conn.execute("SELECT * FROM label_history ORDER BY id").fetchall(),
-            "candidates": conn.execute(
-                "SELECT * FROM candidates ORDER BY pass, query_id, doc_id").fetchall(),
+            "candidates": candidate_rows(conn),
         }
     finally:
         conn.close()

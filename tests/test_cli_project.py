@@ -12,6 +12,7 @@ from helpers_import import dump, write_beir, write_text
 
 from core.cli.main import main
 from core.project.file import Project
+from core.project.schema import APPLICATION_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,6 +233,7 @@ def test_reimport_policy(tmp_path, capsys):
     conn = sqlite3.connect(proj)
     conn.executescript("\n".join(l for l in snapshot if not l.startswith("user_version")))
     conn.execute(f"PRAGMA user_version={snapshot[-1].split('=')[1]}")
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # the header mark is not in a dump
     conn.commit()
     conn.close()
     code, out, _ = run(capsys, "import", proj, src, "--quiet", "--on-existing", "update")

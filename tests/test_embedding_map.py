@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers_candidates import store_candidates
 
 from core.map import jobs as map_jobs
 from core.map import layout as layout_module
@@ -226,15 +227,11 @@ def test_query_overlay_labels_and_latest_kept_proposals(tiny_project):
             for p in (1, 2):
                 project.db["mining_passes"].insert(
                     {"pass": p, "created_at": "now", "source": "bm25", "config": "{}", "counts": "{}"})
-            project.db["candidates"].insert_all([
-                {"pass": 1, "query_id": "q1", "doc_id": "d5", "rank": 1, "score": 1.0,
-                 "status": "kept", "reason": "ok"},
-                {"pass": 2, "query_id": "q1", "doc_id": "d3", "rank": 1, "score": 1.0,
-                 "status": "kept", "reason": "ok"},
-                {"pass": 2, "query_id": "q1", "doc_id": "d2", "rank": 2, "score": 0.9,
-                 "status": "kept", "reason": "ok"},
-                {"pass": 2, "query_id": "q1", "doc_id": "d6", "rank": 3, "score": 0.8,
-                 "status": "dropped", "reason": "too close to positive"},
+            store_candidates(project.conn, [
+                (1, "q1", "d5", 1, 1.0, "kept", "ok"),
+                (2, "q1", "d3", 1, 1.0, "kept", "ok"),
+                (2, "q1", "d2", 2, 0.9, "kept", "ok"),
+                (2, "q1", "d6", 3, 0.8, "dropped", "too close to positive"),
             ])
         overlay = query_overlay(project, "q1")
         assert overlay.labels == {"d1": "positive", "d2": "negative"}

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import TINY_DOCS
+from helpers_candidates import store_candidates
 from helpers_import import write_beir
 
 from core.io.export import ExportError, export, training_examples
@@ -22,7 +23,8 @@ def _mined_project(path):
         p.set_label("q1", "d3", "false_negative")
         with p.transaction():
             for n in (1, 2):
-                p.conn.execute("INSERT INTO mining_passes VALUES (?, ?, 'bm25', NULL, '{}', '{}')", (n, now_iso()))
+                p.conn.execute("INSERT INTO mining_passes(pass, created_at, source, model_version, "
+                               "config, counts) VALUES (?, ?, 'bm25', NULL, '{}', '{}')", (n, now_iso()))
             rows = [
                 (1, "q1", "d5", 1, 0.9, "kept"), (1, "q1", "d6", 2, 0.8, "kept"),
                 (1, "q2", "d5", 1, 0.6, "kept"), (1, "q2", "d6", 2, 0.5, "dropped"),
@@ -31,8 +33,7 @@ def _mined_project(path):
                 (2, "q1", "d7", 3, 0.7, "kept"),
                 (2, "q1", "d8", 4, 0.6, "dropped"),
             ]
-            p.conn.executemany("INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason) "
-                               "VALUES (?, ?, ?, ?, ?, ?, 'test')", rows)
+            store_candidates(p.conn, [r + ("test-" + r[5],) for r in rows])
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers_candidates import candidate_rows, store_candidates
 from helpers_training import make_tiny_model
 from test_export import TEXT, _mined_project
 
@@ -14,13 +15,13 @@ from core.project.file import Project
 
 def _add_teacher_scores(project: Project, scores: dict[tuple[int, str, str], float]) -> None:
     """Teacher scores on stored candidates, as a mining pass with a teacher stores them."""
-    columns = {row[1] for row in project.conn.execute("PRAGMA table_info(candidates)")}
+    passes = {n for n, _, _ in scores}
+    rows = [(r.pass_number, r.query_id, r.doc_id, r.rank, r.score, r.status, r.reason,
+             scores.get((r.pass_number, r.query_id, r.doc_id)))
+            for r in candidate_rows(project.conn) if r.pass_number in passes]
     with project.transaction():
-        if "teacher_score" not in columns:  # before the schema that stores them
-            project.conn.execute("ALTER TABLE candidates ADD COLUMN teacher_score REAL")
-        project.conn.executemany(
-            "UPDATE candidates SET teacher_score=? WHERE pass=? AND query_id=? AND doc_id=?",
-            [(s, n, q, d) for (n, q, d), s in scores.items()])
+        project.conn.executemany("DELETE FROM pass_candidates WHERE pass=?", [(n,) for n in passes])
+        store_candidates(project.conn, rows)
 
 
 def test_teacher_scores_are_preferred_when_the_pass_has_them(tiny_project, tmp_path):

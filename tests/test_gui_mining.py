@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from helpers_labels import saved_at_once
 
 pytest.importorskip("pytestqt")
 
+from helpers_candidates import candidate_rows
 from helpers_gui import app_context
 
 from core.project.file import Project
@@ -154,8 +156,8 @@ def test_review_shows_the_known_positive_and_explains_the_counts(context, qtbot)
     panel = mined_and_reviewing(context, qtbot)
     # q1's positive (d1, from the tiny project's qrels) is shown beside the proposal, with the
     # score the pass gave it (read here from the stored candidates).
-    positive_score = context.project.conn.execute(
-        "SELECT score FROM candidates WHERE pass=1 AND query_id='q1' AND reason='positive'").fetchone()[0]
+    positive_score, = [r.score for r in candidate_rows(context.project.conn, 1)
+                       if r.query_id == "q1" and r.reason == "positive"]
     d1 = context.project.get_document("d1")
     qtbot.waitUntil(lambda: d1.title in panel.positive_view.toPlainText(), timeout=10000)
     shown = panel.positive_view.toPlainText()
@@ -178,9 +180,8 @@ def _stored_pass(project: Project) -> tuple[list[tuple], list[tuple]]:
     """The pass rows (without their time) and every candidate row, in a fixed order."""
     passes = project.conn.execute(
         "SELECT pass, source, model_version, config, counts FROM mining_passes ORDER BY pass").fetchall()
-    candidates = project.conn.execute(
-        "SELECT pass, query_id, doc_id, rank, score, status, reason FROM candidates "
-        "ORDER BY pass, query_id, rank").fetchall()
+    candidates = sorted((r.pass_number, r.query_id, r.doc_id, r.rank, r.score, r.status, r.reason)
+                        for r in candidate_rows(project.conn))
     return passes, candidates
 
 
@@ -342,8 +343,7 @@ def test_mine_all_says_what_happened_and_review_now_opens_that_pass(tiny_project
         qtbot.waitUntil(lambda: dialog.outcome.isVisible(), timeout=5000)
     text = dialog.outcome.message.text()
     # What the pass stored, counted here from its rows, is what the dialog says.
-    counts = dict(context.project.conn.execute(
-        "SELECT reason, COUNT(*) FROM candidates WHERE pass=2 GROUP BY reason").fetchall())
+    counts = Counter(r.reason for r in candidate_rows(context.project.conn, 2))
     assert f"<b>Pass 2</b>: {counts['kept']} negatives proposed" in text
     dropped = {r: n for r, n in counts.items() if r not in ("kept", "confirmed", "positive", "false_negative")}
     assert dropped.get("relative_margin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers_candidates import candidate_rows
 
 from core.cli.main import main as cli_main
 from core.errors import StudioError
@@ -61,7 +62,7 @@ def test_preview_matches_the_stored_pass_and_writes_nothing(tiny_project):
     config = MiningConfig(**BM25, relative_margin=0.5)
     with Project.open(tiny_project) as project:
         preview = preview_query(project, "q1", config)
-        assert project.conn.execute("SELECT count(*) FROM candidates").fetchone()[0] == 0
+        assert candidate_rows(project.conn) == []
         mine(project, config)
         assert preview == pass_candidates(project, "q1")
 
@@ -148,7 +149,7 @@ def test_cancelled_pass_stores_nothing(tiny_project):
         with pytest.raises(Cancelled):
             mine(project, MiningConfig(**BM25), progress)
         assert project.conn.execute("SELECT count(*) FROM mining_passes").fetchone()[0] == 0
-        assert project.conn.execute("SELECT count(*) FROM candidates").fetchone()[0] == 0
+        assert candidate_rows(project.conn) == []
         assert project.current_pass == 0
 
 
@@ -186,7 +187,7 @@ def project_state(project) -> dict:
     conn = project.conn
     return {
         "mining_passes": conn.execute("SELECT * FROM mining_passes ORDER BY pass").fetchall(),
-        "candidates": conn.execute("SELECT * FROM candidates ORDER BY pass, query_id, doc_id").fetchall(),
+        "candidates": candidate_rows(conn),
         "labels": conn.execute("SELECT * FROM labels ORDER BY query_id, doc_id").fetchall(),
         "current_pass": project.get_meta("current_pass"),
     }
@@ -229,7 +230,7 @@ def test_cancelled_mid_pass_leaves_the_project_unchanged(tiny_project, cancel_af
         assert mine(project, config).pass_number == 2
     with Project.open(tiny_project) as project:  # and so the file says, from a fresh connection
         assert project.current_pass == 2
-        assert project.conn.execute("SELECT count(DISTINCT pass) FROM candidates").fetchone()[0] == 2
+        assert {r.pass_number for r in candidate_rows(project.conn)} == {1, 2}
 
 
 def test_cancel_while_storing_either_stores_the_pass_or_raises_with_nothing_stored(tiny_project):

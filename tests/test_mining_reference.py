@@ -22,6 +22,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import cache_missed
+from helpers_candidates import candidate_rows
 from helpers_mining import (
     identity_model,
     make_array_project,
@@ -123,9 +124,9 @@ def our_subsets(path, doc_ids, docs, query_ids, query_vectors, config) -> Counte
     with Project.open(path) as project:
         number = mine(project, config, rows=rows).pass_number
         kept: dict[str, list[str]] = {q: [] for q in query_ids}
-        for qid, doc in project.conn.execute(
-                "SELECT query_id, doc_id FROM candidates WHERE pass=? AND reason='kept'", (number,)):
-            kept[qid].append(doc)
+        for r in candidate_rows(project.conn, number):
+            if r.reason == "kept":
+                kept[r.query_id].append(r.doc_id)
     return Counter(tuple(sorted(docs_)) for docs_ in kept.values())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers_candidates import candidate_rows
 
 from core.mining.config import MiningConfig
 from core.mining.miner import mine
@@ -81,9 +82,8 @@ def test_queue_offers_margin_drops_as_possible_positives_first_then_proposals_by
         config = MiningConfig(source="bm25", split=None, num_negatives=2, range_max=6,
                               relative_margin=0.5)
         result = mine(project, config)
-        stored = project.conn.execute(
-            "SELECT query_id, doc_id, score, reason FROM candidates WHERE pass=?",
-            (result.pass_number,)).fetchall()
+        stored = [(r.query_id, r.doc_id, r.score, r.reason)
+                  for r in candidate_rows(project.conn, result.pass_number)]
         queue = review_queue(project)
         limited = review_queue(project, limit=2)
     dropped = {(q, d) for q, d, _, r in stored if r == "relative_margin"}
@@ -112,9 +112,8 @@ def test_a_dense_pass_stores_bm25_ranks_and_likeness_to_the_positives(tiny_proje
 
     with Project.open(tiny_project) as project:
         result = mine(project, MiningConfig(source="dense", split=None, num_negatives=2, range_max=6))
-        rows = project.conn.execute(
-            "SELECT query_id, doc_id, bm25_rank, positive_similarity FROM candidates WHERE pass=?",
-            (result.pass_number,)).fetchall()
+        rows = [(r.query_id, r.doc_id, r.bm25_rank, r.positive_similarity)
+                for r in candidate_rows(project.conn, result.pass_number)]
         texts = {q.id: q.text for q in project.queries()}
         retrieval = Retrieval(project)
         bm25_order = {q: [h.doc_id for h in retrieval.search(t, "bm25", k=12)] for q, t in texts.items()}
@@ -157,14 +156,14 @@ def test_the_newest_fine_tuned_version_scores_candidates_once_its_embeddings_are
             "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
         first = mine(project, config)
         assert "not cached" in first.counts["signals"]["notes"][0]
-        assert project.conn.execute("SELECT count(*) FROM candidates WHERE pass=? AND model_score "
-                                    "IS NOT NULL", (first.pass_number,)).fetchone()[0] == 0
+        assert [r for r in candidate_rows(project.conn, first.pass_number)
+                if r.model_score is not None] == []
         encoder = Encoder(folder)
         doc_vectors = dict(zip(project.document_ids(), document_embeddings(project, encoder)))
         second = mine(project, config)
         assert second.counts["signals"]["model_score"] == "v1"
-        rows = project.conn.execute("SELECT query_id, doc_id, model_score FROM candidates WHERE pass=?",
-                                    (second.pass_number,)).fetchall()
+        rows = [(r.query_id, r.doc_id, r.model_score)
+                for r in candidate_rows(project.conn, second.pass_number)]
         query_vectors = dict(zip([q.id for q in project.queries()],
                                  query_embeddings(project, encoder, [q.id for q in project.queries()])))
         queue = review_queue(project)

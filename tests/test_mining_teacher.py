@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers_candidates import candidate_rows
 from helpers_mining import identity_model, make_array_project, st_reference_negatives
 from helpers_teacher import demo_texts, tiny_cross_encoder
 
@@ -184,8 +185,7 @@ def test_cli_mine_with_a_teacher_then_review_queue(ce_folder, tiny_project, caps
     assert mined["config"]["teacher"] == str(ce_folder)
     assert mined["counts"]["signals"]["teacher"]["kind"] == CROSS_ENCODER
     with Project.open(tiny_project) as project:
-        rows = project.conn.execute(
-            "SELECT score, teacher_score FROM candidates WHERE pass=?", (mined["pass"],)).fetchall()
+        rows = [(r.score, r.teacher_score) for r in candidate_rows(project.conn, mined["pass"])]
     assert rows and all(t is not None for _, t in rows)
     assert main(["review-queue", str(tiny_project), "--json", "--limit", "3"]) == 0
     queue = json.loads(capsys.readouterr().out)

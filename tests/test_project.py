@@ -135,8 +135,8 @@ def test_v1_fixture_opens_and_reads(tmp_path):
     path = tmp_path / "v1.rsproj"  # a copy: opening writes WAL files and may migrate
     shutil.copy(FIXTURE_V1, path)
     assert header_application_id(path) == 0  # written before the mark existed
-    # Recognised by its tables, but schema 3 added candidate columns the review
-    # reads: read-only, it cannot be upgraded, so it is refused and left alone.
+    # Recognised by its tables, but schema 4 packed the candidates every reader
+    # of a pass reads: read-only, it cannot be upgraded, so it is refused and left alone.
     with pytest.raises(ProjectError, match="make it writable once"):
         Project.open(path, read_only=True)
     assert path.read_bytes() == FIXTURE_V1.read_bytes()

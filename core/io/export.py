@@ -55,6 +55,7 @@ from core.errors import StudioError
 from core.progress import Progress
 from core.project.file import Project, retrieval_text
 from core.project.names import ALL_SPLITS, id_problem, split_name_error
+from core.project.pass_candidates import latest_pass_of_query, read_query_candidates
 from core.project.schema import RELEVANT_LABELS
 
 EXPORT_FORMATS = ("beir", "triplets", "ntuple", "ntuple-scores", "labeled-pairs")
@@ -95,25 +96,22 @@ def training_examples(
         relevant = set(positives)
         negatives = [d for d, lab in rows if lab == "negative"]
         seen = set(negatives)
-        latest = conn.execute(
-            "SELECT max(pass) FROM candidates WHERE query_id=?", (query.id,)
-        ).fetchone()[0]
+        latest = latest_pass_of_query(conn, query.id)
         scores: dict[str, float] = {}
         score_source = None
         proposed: set[str] = set()
         if latest is not None:
-            cands = conn.execute(
-                "SELECT doc_id, score, status FROM candidates WHERE pass=? AND query_id=? ORDER BY rank",
-                (latest, query.id),
-            ).fetchall()
+            stored = read_query_candidates(conn, query.id, latest)
+            kept = set(stored.kept_positions().tolist())
+            cands = [(stored.doc_ids[i], i in kept) for i in stored.by_rank().tolist()]
             scores, score_source = candidate_scores(project, latest, query.id)
             if use_proposed:
                 # Proposals the user cleared after that pass are rejections (core.mining.miner).
                 from core.mining.store import rejected_pairs
 
                 rejected = rejected_pairs(project, None, query.id).get(query.id, set())
-                for d, _, status in cands:
-                    if status == "kept" and d not in relevant and d not in seen and d not in rejected:
+                for d, is_kept in cands:
+                    if is_kept and d not in relevant and d not in seen and d not in rejected:
                         negatives.append(d)
                         seen.add(d)
                         proposed.add(d)
@@ -130,21 +128,19 @@ def candidate_scores(project: Project, pass_number: int, query_id: str) -> tuple
     """One query's candidate scores in a mining pass, and whose they are (``teacher`` or ``retriever``).
 
     The one place that decides which score a distillation export carries: a
-    pass that stored a teacher's rescoring (a ``teacher_score`` column with
-    values for this query) gives the teacher's scores — of the candidates the
+    pass that stored a teacher's rescoring (teacher scores with values for
+    this query, :mod:`core.project.pass_candidates`) gives the teacher's scores — of the candidates the
     teacher scored — otherwise the retriever's ``score``. One source per
     query, so the margins in a row always compare like with like.
     """
-    conn = project.conn
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(candidates)")}
-    if "teacher_score" in columns:
-        teacher = dict(conn.execute(
-            "SELECT doc_id, teacher_score FROM candidates "
-            "WHERE pass=? AND query_id=? AND teacher_score IS NOT NULL", (pass_number, query_id)).fetchall())
+    stored = read_query_candidates(project.conn, query_id, pass_number)
+    if stored is None:
+        return {}, "retriever"
+    if stored.teacher_scores is not None:
+        teacher = {d: t for d, t in zip(stored.doc_ids, stored.teacher_scores.tolist()) if t == t}
         if teacher:
             return teacher, "teacher"
-    return dict(conn.execute("SELECT doc_id, score FROM candidates WHERE pass=? AND query_id=?",
-                             (pass_number, query_id)).fetchall()), "retriever"
+    return dict(zip(stored.doc_ids, stored.scores.tolist())), "retriever"
 
 
 def _temp_path(out: Path) -> Path:

@@ -15,8 +15,9 @@ a dataset of positives, which the parity test relies on.
 
 A pass is stored in one transaction, once every query is decided (until then its
 decisions are a few arrays per query, so a cancelled pass writes nothing): a ``mining_passes`` row (pass number,
-source, model version, configuration and counts) plus one ``candidates``
-row per scored document, labeled documents outside the pool included (their
+source, model version, configuration and counts) plus, per query, one
+``pass_candidates`` row of packed arrays (:mod:`core.project.pass_candidates`)
+holding every scored document, labeled documents outside the pool included (their
 scores feed the margins and the ``ntuple-scores`` export), with the second
 opinions of :mod:`core.mining.signals` (teacher score, BM25 rank, likeness to
 the known positives, the newest fine-tuned model's score) that
@@ -30,20 +31,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.errors import StudioError
-from core.mining.config import DROP_REASONS, REASONS, MiningConfig
-from core.mining.decisions import (
-    REASON_CODE,
-    STATUS_OF_CODE,
-    PoolDecisions,
-    decide_pool,
-)
+from core.mining.config import DROP_REASONS, KEEP_REASONS, REASONS, MiningConfig
+from core.mining.decisions import REASON_CODE, PoolDecisions, decide_pool
 from core.mining.scores import Pool, ScoreRows, pool_arrays, rows_for_config
 from core.mining.signals import (
     SignalRows,
@@ -56,6 +51,7 @@ from core.mining.store import query_labels, rejected_pairs, select_queries
 from core.mining.teacher import Teacher, load_teacher, rescore
 from core.progress import Progress
 from core.project.file import Project, now_iso
+from core.project.pass_candidates import QueryCandidates, write_pass_candidates
 from core.project.schema import RELEVANT_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,55 +105,15 @@ class _Tally:
         }
 
 
-@dataclass(frozen=True)
-class _QueryRows:
+def _query_candidates(pool: Pool, decisions: PoolDecisions, bm25_ranks: np.ndarray | None,
+                      model_scores: np.ndarray | None,
+                      likeness: np.ndarray | None) -> QueryCandidates:
     """One query's decided candidates, column by column, until the pass is stored."""
-
-    query_id: str
-    docs: np.ndarray  # corpus rows
-    ranks: np.ndarray
-    scores: np.ndarray
-    reasons: np.ndarray  # codes into REASONS
-    teacher_scores: np.ndarray | None
-    bm25_ranks: np.ndarray | None
-    model_scores: np.ndarray | None
-    positive_similarity: np.ndarray | None  # NaN: no other relevant document
-
-    @classmethod
-    def of(cls, pool: Pool, decisions: PoolDecisions, bm25_ranks: np.ndarray | None,
-           model_scores: np.ndarray | None, likeness: np.ndarray | None) -> "_QueryRows":
-        at = decisions.order
-        return cls(pool.query_id, pool.docs[at].astype(np.int32), pool.ranks[at], pool.scores[at],
-                   decisions.reasons,
-                   None if pool.teacher_scores is None else pool.teacher_scores[at],
-                   bm25_ranks, model_scores, likeness)
-
-
-_REASON_NAMES = np.asarray(REASONS, dtype=object)
-_STATUS_NAMES = np.asarray(STATUS_OF_CODE, dtype=object)
-
-
-def _column(values: np.ndarray | None, n: int) -> Iterable[Any]:
-    """A column of SQL values: NULL for an absent signal and for NaN."""
-    if values is None:
-        return repeat(None, n)
-    out = values.tolist()
-    if values.dtype.kind == "f":
-        return [None if v != v else v for v in out]
-    return out
-
-
-def _candidate_rows(pass_number: int, stored: Sequence[_QueryRows],
-                    doc_ids: Sequence[str]) -> Iterator[tuple]:
-    """The ``candidates`` rows of a pass, made one query at a time as SQLite takes them."""
-    for q in stored:
-        n = len(q.docs)
-        yield from zip(
-            repeat(pass_number, n), repeat(q.query_id, n), [doc_ids[i] for i in q.docs.tolist()],
-            q.ranks.tolist(), q.scores.tolist(), _STATUS_NAMES[q.reasons].tolist(),
-            _REASON_NAMES[q.reasons].tolist(), _column(q.teacher_scores, n),
-            _column(q.bm25_ranks, n), _column(q.model_scores, n),
-            _column(q.positive_similarity, n))
+    at = decisions.order
+    return QueryCandidates(pool.query_id, pool.docs[at], pool.ranks[at], pool.scores[at],
+                           decisions.reasons,
+                           None if pool.teacher_scores is None else pool.teacher_scores[at],
+                           bm25_ranks, model_scores, likeness)
 
 
 def mine(
@@ -216,7 +172,7 @@ def mine(
 
     # Decisions are kept as a few arrays per query until the end, and the project is
     # locked only for the final insert: a cancelled or failed pass writes nothing.
-    stored: list[_QueryRows] = []
+    stored: list[QueryCandidates] = []
     # Not zip(): a zip keeps its last item (and so the previous score block) alive while it
     # asks for the next one, which would double the peak memory of scoring.
     signal_rows_ = signals.rows(minable)
@@ -237,8 +193,8 @@ def mine(
             relevant = np.asarray([doc_index[d] for d, lab in query_labels_.items()
                                    if lab in RELEVANT_LABELS and d in doc_index], np.int64)
             likeness = positive_similarity(signals.doc_vectors, wanted, relevant)
-        stored.append(_QueryRows.of(pool, decisions, *per_candidate(wanted, bm25_row, model_row),
-                                    likeness))
+        stored.append(_query_candidates(pool, decisions,
+                                        *per_candidate(wanted, bm25_row, model_row), likeness))
         del row, bm25_row, model_row  # views into score blocks: let the next block replace them
     progress.fraction(0.93, "Storing the pass")
     counts = tally.as_counts()
@@ -254,10 +210,8 @@ def mine(
             (pass_number, now_iso(), config.source, model_version,
              json.dumps(config.to_dict()), json.dumps(counts)),
         )
-        conn.executemany(
-            "INSERT INTO candidates(pass, query_id, doc_id, rank, score, status, reason, "
-            "teacher_score, bm25_rank, model_score, positive_similarity) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)", _candidate_rows(pass_number, stored, rows.doc_ids))
+        write_pass_candidates(conn, pass_number, rows.doc_ids, stored, reasons=REASONS,
+                              kept=KEEP_REASONS)
         project._set_meta("current_pass", str(pass_number))
     progress.fraction(1.0, f"Pass {pass_number}: {counts['proposed']} negatives proposed "
                            f"for {counts['queries_mined']} queries")

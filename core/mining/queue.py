@@ -16,6 +16,7 @@ from core.mining.store import TOO_CLOSE_REASONS, Proposal, latest_pass, proposal
 from core.mining.suspicion import QueryLevels, Signals, suspicion
 from core.progress import Progress
 from core.project.file import Project
+from core.project.pass_candidates import candidate_records, read_pass_candidates
 from core.project.schema import RELEVANT_LABELS
 
 _SIGNALS = ("retriever", "teacher", "model")
@@ -28,9 +29,9 @@ def _pass_signals(project: Project, pass_number: int) -> tuple[dict[str, QueryLe
     pool: dict[str, dict[str, list[float]]] = {}
     likeness: dict[str, list[float]] = {}
     signals: dict[tuple[str, str], Signals] = {}
-    for qid, doc, score, teacher, model, bm25_rank, reason, similarity in project.conn.execute(
-            "SELECT query_id, doc_id, score, teacher_score, model_score, bm25_rank, reason, "
-            "positive_similarity FROM candidates WHERE pass=?", (pass_number,)):
+    records = (r for stored in read_pass_candidates(project.conn, pass_number)
+               for r in candidate_records(stored))
+    for _, qid, doc, _rank, score, _status, reason, teacher, bm25_rank, model, similarity in records:
         values = dict(zip(_SIGNALS, (score, teacher, model)))
         for name, value in values.items():
             if value is None:

@@ -11,15 +11,26 @@ each pass's false-negative rate.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from core.errors import StudioError
 from core.mining.config import REVIEW_STATES, MiningConfig
 from core.mining.rules import CandidateDecision
 from core.progress import Progress
 from core.project.file import Project, Query
+from core.project.pass_candidates import (
+    candidate_records,
+    mined_query_ids,
+    optional_values,
+    read_pass_candidates,
+    read_queries_candidates,
+    read_query_candidates,
+)
 from core.project.schema import RELEVANT_LABELS
 
 # -- what the project says about queries --------------------------------------------------
@@ -56,20 +67,30 @@ def rejected_pairs(project: Project, split: str | None = None,
     clears the label, so it counts as a rejection too; the user can still
     label the document by hand. A proposal nobody touched is not rejected.
     """
+    conn = project.conn
+    first = conn.execute("SELECT min(created_at) FROM mining_passes").fetchone()[0]
+    if first is None:
+        return {}
     where, args = _split_filter(split)
     if query_id is not None:
-        where, args = where + " AND c.query_id=?", args + (query_id,)
-    out: dict[str, set[str]] = {}
-    for qid, doc in project.conn.execute(
-        "SELECT DISTINCT c.query_id, c.doc_id FROM candidates c "
-        "JOIN mining_passes p ON p.pass=c.pass JOIN queries q ON q.id=c.query_id "
-        f"WHERE c.status='kept'{where} "
-        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.query_id=c.query_id AND l.doc_id=c.doc_id) "
-        "AND EXISTS (SELECT 1 FROM label_history h WHERE h.query_id=c.query_id "
-        "AND h.doc_id=c.doc_id AND h.at >= p.created_at)",
-        args,
+        where, args = where + " AND h.query_id=?", args + (query_id,)
+    # The pairs unlabeled now and touched after the first pass, with their last touch:
+    # few, so only their queries' stored rows are read.
+    touched: dict[str, dict[str, str]] = {}
+    for qid, doc, last in conn.execute(
+        "SELECT h.query_id, h.doc_id, max(h.at) FROM label_history h "
+        f"JOIN queries q ON q.id=h.query_id WHERE h.at >= ?{where} "
+        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.query_id=h.query_id AND l.doc_id=h.doc_id) "
+        "GROUP BY h.query_id, h.doc_id", (first,) + args,
     ):
-        out.setdefault(qid, set()).add(doc)
+        touched.setdefault(qid, {})[doc] = last
+    created = dict(conn.execute("SELECT pass, created_at FROM mining_passes"))
+    out: dict[str, set[str]] = {}
+    for stored in read_queries_candidates(conn, touched):
+        last_touch, at, ids = touched[stored.query_id], created[stored.pass_number], stored.doc_ids
+        for i in stored.kept_positions().tolist():
+            if last_touch.get(ids[i], "") >= at:
+                out.setdefault(stored.query_id, set()).add(ids[i])
     return out
 
 
@@ -101,7 +122,7 @@ def select_queries(project: Project, config: MiningConfig) -> list[Query]:
         if last is not None:
             changed = {r[0] for r in project.conn.execute(
                 "SELECT DISTINCT query_id FROM label_history WHERE at >= ?", (last[0],))}
-            mined = {r[0] for r in project.conn.execute("SELECT DISTINCT query_id FROM candidates")}
+            mined = mined_query_ids(project.conn)
             queries = [q for q in queries if q.id in changed or q.id not in mined]
     return queries
 
@@ -188,31 +209,37 @@ def proposals(project: Project, pass_number: int | None = None,
     pass_number = _resolve_pass(project, pass_number)
     if pass_number is None:
         return []
+    conn = project.conn
+    created = conn.execute("SELECT created_at FROM mining_passes WHERE pass=?",
+                           (pass_number,)).fetchone()
+    if created is None:
+        return []
     reasons = ("kept",) + (TOO_CLOSE_REASONS if possible_positives else ())
-    sql = (
-        "SELECT c.query_id, c.doc_id, c.rank, c.score, l.label, "
-        "EXISTS (SELECT 1 FROM label_history h WHERE h.query_id=c.query_id AND h.doc_id=c.doc_id "
-        "AND h.at >= p.created_at), c.teacher_score, c.reason "
-        "FROM candidates c JOIN mining_passes p ON p.pass=c.pass "
-        "JOIN queries q ON q.id=c.query_id "
-        "LEFT JOIN labels l ON l.query_id=c.query_id AND l.doc_id=c.doc_id "
-        f"WHERE c.pass=? AND c.reason IN ({','.join('?' * len(reasons))})"
-    )
+    wanted: list[tuple[str, str, int, float, float | None, str]] = []
+    for stored in read_pass_candidates(conn, pass_number, query_ids, in_query_order=True):
+        at = stored.where_reason(reasons)
+        at = at[np.argsort(stored.ranks[at], kind="stable")]
+        ids, names = stored.doc_ids, stored.vocabulary.names
+        teacher = optional_values(None if stored.teacher_scores is None else stored.teacher_scores[at],
+                                  len(at), math.nan)
+        wanted.extend(zip([stored.query_id] * len(at), [ids[i] for i in at.tolist()],
+                          stored.ranks[at].tolist(), stored.scores[at].tolist(), teacher,
+                          [names[c] for c in stored.reasons[at].tolist()]))
+    queries = list(dict.fromkeys(w[0] for w in wanted))
+    labels: dict[tuple[str, str], str] = {}
+    for start in range(0, len(queries), 500):
+        chunk = queries[start:start + 500]
+        labels.update(((q, d), lab) for q, d, lab in conn.execute(
+            f"SELECT query_id, doc_id, label FROM labels WHERE query_id IN ({','.join('?' * len(chunk))})",
+            chunk))
+    touched = set(conn.execute("SELECT DISTINCT query_id, doc_id FROM label_history WHERE at >= ?",
+                               created))
     out: list[Proposal] = []
-    chunks: list[Sequence[str] | None] = [None]
-    if query_ids is not None:
-        ids = list(query_ids)
-        chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
-    for chunk in chunks:
-        extra, args = "", (pass_number,) + reasons
-        if chunk is not None:
-            extra = f" AND c.query_id IN ({','.join('?' * len(chunk))})"
-            args = args + tuple(chunk)
-        for qid, doc, rank, score, label, touched, teacher, reason in project.conn.execute(
-                sql + extra + " ORDER BY q.rowid, c.rank", args):
-            out.append(Proposal(pass_number, qid, doc, rank, score, label,
-                                proposal_state(label, bool(touched)), teacher,
-                                "proposal" if reason == "kept" else "possible_positive"))
+    for qid, doc, rank, score, teacher_score, reason in wanted:
+        label = labels.get((qid, doc))
+        out.append(Proposal(pass_number, qid, doc, rank, score, label,
+                            proposal_state(label, (qid, doc) in touched), teacher_score,
+                            "proposal" if reason == "kept" else "possible_positive"))
     return out
 
 
@@ -279,9 +306,8 @@ def candidate_scores(project: Project, pass_number: int | None = None) -> dict[s
     out: dict[str, dict[str, float]] = {}
     if pass_number is None:
         return out
-    for qid, doc, score in project.conn.execute(
-            "SELECT query_id, doc_id, score FROM candidates WHERE pass=?", (pass_number,)):
-        out.setdefault(qid, {})[doc] = score
+    for stored in read_pass_candidates(project.conn, pass_number):
+        out.setdefault(stored.query_id, {}).update(zip(stored.doc_ids, stored.scores.tolist()))
     return out
 
 
@@ -291,10 +317,12 @@ def pass_candidates(project: Project, query_id: str,
     pass_number = _resolve_pass(project, pass_number)
     if pass_number is None:
         return []
-    return [CandidateDecision(*r) for r in project.conn.execute(
-        "SELECT doc_id, rank, score, status, reason, teacher_score FROM candidates "
-        "WHERE pass=? AND query_id=? "
-        "ORDER BY rank", (pass_number, query_id))]
+    stored = read_query_candidates(project.conn, query_id, pass_number)
+    if stored is None:
+        return []
+    records = candidate_records(stored)
+    return [CandidateDecision(r.doc_id, r.rank, r.score, r.status, r.reason, r.teacher_score)
+            for r in (records[i] for i in stored.by_rank().tolist())]
 
 
 def current_config(project: Project) -> MiningConfig | None:

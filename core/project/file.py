@@ -50,6 +50,20 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _sql_statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one at a time (``execute`` takes one; ``executescript``
+    would commit the migration's open transaction)."""
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n\t;"):
+                yield statement
+            statement = ""
+    if statement.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {statement!r}")
+
+
 @dataclass(frozen=True)
 class Document:
     id: str
@@ -492,16 +506,24 @@ class Project:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version >= SCHEMA_VERSION:
             return
-        steps = [f"{MIGRATIONS[target]}\nPRAGMA user_version={target + 1};"
-                 for target in range(version, SCHEMA_VERSION)]
-        if version == 0:
-            for key, value in (("created_at", now_iso()), ("corpus_revision", uuid.uuid4().hex)):
-                steps.append(f"INSERT INTO meta(key, value) VALUES('{key}', '{value}');")
-        # executescript cannot run inside an open transaction, so the steps
-        # and their version bumps form one explicit transaction.
+        # One explicit transaction around every step and its version bump: a
+        # failing step (SQL error, or a ProjectError from a Python step) leaves
+        # the file as it was.
+        self.conn.execute("BEGIN")
         try:
-            self.conn.executescript("BEGIN;\n" + "\n".join(steps) + "\nCOMMIT;")
-        except sqlite3.Error:
+            for target in range(version, SCHEMA_VERSION):
+                step = MIGRATIONS[target]
+                if callable(step):
+                    step(self.conn)
+                else:
+                    for statement in _sql_statements(step):
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={target + 1}")
+            if version == 0:
+                for key, value in (("created_at", now_iso()), ("corpus_revision", uuid.uuid4().hex)):
+                    self.conn.execute("INSERT INTO meta(key, value) VALUES(?, ?)", (key, value))
+            self.conn.execute("COMMIT")
+        except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.project.pass_candidates import read_latest_candidates, read_query_candidates
+
 if TYPE_CHECKING:  # pragma: no cover
     from core.project.file import Project
 
@@ -31,15 +33,12 @@ class QueryOverlay:
 def query_overlay(project: "Project", query_id: str) -> QueryOverlay:
     """Labels of ``query_id`` and the unlabelled documents the latest mining pass kept for it."""
     labels = {d: lab.label for d, lab in project.labels_for_query(query_id).items()}
-    row = project.conn.execute(
-        "SELECT max(pass) FROM candidates WHERE query_id=?", (query_id,)).fetchone()
+    stored = read_query_candidates(project.conn, query_id)
     proposals: frozenset[str] = frozenset()
-    if row and row[0] is not None:
-        proposals = frozenset(
-            r[0] for r in project.conn.execute(
-                "SELECT doc_id FROM candidates WHERE query_id=? AND pass=? AND status='kept'",
-                (query_id, row[0]))
-            if r[0] not in labels)
+    if stored is not None:
+        ids = stored.doc_ids
+        proposals = frozenset(ids[i] for i in stored.kept_positions().tolist()
+                              if ids[i] not in labels)
     return QueryOverlay(query_id, labels, proposals)
 
 
@@ -56,12 +55,10 @@ def label_summary(project: "Project") -> dict[str, str]:
     for doc_id, label in project.conn.execute("SELECT doc_id, label FROM labels"):
         if rank[label] > rank.get(out.get(doc_id, ""), 0):
             out[doc_id] = label
-    for (doc_id,) in project.conn.execute(
-        "SELECT DISTINCT c.doc_id FROM candidates c JOIN (SELECT query_id, max(pass) AS pass "
-        "FROM candidates GROUP BY query_id) latest ON latest.query_id = c.query_id "
-        "AND latest.pass = c.pass WHERE c.status = 'kept'"
-    ):
-        out.setdefault(doc_id, "proposal")
+    for stored in read_latest_candidates(project.conn):
+        ids = stored.doc_ids
+        for i in stored.kept_positions().tolist():
+            out.setdefault(ids[i], "proposal")
     return out
 
 

@@ -15,6 +15,11 @@ from migration 2 on their next writable open.
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Callable
+
+from core.project.pass_candidates import migrate_candidates_to_packed
+
 LABELS = ("positive", "negative", "false_negative")
 RELEVANT_LABELS = ("positive", "false_negative")
 SOURCES = ("imported", "user", "mined")
@@ -67,7 +72,8 @@ _V1 = """
             counts TEXT NOT NULL
         );
         -- One row per mining pass; candidates hold every scored candidate
-        -- with the rule that kept or dropped it.
+        -- with the rule that kept or dropped it (schema 4 packs them one row
+        -- per query: core.project.pass_candidates).
         CREATE TABLE mining_passes (
             pass INTEGER PRIMARY KEY,
             created_at TEXT NOT NULL,
@@ -140,12 +146,21 @@ _V3_CANDIDATE_SIGNALS = """
         ALTER TABLE candidates ADD COLUMN positive_similarity REAL;
 """
 
-# MIGRATIONS[i] is the SQL taking a file from user_version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2, _V3_CANDIDATE_SIGNALS]
+# Version 4: a pass's candidates packed one row per (pass, query) in
+# ``pass_candidates``, with the pass's reason vocabulary on its mining_passes row
+# (core.project.pass_candidates); the old ``candidates`` rows are converted and dropped.
+_V4_PACKED_CANDIDATES = migrate_candidates_to_packed
+
+# A migration step: SQL statements, or a function of the connection for what SQL
+# alone cannot do. Either runs inside the transaction that bumps the version.
+Migration = str | Callable[[sqlite3.Connection], None]
+
+# MIGRATIONS[i] takes a file from user_version i to i + 1.
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3_CANDIDATE_SIGNALS, _V4_PACKED_CANDIDATES]
 
 # The oldest schema whose tables this version reads as they are, so a project
 # that cannot be migrated (opened read-only) still opens from here on. Version
-# 3 added candidate columns the review reads, so older read-only files must be
-# made writable once to be upgraded.
-READABLE_WITHOUT_MIGRATION = 3
+# 4 replaced the candidates table every reader of a pass reads, so older
+# read-only files must be made writable once to be upgraded.
+READABLE_WITHOUT_MIGRATION = 4
 SCHEMA_VERSION = len(MIGRATIONS)
