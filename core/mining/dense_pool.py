@@ -1,0 +1,376 @@
+"""Exact top-``depth`` pools of dense (inner product) scores, found through an int8 product.
+
+The miner needs, per query, the ``depth`` best documents by the fp32 inner
+product (ties in corpus order) and the exact score and ordinal rank of a few
+labeled documents outside them. The full fp32 product (what
+:func:`core.mining.scores._matmul_t` computes and ``mine_hard_negatives``
+computes) dominates that work; an int8 × int8 → int32 product
+(``torch._int_mm``) is about 4x cheaper on CPUs with VNNI. This module uses it
+only to *locate* the pool, then certifies it: every document that could belong
+to the pool is rescored exactly in fp32, so the result is the exact pool.
+
+Quantisation (one global document scale, so a row is ranked by its int32
+values directly, without a per-column float multiply over the block; a
+per-document scale gave a ~25 % narrower band but its B × N float pass cost
+more than the extra rescoring on 100,000 × 1,000 × 384):
+
+* documents: ``S = max_jk |d_jk| / 127``, ``d̂_j = round(d_j / S)`` (int8),
+  ``e_j = d_j - S d̂_j``, computed once per corpus (:class:`DenseCorpus`);
+* each query: ``s_i = max_k |q_ik| / 127``, ``q̂_i = round(q_i / s_i)``,
+  ``ε_i = q_i - s_i q̂_i``; ``m_ij = q̂_i · d̂_j`` is exact in int32.
+
+The bound. Let ``r_ij`` be the fp32 score the rescoring computes and
+``c_i = s_i S``. Since ``q·d - c m = q·e_j + ε_i·(S d̂_j)``, Cauchy–Schwarz
+and the standard dot-product rounding bound (``|fl(q·d) - q·d| ≤ γ_n Σ|q_k d_k|``,
+``γ_n = n u / (1 - n u)``, ``u = 2⁻²⁴``, any summation order, FMA or not) give
+
+    |r_ij - c_i m_ij| ≤ β_i = ‖q_i‖ E + ‖ε_i‖ D̂ + γ_n ‖q_i‖ D
+
+with ``E = max_j ‖e_j‖``, ``D̂ = max_j ‖S d̂_j‖``, ``D = max_j ‖d_j‖``. Norms
+are taken in float64 and β is inflated by 1e-6 relative, far above their
+rounding. ``c m`` is never rounded: all comparisons below are on integers.
+
+Pool. With ``lo = c m - β`` and ``hi = c m + β``, let ``L`` be the K-th largest
+``lo`` (K = depth). Because ``lo ≤ r`` elementwise, ``L ≤`` the K-th largest
+``r``, so every document whose ``r`` reaches the K-th largest ``r`` (ties
+included) has ``hi ≥ r ≥ L``: the candidates ``{hi ≥ L}``, i.e.
+``m ≥ m_(K) - 2β/c``, contain the exact pool. They are rescored in fp32 and
+the ``depth`` best by ``(-r, corpus row)`` are the pool.
+
+Ranks of requested (extra) documents. ``rank_j = #(r_k > r_j) + #(k < j,
+r_k = r_j) + 1``. Documents with ``lo_k > r_j`` are surely above, those with
+``hi_k < r_j`` surely not; only the band in between is rescored and compared
+exactly. A document in the pool gets its pool position.
+
+Each document's score for a query is computed once, so every comparison is
+between the same fp32 values. (A gathered product may differ from the full
+matmul's row by an ulp: both are "the fp32 score".)
+
+Fallback, with the same results from the full fp32 product
+(:func:`core.mining.scores.pool_arrays` per row): no torch ``_int_mm`` or a
+kernel that fails a self-check or refuses the shape, a tiny corpus,
+``depth >= n_docs``, a zero query, or a band too wide for the int8 product to
+pay off. NaN or infinite vectors are refused (ValueError): their scores have
+no order, so neither product defines a pool.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from core.progress import Progress
+
+BLOCK_ELEMENTS = 16_000_000  # int32 scores in one block of queries (64 MB), as core.mining.scores
+MAX_BLOCK_QUERIES = 256  # keeps a small corpus's block (and the peak memory) small
+MIN_INT8_DOCS = 2_048  # below this the fp32 product is already cheap
+_U = 2.0 ** -24  # unit roundoff of float32
+_INFLATE = 1.0 + 1e-6  # covers the float64 rounding of the norms in β
+
+
+def _int_mm():
+    """``torch._int_mm`` if this torch has it and it multiplies correctly here, else None."""
+    global _INT_MM_CHECKED
+    if _INT_MM_CHECKED is not None:
+        return _INT_MM_CHECKED or None
+    found = False
+    try:
+        import torch
+
+        mm = torch._int_mm
+        rng = np.random.default_rng(0)
+        a = rng.integers(-127, 128, (24, 40), dtype=np.int8)
+        b = rng.integers(-127, 128, (40, 24), dtype=np.int8)
+        got = mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+        found = bool(np.array_equal(got, a.astype(np.int64) @ b.astype(np.int64)))
+    except Exception:  # no torch, no _int_mm, or a build whose kernel refuses these shapes
+        found = False
+    _INT_MM_CHECKED = mm if found else False
+    return _INT_MM_CHECKED or None
+
+
+_INT_MM_CHECKED = None
+
+
+def _gamma(n: int) -> float:
+    return n * _U / (1.0 - n * _U)
+
+
+def _quantise(vectors: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes of ``vectors / scale`` and the float64 norm of each row's error."""
+    safe = np.where(scale > 0, scale, 1.0)
+    codes = np.clip(np.rint(vectors / safe), -127, 127).astype(np.int8)
+    error = vectors.astype(np.float64) - safe * codes.astype(np.float64)
+    return codes, np.sqrt(np.einsum("ij,ij->i", error, error))
+
+
+class DenseCorpus:
+    """Document vectors prepared once for :func:`dense_pools`: fp32 rows, int8 codes, bounds."""
+
+    def __init__(self, vectors: np.ndarray, *, use_int8: bool = True) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.vectors.ndim != 2:
+            raise ValueError(f"document vectors must be a matrix, got shape {self.vectors.shape}")
+        self.n_docs, self.dim = self.vectors.shape
+        _refuse_non_finite(self.vectors, "document")
+        self.codes_t = None  # torch int8 (dim, n_docs), contiguous: _int_mm's mat2 layout
+        if not (use_int8 and self.n_docs >= MIN_INT8_DOCS and self.dim > 0 and _int_mm() is not None):
+            return
+        import torch
+
+        self.scale = float(np.abs(self.vectors).max()) / 127.0
+        codes, error = _quantise(self.vectors, np.float64(self.scale))
+        decoded = self.scale * np.sqrt(np.einsum("ij,ij->i", codes.astype(np.float64),
+                                                 codes.astype(np.float64)))
+        self.code_error = float(error.max())  # E
+        self.code_norm = float(decoded.max())  # D̂
+        self.norm = float(np.sqrt(np.einsum("ij,ij->i", self.vectors.astype(np.float64),
+                                            self.vectors.astype(np.float64))).max())  # D
+        self.codes_t = torch.from_numpy(codes).T.contiguous()
+
+    @property
+    def uses_int8(self) -> bool:
+        return self.codes_t is not None
+
+
+@dataclass(frozen=True)
+class DensePoolBlock:
+    """Pools of a block of queries, plus the exact scores and ranks of requested documents."""
+
+    docs: np.ndarray  # (B, depth) int64 corpus rows, best first, ties by corpus row
+    scores: np.ndarray  # (B, depth) float32 exact fp32 scores
+    extra_scores: list[np.ndarray]  # per query, float32, for the requested extra rows
+    extra_ranks: list[np.ndarray]  # per query, int64 exact 1-based ordinal ranks
+    rescored: int  # exact fp32 dot products computed (0 on the full-product path)
+    used_int8: bool  # False: the block took the full fp32 product
+
+
+def _refuse_non_finite(vectors: np.ndarray, kind: str) -> None:
+    """NaN or infinite scores have no order: neither product can give a pool for them."""
+    bad = ~np.isfinite(vectors).all(axis=1) if vectors.size else np.zeros(0, bool)
+    if bad.any():
+        raise ValueError(f"{kind} vector {int(np.flatnonzero(bad)[0])} holds NaN or infinity; "
+                         "re-encode it")
+
+
+def pool_block_size(n_docs: int) -> int:
+    """Queries per block: the int32 block stays near BLOCK_ELEMENTS, a multiple of 8 (VNNI tiles)."""
+    size = min(MAX_BLOCK_QUERIES, BLOCK_ELEMENTS // max(n_docs, 1))
+    return max(8, size // 8 * 8)
+
+
+def dense_pools(corpus: DenseCorpus, query_vectors: np.ndarray, depth: int,
+                extra: Sequence[np.ndarray] | None = None) -> DensePoolBlock:
+    """The exact top-``depth`` pools of one block of queries (see the module docstring).
+
+    ``extra[i]`` holds corpus rows whose exact score and rank query ``i``
+    needs (a row in the pool gets its pool score and position).
+    """
+    queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
+    if queries.ndim != 2 or queries.shape[1] != corpus.dim:
+        raise ValueError(f"query vectors of shape {queries.shape} for a corpus of dimension {corpus.dim}")
+    _refuse_non_finite(queries, "query")
+    n_queries = len(queries)
+    extra = [np.asarray(e, dtype=np.int64) for e in (extra if extra is not None else [()] * n_queries)]
+    if len(extra) != n_queries:
+        raise ValueError(f"{len(extra)} extra lists for {n_queries} queries")
+    for rows in extra:
+        if len(rows) and (rows.min() < 0 or rows.max() >= corpus.n_docs):
+            raise ValueError("an extra row is outside the corpus")
+    depth = max(0, min(int(depth), corpus.n_docs))
+    if corpus.uses_int8 and 0 < depth < corpus.n_docs and n_queries:
+        block = _int8_pools(corpus, queries, depth, extra)
+        if block is not None:
+            return block
+    return _full_pools(corpus, queries, depth, extra)
+
+
+def iter_dense_pools(corpus: DenseCorpus, query_vectors: np.ndarray, depth: int,
+                     extra: Sequence[np.ndarray] | None = None,
+                     progress: Progress | None = None) -> Iterator[tuple[int, DensePoolBlock]]:
+    """``(first query, block)`` over bounded blocks of ``query_vectors``; one block alive at a time."""
+    progress = progress or Progress()
+    n = len(query_vectors)
+    extra = list(extra) if extra is not None else [np.zeros(0, np.int64)] * n
+    step = pool_block_size(corpus.n_docs)
+    for start in range(0, n, step):
+        progress.update(start, n, f"Scoring queries: {start}/{n}")
+        yield start, dense_pools(corpus, query_vectors[start:start + step], depth,
+                                 extra[start:start + step])
+    progress.update(n, n, f"Scored {n} queries")
+
+
+# -- the full fp32 product (reference semantics, and the fallback) ------------------------------
+
+def _full_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int,
+                extra: list[np.ndarray]) -> DensePoolBlock:
+    from core.mining.scores import _matmul_t, pool_arrays
+
+    n = len(queries)
+    docs = np.zeros((n, depth), np.int64)
+    scores = np.zeros((n, depth), np.float32)
+    extra_scores, extra_ranks = [], []
+    rows = _matmul_t(queries, corpus.vectors) if n and corpus.n_docs else np.zeros((n, corpus.n_docs),
+                                                                                     np.float32)
+    for i in range(n):
+        wanted = extra[i].tolist()
+        pool = pool_arrays("", rows[i], {r: r for r in wanted}, depth, wanted)
+        docs[i] = pool.docs[:depth]
+        scores[i] = pool.scores[:depth]
+        extra_scores.append(rows[i][extra[i]].astype(np.float32))
+        extra_ranks.append(_ranks_with_pool(extra[i], pool.docs[:depth], pool.docs[depth:],
+                                            pool.ranks[depth:]))
+    return DensePoolBlock(docs, scores, extra_scores, extra_ranks, 0, False)
+
+
+def _ranks_with_pool(wanted: np.ndarray, pool: np.ndarray, outside: np.ndarray,
+                     outside_ranks: np.ndarray) -> np.ndarray:
+    """Rank of each wanted row: its pool position, else its rank among ``outside``."""
+    position = {int(d): p + 1 for p, d in enumerate(pool)}
+    position.update(zip(outside.tolist(), outside_ranks.tolist()))
+    return np.fromiter((position[int(r)] for r in wanted), np.int64, len(wanted))
+
+
+# -- the int8 product, certified -----------------------------------------------------------------
+
+def _query_bounds(corpus: DenseCorpus, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int8 codes of the queries, ``c_i = s_i S`` and ``β_i`` (float64)."""
+    scale = np.abs(queries).max(axis=1).astype(np.float64) / 127.0
+    codes, error = _quantise(queries, scale[:, None])
+    norms = np.sqrt(np.einsum("ij,ij->i", queries.astype(np.float64), queries.astype(np.float64)))
+    beta = (norms * corpus.code_error + error * corpus.code_norm
+            + _gamma(corpus.dim) * norms * corpus.norm) * _INFLATE + 1e-30
+    return codes, scale * corpus.scale, beta
+
+
+def _candidate_entries(m, depth: int, width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, every entry ≥ (a lower bound of its ``depth``-th largest) - ``width``.
+
+    Returns ``(rows, cols, values)``, row-major (columns ascending within a
+    row): a superset of each row's candidates. The lower bound is the
+    ``depth``-th largest of the maxima of disjoint column chunks (distinct
+    entries, so at least ``depth`` entries reach it); only the chunks whose
+    maximum reaches the floor are read again, so the block is passed over once.
+    """
+    import torch
+
+    n_rows, n = m.shape
+    chunk = max(1, min(16, n // (4 * depth)))
+    full = n // chunk * chunk
+    chunks = m[:, :full].reshape(n_rows, full // chunk, chunk)
+    maxima = chunks.amax(2) if chunk > 1 else chunks[:, :, 0]
+    kth_low = torch.topk(maxima, depth, dim=1, sorted=False).values.amin(1).numpy().astype(np.int64)
+    floor = kth_low - width
+    floor_t = torch.from_numpy(floor).to(torch.int32)[:, None]
+    hit_rows, hit_chunks = np.nonzero((maxima >= floor_t).numpy())
+    values = chunks.numpy()[hit_rows, hit_chunks]  # (hits, chunk)
+    keep = values >= floor[hit_rows, None]
+    hit, offset = np.nonzero(keep)
+    rows, cols, values = hit_rows[hit], hit_chunks[hit] * chunk + offset, values[keep]
+    if full < n:  # the last columns, outside every chunk: fewer than ``chunk`` of them
+        tail = m.numpy()[:, full:]
+        tail_rows, tail_cols = np.nonzero(tail >= floor[:, None])
+        order = np.argsort(np.concatenate([rows, tail_rows]), kind="stable")
+        values = np.concatenate([values, tail[tail_rows, tail_cols]])[order]
+        cols = np.concatenate([cols, tail_cols + full])[order]
+        rows = np.concatenate([rows, tail_rows])[order]
+    return rows, cols, values
+
+
+def _int8_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int,
+                extra: list[np.ndarray]) -> DensePoolBlock | None:
+    """The block through the int8 product, or None where it cannot be used (the caller falls back)."""
+    import torch
+
+    codes, c, beta = _query_bounds(corpus, queries)
+    if not (c > 0).all():  # a zero query: every score is 0, nothing to locate
+        return None
+    try:
+        m = _int_mm()(torch.from_numpy(codes), corpus.codes_t)
+    except RuntimeError:  # a build whose kernel refuses this shape
+        return None
+    # Candidates: m ≥ m_(K) - 2β/c; floor + 1 keeps one integer of slack against float64 rounding.
+    width = np.floor(2.0 * beta / c) + 1.0
+    if (width > corpus.dim * 127 * 127).any():  # the band spans every possible value
+        return None
+    width = width.astype(np.int64)
+    rows, cols, values = _candidate_entries(m, depth, width)
+    m_np = m.numpy()
+    bounds = np.searchsorted(rows, np.arange(len(queries) + 1))
+    n = len(queries)
+    docs = np.empty((n, depth), np.int64)
+    scores = np.empty((n, depth), np.float32)
+    extra_scores, extra_ranks = [], []
+    rescored = 0
+    for i in range(n):
+        v, cand = values[bounds[i]:bounds[i + 1]], cols[bounds[i]:bounds[i + 1]]
+        kth = np.partition(v, len(v) - depth)[len(v) - depth]  # the exact m_(K) of this row
+        cand = cand[v >= kth - width[i]].astype(np.int64)  # ascending corpus rows
+        scorer = _RowScores(corpus.vectors, queries[i], cand)
+        if len(cand) > corpus.n_docs // 4:  # the band is too wide for the int8 product to pay off
+            return None
+        order = np.lexsort((cand, -scorer.scores))[:depth]
+        docs[i], scores[i] = cand[order], scorer.scores[order]
+        wanted = extra[i]
+        ranks = np.empty(len(wanted), np.int64)
+        if len(wanted):
+            scorer.add(wanted)
+            pool_pos = {d: p + 1 for p, d in enumerate(docs[i].tolist())}
+            for k, row in enumerate(wanted.tolist()):
+                ranks[k] = pool_pos.get(row) or _extra_rank(scorer, m_np[i], row, c[i], beta[i])
+        rescored += scorer.count
+        extra_scores.append(scorer.of(wanted))
+        extra_ranks.append(ranks)
+    return DensePoolBlock(docs, scores, extra_scores, extra_ranks, rescored, True)
+
+
+class _RowScores:
+    """The exact fp32 scores of one query computed so far, each document's computed once.
+
+    Every comparison then reads one value per document, whichever product
+    call computed it (a gathered product could differ by an ulp between calls).
+    """
+
+    def __init__(self, vectors: np.ndarray, query: np.ndarray, rows: np.ndarray) -> None:
+        self.vectors, self.query = vectors, query
+        self.rows = rows  # ascending
+        self.scores = np.take(vectors, rows, axis=0) @ query
+        self.count = len(rows)
+
+    def add(self, rows: np.ndarray) -> None:
+        fresh = np.unique(rows[~self.has(rows)])
+        if not len(fresh):
+            return
+        if len(fresh) > len(self.vectors) // 8:  # a product over the corpus beats a huge gather
+            new = (self.vectors @ self.query)[fresh]
+        else:
+            new = np.take(self.vectors, fresh, axis=0) @ self.query
+        self.count += len(fresh)
+        rows, scores = np.concatenate([self.rows, fresh]), np.concatenate([self.scores, new])
+        order = np.argsort(rows, kind="stable")
+        self.rows, self.scores = rows[order], scores[order]
+
+    def has(self, rows: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+        return (self.rows[at] == rows) if len(self.rows) else np.zeros(len(rows), bool)
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        return self.scores[np.searchsorted(self.rows, rows)].astype(np.float32)
+
+
+def _extra_rank(scorer: _RowScores, m_row: np.ndarray, row: int, c: float, beta: float) -> int:
+    """Exact ordinal rank of corpus ``row``: documents surely above, plus exact comparisons in the band."""
+    score = float(scorer.of(np.asarray([row]))[0])
+    # Surely above: c m - β > score ⇐ m ≥ above; surely not: c m + β < score ⇐ m ≤ below
+    # (two integers of slack against the float64 rounding of the quotients).
+    above = math.floor((score + beta) / c) + 2
+    below = math.ceil((score - beta) / c) - 2
+    sure = int(np.count_nonzero(m_row >= above))
+    band = np.flatnonzero((m_row > below) & (m_row < above))
+    scorer.add(band)
+    band_scores = scorer.scores[np.searchsorted(scorer.rows, band)]
+    return sure + int(np.count_nonzero(band_scores > score)) \
+        + int(np.count_nonzero((band_scores == score) & (band < row))) + 1
