@@ -68,7 +68,7 @@ BLOCK_ELEMENTS = 16_000_000  # int32 scores in one block of queries (64 MB), as 
 MAX_BLOCK_QUERIES = 256  # keeps a small corpus's block (and the peak memory) small
 MIN_INT8_DOCS = 2_048  # below this the fp32 product is already cheap
 _U = 2.0 ** -24  # unit roundoff of float32
-_INFLATE = 1.0 + 1e-6  # covers the float64 rounding of the norms in β
+_INFLATE = 1.0 + 1e-6  # covers the float64 rounding in forming β
 
 
 def _int_mm():
@@ -99,12 +99,32 @@ def _gamma(n: int) -> float:
     return n * _U / (1.0 - n * _U)
 
 
-def _quantise(vectors: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 codes of ``vectors / scale`` and the float64 norm of each row's error."""
-    safe = np.where(scale > 0, scale, 1.0)
+PREPARE_ROWS = 8_192  # corpus rows quantised at a time: the temporaries stay ~13 MB
+
+
+def _quantise(vectors: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """int8 codes of ``vectors / scale`` and, per row, float32 norms of the error, the decoded row and the row.
+
+    All in float32 for speed; :func:`_norm_bound` turns a computed norm into a bound of the exact one.
+    """
+    safe = np.where(scale > 0, scale, np.float32(1.0)).astype(np.float32)
     codes = np.clip(np.rint(vectors / safe), -127, 127).astype(np.int8)
-    error = vectors.astype(np.float64) - safe * codes.astype(np.float64)
-    return codes, np.sqrt(np.einsum("ij,ij->i", error, error))
+    decoded = safe * codes
+    return codes, _norms(vectors - decoded), _norms(decoded), _norms(vectors)
+
+
+def _norms(rows: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", rows, rows))
+
+
+def _norm_bound(computed, dim: int):
+    """An upper bound of an exact norm from its float32 computation (elementwise).
+
+    A float32 sum of n squares and its square root err by at most (n + 2)u
+    relative, bounded here by 4(n + 4)u with room to spare; squares that
+    underflow lose less than 2⁻¹²⁶ each, sqrt(n)·2⁻⁶³ in the norm. Returns float64.
+    """
+    return np.asarray(computed, np.float64) * (1.0 + 4 * (dim + 4) * _U) + math.sqrt(dim) * 2.0 ** -63
 
 
 class DenseCorpus:
@@ -121,15 +141,21 @@ class DenseCorpus:
             return
         import torch
 
-        self.scale = float(np.abs(self.vectors).max()) / 127.0
-        codes, error = _quantise(self.vectors, np.float64(self.scale))
-        decoded = self.scale * np.sqrt(np.einsum("ij,ij->i", codes.astype(np.float64),
-                                                 codes.astype(np.float64)))
-        self.code_error = float(error.max())  # E
-        self.code_norm = float(decoded.max())  # D̂
-        self.norm = float(np.sqrt(np.einsum("ij,ij->i", self.vectors.astype(np.float64),
-                                            self.vectors.astype(np.float64))).max())  # D
-        self.codes_t = torch.from_numpy(codes).T.contiguous()
+        scale = np.abs(self.vectors).max() / np.float32(127.0)
+        codes_t = torch.empty((self.dim, self.n_docs), dtype=torch.int8)
+        error = decoded = norm = np.float32(0.0)
+        for start in range(0, self.n_docs, PREPARE_ROWS):
+            codes, e, d_hat, d = _quantise(self.vectors[start:start + PREPARE_ROWS], scale)
+            codes_t[:, start:start + len(codes)] = torch.from_numpy(codes).T
+            error, decoded, norm = max(error, e.max()), max(decoded, d_hat.max()), max(norm, d.max())
+        self.scale = float(np.where(scale > 0, scale, np.float32(1.0)))  # S, as the codes used it
+        self.code_norm = float(_norm_bound(decoded, self.dim))  # D̂
+        # E; the float32 product S·d̂ rounds by at most u|S d̂| per entry: u·D̂ in the norm.
+        self.code_error = float(_norm_bound(error, self.dim)) + _U * self.code_norm
+        self.norm = float(_norm_bound(norm, self.dim))  # D
+        if not all(math.isfinite(v) for v in (self.code_norm, self.code_error, self.norm)):
+            return  # norms overflow float32: the full product only
+        self.codes_t = codes_t
 
     @property
     def uses_int8(self) -> bool:
@@ -238,12 +264,13 @@ def _ranks_with_pool(wanted: np.ndarray, pool: np.ndarray, outside: np.ndarray,
 
 def _query_bounds(corpus: DenseCorpus, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """int8 codes of the queries, ``c_i = s_i S`` and ``β_i`` (float64)."""
-    scale = np.abs(queries).max(axis=1).astype(np.float64) / 127.0
-    codes, error = _quantise(queries, scale[:, None])
-    norms = np.sqrt(np.einsum("ij,ij->i", queries.astype(np.float64), queries.astype(np.float64)))
+    scale = (np.abs(queries).max(axis=1) / np.float32(127.0))[:, None]
+    codes, error, decoded, norms = _quantise(queries, scale)
+    norms = _norm_bound(norms, corpus.dim)
+    error = _norm_bound(error, corpus.dim) + _U * _norm_bound(decoded, corpus.dim)
     beta = (norms * corpus.code_error + error * corpus.code_norm
             + _gamma(corpus.dim) * norms * corpus.norm) * _INFLATE + 1e-30
-    return codes, scale * corpus.scale, beta
+    return codes, scale[:, 0].astype(np.float64) * corpus.scale, beta
 
 
 def _candidate_entries(m, depth: int, width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -286,7 +313,7 @@ def _int8_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int,
     import torch
 
     codes, c, beta = _query_bounds(corpus, queries)
-    if not (c > 0).all():  # a zero query: every score is 0, nothing to locate
+    if not ((c > 0).all() and np.isfinite(beta).all()):  # a zero query, or norms overflowing float32
         return None
     try:
         m = _int_mm()(torch.from_numpy(codes), corpus.codes_t)
@@ -306,14 +333,19 @@ def _int8_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int,
     extra_scores, extra_ranks = [], []
     rescored = 0
     for i in range(n):
-        v, cand = values[bounds[i]:bounds[i + 1]], cols[bounds[i]:bounds[i + 1]]
-        kth = np.partition(v, len(v) - depth)[len(v) - depth]  # the exact m_(K) of this row
-        cand = cand[v >= kth - width[i]].astype(np.int64)  # ascending corpus rows
-        scorer = _RowScores(corpus.vectors, queries[i], cand)
+        v, entries = values[bounds[i]:bounds[i + 1]], cols[bounds[i]:bounds[i + 1]].astype(np.int64)
+        # The depth documents of largest m, rescored: the least of their exact scores, L, is at
+        # most the depth-th largest exact score, so only documents with c m + β ≥ L can be in
+        # the pool (one β below L, not the two below the depth-th largest lower bound).
+        first = np.sort(entries[np.argpartition(v, len(v) - depth)[len(v) - depth:]])
+        scorer = _RowScores(corpus.vectors, queries[i], first)
+        least = float(scorer.scores.min())
+        cand = entries[v >= math.ceil((least - beta[i]) / c[i]) - 1]  # ascending corpus rows
         if len(cand) > corpus.n_docs // 4:  # the band is too wide for the int8 product to pay off
             return None
-        order = np.lexsort((cand, -scorer.scores))[:depth]
-        docs[i], scores[i] = cand[order], scorer.scores[order]
+        scorer.add(cand)
+        order = np.lexsort((scorer.rows, -scorer.scores))[:depth]
+        docs[i], scores[i] = scorer.rows[order], scorer.scores[order]
         wanted = extra[i]
         ranks = np.empty(len(wanted), np.int64)
         if len(wanted):
