@@ -23,6 +23,8 @@ from core.mining.dense_pool import DenseCorpus, dense_pools, iter_dense_pools
 from core.mining.scores import _matmul_t, pool_arrays
 from core.progress import Cancelled, Progress
 
+SMALL = 1_000  # the int8 path from 1,000 documents (production starts it at larger corpora)
+
 
 def reference(docs: np.ndarray, queries: np.ndarray, depth: int, extra: list[np.ndarray]):
     """Pools, extra scores and extra ordinal ranks from the full fp32 rows."""
@@ -63,7 +65,7 @@ def test_non_unit_data_with_duplicate_docs_matches_the_full_product():
     docs = np.concatenate([base, base, base[:600]])[rng.permutation(3600)]
     queries = dyadic(rng, (40, 48))
     extra = deep_extras(rng, len(docs), len(queries))
-    corpus = DenseCorpus(docs)
+    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
     block = dense_pools(corpus, queries, 60, extra)
     assert block.used_int8
     assert 0 < block.rescored < len(docs) * len(queries) / 4
@@ -80,7 +82,7 @@ def test_clustered_data_with_wide_bands_matches_the_full_product():
     docs = ((centers[labels] + rng.integers(-3, 4, (3000, 32))) / 64.0).astype(np.float32)
     queries = ((centers[rng.integers(0, 6, 24)] + rng.integers(-20, 21, (24, 32))) / 64.0).astype(np.float32)
     extra = deep_extras(rng, len(docs), len(queries))
-    block = dense_pools(DenseCorpus(docs), queries, 100, extra)
+    block = dense_pools(DenseCorpus(docs, min_int8_docs=SMALL), queries, 100, extra)
     assert block.used_int8 and block.rescored > 500 * len(queries)  # many rescored per query
     assert_exact(block, docs, queries, 100, extra)
 
@@ -92,7 +94,7 @@ def test_random_unit_vectors_agree_up_to_ulp_level_swaps():
     queries = docs[rng.choice(5000, 30)] + 0.3 * rng.standard_normal((30, 64)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     extra = deep_extras(rng, len(docs), len(queries))
-    block = dense_pools(DenseCorpus(docs), queries, 120, extra)
+    block = dense_pools(DenseCorpus(docs, min_int8_docs=SMALL), queries, 120, extra)
     assert block.used_int8
     pools, ex_scores, ex_ranks = reference(docs, queries, 120, extra)
     for i, (ref_docs, ref_scores) in enumerate(pools):
@@ -112,13 +114,13 @@ def test_a_corpus_smaller_than_depth_and_depth_over_the_corpus():
     small = dyadic(rng, (10, 16))
     queries = dyadic(rng, (5, 16))
     extra = [np.array([3, 9])] * 5
-    block = dense_pools(DenseCorpus(small), queries, 50, extra)
+    block = dense_pools(DenseCorpus(small, min_int8_docs=SMALL), queries, 50, extra)
     assert block.docs.shape == (5, 10)
     assert_exact(block, small, queries, 10, extra)
 
     big = dyadic(rng, (2500, 16))
     extra = deep_extras(rng, 2500, 5)
-    block = dense_pools(DenseCorpus(big), queries, 2500, extra)
+    block = dense_pools(DenseCorpus(big, min_int8_docs=SMALL), queries, 2500, extra)
     assert block.docs.shape == (5, 2500) and not block.used_int8
     assert_exact(block, big, queries, 2500, extra)
 
@@ -136,13 +138,13 @@ def test_the_full_product_fallback_gives_the_same_pools(monkeypatch, how):
     queries = dyadic(rng, (12, 24))
     extra = deep_extras(rng, 3000, 12)
     if how == "refused":
-        corpus = DenseCorpus(docs, use_int8=False)
+        corpus = DenseCorpus(docs, use_int8=False, min_int8_docs=SMALL)
     elif how == "no_int_mm":
         monkeypatch.setattr(dense_pool, "_INT_MM_CHECKED", False)
-        corpus = DenseCorpus(docs)
+        corpus = DenseCorpus(docs, min_int8_docs=SMALL)
     else:
         queries[3] = 0.0  # every score 0: nothing for the int8 product to locate
-        corpus = DenseCorpus(docs)
+        corpus = DenseCorpus(docs, min_int8_docs=SMALL)
     assert corpus.uses_int8 == (how == "zero_query")
     block = dense_pools(corpus, queries, 40, extra)
     assert not block.used_int8 and block.rescored == 0
@@ -153,11 +155,11 @@ def test_nan_or_infinite_vectors_are_refused():
     docs = np.ones((3000, 8), np.float32)
     docs[7, 1] = np.nan
     with pytest.raises(ValueError, match="document vector 7"):
-        DenseCorpus(docs)
+        DenseCorpus(docs, min_int8_docs=SMALL)
     queries = np.ones((4, 8), np.float32)
     queries[2, 0] = np.inf
     with pytest.raises(ValueError, match="query vector 2"):
-        dense_pools(DenseCorpus(np.ones((3000, 8), np.float32)), queries, 10)
+        dense_pools(DenseCorpus(np.ones((3000, 8), np.float32), min_int8_docs=SMALL), queries, 10)
 
 
 def test_blocks_cover_every_query_and_the_job_can_be_cancelled():
@@ -165,7 +167,7 @@ def test_blocks_cover_every_query_and_the_job_can_be_cancelled():
     docs = dyadic(rng, (2100, 16))
     queries = dyadic(rng, (300, 16))
     extra = deep_extras(rng, 2100, 300)
-    corpus = DenseCorpus(docs)
+    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
     starts, pooled = [], []
     for start, block in iter_dense_pools(corpus, queries, 30, extra):
         starts.append(start)
