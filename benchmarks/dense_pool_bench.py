@@ -39,30 +39,21 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from bench_paths import out_dir  # noqa: E402
+from mining_bench import _status  # noqa: E402  (VmRSS / VmHWM, as the mining benchmark reads them)
 
 DEPTH = 103
-
-
-def _rss() -> tuple[int, int]:
-    values = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(value.split()[0]) * 1024
-    return values["VmRSS"], values["VmHWM"]
 
 
 def _measure(run):
     import gc
 
     gc.collect()
-    before = _rss()[0]
+    before = _status()["VmRSS"]
     open("/proc/self/clear_refs", "w").write("5")
     t0 = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - t0
-    return seconds, _rss()[1] - before, result
+    return seconds, _status()["VmHWM"] - before, result
 
 
 def reference(docs: np.ndarray, queries: np.ndarray, positives: list[list[int]]):
