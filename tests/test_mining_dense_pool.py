@@ -151,6 +151,21 @@ def test_the_full_product_fallback_gives_the_same_pools(monkeypatch, how):
     assert_exact(block, docs, queries, 40, extra)
 
 
+def test_a_build_wanting_a_contiguous_operand_gets_a_copy_and_the_same_pools(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(dense_pool, "_INT_MM_CHECKED", (torch._int_mm, True))
+    rng = np.random.default_rng(7)
+    docs = dyadic(rng, (3000, 24))
+    queries = dyadic(rng, (12, 24))
+    extra = deep_extras(rng, 3000, 12)
+    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
+    assert corpus.codes_t.is_contiguous() and corpus.codes_t.shape == (24, 3000)
+    block = dense_pools(corpus, queries, 40, extra)
+    assert block.used_int8
+    assert_exact(block, docs, queries, 40, extra)
+
+
 def test_nan_or_infinite_vectors_are_refused():
     docs = np.ones((3000, 8), np.float32)
     docs[7, 1] = np.nan

@@ -88,23 +88,38 @@ _INFLATE = 1.0 + 1e-6  # covers the float64 rounding in forming β
 
 
 def _int_mm():
-    """``torch._int_mm`` if this torch has it and it multiplies correctly here, else None."""
+    """``(torch._int_mm, wants_contiguous)`` if it multiplies correctly here, else None.
+
+    The corpus codes are stored documents × dimension; ``_int_mm`` reads them
+    as its second operand through a transposed view, as fast as a contiguous
+    dimension × documents copy on this CPU build (0.135 s vs 0.131 s for
+    1,024 × 384 × 100,000) and without the copy. Builds that refuse or
+    mis-multiply that layout get the contiguous copy; an exact check on a
+    small product decides, once per process.
+    """
     global _INT_MM_CHECKED
     if _INT_MM_CHECKED is not None:
         return _INT_MM_CHECKED or None
-    found = False
+    _INT_MM_CHECKED = False
     try:
         import torch
 
         mm = torch._int_mm
-        rng = np.random.default_rng(0)
-        a = rng.integers(-127, 128, (24, 40), dtype=np.int8)
-        b = rng.integers(-127, 128, (40, 24), dtype=np.int8)
-        got = mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-        found = bool(np.array_equal(got, a.astype(np.int64) @ b.astype(np.int64)))
-    except Exception:  # no torch, no _int_mm, or a build whose kernel refuses these shapes
-        found = False
-    _INT_MM_CHECKED = mm if found else False
+    except (ImportError, AttributeError):
+        return None
+    rng = np.random.default_rng(0)
+    a = rng.integers(-127, 128, (64, 48), dtype=np.int8)
+    rows = rng.integers(-127, 128, (40, 48), dtype=np.int8)  # documents x dimension
+    want = a.astype(np.int64) @ rows.T.astype(np.int64)
+    for contiguous in (False, True):
+        mat2 = torch.from_numpy(rows).T
+        try:
+            got = mm(torch.from_numpy(a), mat2.contiguous() if contiguous else mat2).numpy()
+        except RuntimeError:  # a build whose kernel refuses this layout or shape
+            continue
+        if np.array_equal(got, want):
+            _INT_MM_CHECKED = (mm, contiguous)
+            break
     return _INT_MM_CHECKED or None
 
 
@@ -153,7 +168,7 @@ class DenseCorpus:
             raise ValueError(f"document vectors must be a matrix, got shape {self.vectors.shape}")
         self.n_docs, self.dim = self.vectors.shape
         _refuse_non_finite(self.vectors, "document")
-        self.codes_t = None  # torch int8 (dim, n_docs), contiguous: _int_mm's mat2 layout
+        self.codes_t = None  # torch int8 (dim, n_docs): _int_mm's second operand (a view or a copy)
         if not (use_int8 and self.n_docs >= max(min_int8_docs, 1) and self.dim > 0
                 and _int_mm() is not None):
             return
@@ -161,11 +176,11 @@ class DenseCorpus:
 
         # max |d| without a corpus-sized temporary (np.abs would copy all the vectors)
         scale = max(self.vectors.max(), -self.vectors.min()) / np.float32(127.0)
-        codes_t = torch.empty((self.dim, self.n_docs), dtype=torch.int8)
+        codes_all = np.empty((self.n_docs, self.dim), np.int8)
         error = decoded = norm = np.float32(0.0)
         for start in range(0, self.n_docs, PREPARE_ROWS):
             codes, e, d_hat, d = _quantise(self.vectors[start:start + PREPARE_ROWS], scale)
-            codes_t[:, start:start + len(codes)] = torch.from_numpy(codes).T
+            codes_all[start:start + len(codes)] = codes
             error, decoded, norm = max(error, e.max()), max(decoded, d_hat.max()), max(norm, d.max())
         self.scale = float(np.where(scale > 0, scale, np.float32(1.0)))  # S, as the codes used it
         self.code_norm = float(_norm_bound(decoded, self.dim))  # D̂
@@ -174,7 +189,8 @@ class DenseCorpus:
         self.norm = float(_norm_bound(norm, self.dim))  # D
         if not all(math.isfinite(v) for v in (self.code_norm, self.code_error, self.norm)):
             return  # norms overflow float32: the full product only
-        self.codes_t = codes_t
+        codes_t = torch.from_numpy(codes_all).T
+        self.codes_t = codes_t.contiguous() if _int_mm()[1] else codes_t
 
     @property
     def uses_int8(self) -> bool:
@@ -339,7 +355,7 @@ def _int8_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int,
     if not ((c > 0).all() and np.isfinite(beta).all()):  # a zero query, or norms overflowing float32
         return None
     try:
-        m = _int_mm()(torch.from_numpy(codes), corpus.codes_t)
+        m = _int_mm()[0](torch.from_numpy(codes), corpus.codes_t)
     except RuntimeError:  # a build whose kernel refuses this shape
         return None
     block = _ChunkedBlock(m, depth)
