@@ -388,9 +388,9 @@ def _int8_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int,
         ranks = np.empty(len(wanted), np.int64)
         if len(wanted):
             scorer.add(wanted)
-            pool_pos = {d: p + 1 for p, d in enumerate(docs[i].tolist())}
             for k, row in enumerate(wanted.tolist()):
-                ranks[k] = pool_pos.get(row) or _extra_rank(scorer, block.m[i], row, c[i], beta[i])
+                at = np.flatnonzero(docs[i] == row)  # in the pool: its position is its rank
+                ranks[k] = at[0] + 1 if len(at) else _extra_rank(scorer, block.m[i], row, c[i], beta[i])
         rescored += scorer.count
         extra_scores.append(scorer.of(wanted))
         extra_ranks.append(ranks)
@@ -428,9 +428,10 @@ class _RowScores:
         return True
 
     def add(self, rows: np.ndarray) -> None:
-        fresh = np.unique(rows[~self.has(rows)])
-        if not len(fresh):
+        missing = rows[~self.has(rows)]
+        if not len(missing):
             return
+        fresh = np.unique(missing)
         if len(fresh) > len(self.vectors) // 8:  # a product over the corpus beats a huge gather
             new = (self.vectors @ self.query)[fresh]
         else:
