@@ -239,9 +239,9 @@ def dense_pools(corpus: DenseCorpus, query_vectors: np.ndarray, depth: int,
     extra = [np.asarray(e, dtype=np.int64) for e in (extra if extra is not None else [()] * n_queries)]
     if len(extra) != n_queries:
         raise ValueError(f"{len(extra)} extra lists for {n_queries} queries")
-    for rows in extra:
-        if len(rows) and (rows.min() < 0 or rows.max() >= corpus.n_docs):
-            raise ValueError("an extra row is outside the corpus")
+    every = np.concatenate(extra) if extra else np.zeros(0, np.int64)
+    if len(every) and (every.min() < 0 or every.max() >= corpus.n_docs):
+        raise ValueError("an extra row is outside the corpus")
     depth = max(0, min(int(depth), corpus.n_docs))
     if corpus.uses_int8 and 0 < depth < corpus.n_docs and n_queries:
         block = _int8_pools(corpus, queries, depth, extra)
