@@ -5,8 +5,8 @@ person reviews the likeliest false negatives first. Per candidate a pass stores:
 
 * ``teacher_score``: the teacher's rescoring (:mod:`core.mining.teacher`), when the
   pass had a teacher; the rules judged it;
-* ``bm25_rank``: BM25's 1-based rank of the document in the whole corpus, for a
-  dense pass (a hybrid pass already mixes BM25 in, and a BM25 pass's own rank is
+* ``bm25_rank``: BM25's rank of the document in the whole corpus (1 + the number of
+  documents BM25 scores higher; equal scores share a rank), for a dense pass (a hybrid pass already mixes BM25 in, and a BM25 pass's own rank is
   BM25's); a document both retrievers put near the top is more often relevant;
 * ``positive_similarity``: the document's cosine, under the pass's own document
   vectors (dense and hybrid passes), to the nearest of the query's relevant
@@ -21,12 +21,12 @@ person reviews the likeliest false negatives first. Per candidate a pass stores:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from core.errors import ModelError
-from core.mining.scores import DenseRows, ScoreRows, ordinal_ranks
+from core.mining.scores import BM25Rows, DenseRows, ScoreRows, competition_ranks_of
 from core.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,20 +39,11 @@ if TYPE_CHECKING:  # pragma: no cover
 class SignalRows:
     """Score rows of the second opinions, aligned with the pass's ``doc_ids``."""
 
-    bm25: ScoreRows | None = None
-    model: ScoreRows | None = None
+    bm25: BM25Rows | None = None
+    model: DenseRows | None = None
     doc_vectors: np.ndarray | None = None  # unit document vectors of the pass, rows in doc_ids order
     model_version: str | None = None
     notes: tuple[str, ...] = ()  # why a signal is absent, in words (the pass's counts say it)
-
-    def rows(self, query_ids: Sequence[str]) -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
-        """Per query, in order: its BM25 row and its model row (None where absent)."""
-        quiet = Progress(cancel_event=None)  # the pass's own rows report progress
-        bm25 = self.bm25.rows(query_ids, quiet) if self.bm25 is not None else None
-        model = self.model.rows(query_ids, quiet) if self.model is not None else None
-        for _ in query_ids:
-            yield (next(bm25)[1] if bm25 is not None else None,
-                   next(model)[1] if model is not None else None)
 
     def describe(self) -> dict[str, object]:
         return {"bm25_rank": self.bm25 is not None, "model_score": self.model_version,
@@ -79,11 +70,36 @@ def positive_similarity(vectors: np.ndarray, wanted: np.ndarray, relevant: np.nd
     return best
 
 
-def per_candidate(wanted: np.ndarray, bm25_row: np.ndarray | None,
-                  model_row: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The BM25 ranks and model scores of the ``wanted`` rows from one query's rows (None: absent)."""
-    return (ordinal_ranks(bm25_row)[wanted] if bm25_row is not None else None,
-            model_row[wanted].astype(np.float64) if model_row is not None else None)
+def block_signals(
+    signals: SignalRows,
+    query_ids: Sequence[str],
+    docs: np.ndarray,
+    offsets: np.ndarray,
+    relevant: Mapping[str, np.ndarray],
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The second opinions of a block's decided candidates: BM25 ranks, model scores, likeness.
+
+    Query ``k``'s candidates are ``docs[offsets[k]:offsets[k + 1]]`` (corpus rows);
+    ``relevant`` gives each query's relevant corpus rows. Each result is aligned
+    with ``docs``, None where the pass has no such signal.
+    """
+    n = len(docs)
+    bm25 = np.empty(n, np.int64) if signals.bm25 is not None else None
+    model = np.empty(n, np.float64) if signals.model is not None else None
+    likeness = np.empty(n, np.float64) if signals.doc_vectors is not None else None
+    model_queries = (np.asarray(signals.model.query_vectors(list(query_ids)), np.float32)
+                     if signals.model is not None else None)
+    for k, qid in enumerate(query_ids):
+        at = slice(int(offsets[k]), int(offsets[k + 1]))
+        wanted = docs[at]
+        if bm25 is not None:
+            bm25[at] = competition_ranks_of(signals.bm25.row(qid), wanted)
+        if model is not None:
+            model[at] = signals.model.vectors[wanted] @ model_queries[k]
+        if likeness is not None:
+            likeness[at] = positive_similarity(signals.doc_vectors, wanted,
+                                               relevant.get(qid, np.zeros(0, np.int64)))
+    return bm25, model, likeness
 
 
 def newest_other_version(project: "Project", exclude: Sequence[str | None]) -> str | None:
@@ -93,13 +109,16 @@ def newest_other_version(project: "Project", exclude: Sequence[str | None]) -> s
 
 
 def signal_rows(project: "Project", config: "MiningConfig", retrieval: "Retrieval",
-                mining_model: str | None, progress: Progress) -> SignalRows:
-    """The second-opinion rows a pass with ``config`` can have (see module docstring)."""
-    from core.mining.scores import BM25Rows
+                mining_model: str | None, progress: Progress,
+                doc_ids: Sequence[str] | None = None) -> SignalRows:
+    """The second-opinion rows a pass with ``config`` can have (see module docstring).
+
+    ``doc_ids``: the pass's document order when the caller has read it already.
+    """
     from core.retrieval.embeddings import cached_document_embeddings, query_embeddings
     from core.retrieval.service import Retrieval
 
-    doc_ids = project.document_ids()
+    doc_ids = list(doc_ids) if doc_ids is not None else project.document_ids()
     out = SignalRows()
     notes: list[str] = []
     if config.source == "dense":
