@@ -105,8 +105,9 @@ def _query_candidates(block: PoolBlock, decided: BlockDecisions,
                       signals: tuple) -> Iterator[QueryCandidates]:
     """Each query's decided candidates of a block as columns, with their second opinions."""
     bm25, model, likeness = signals
+    # The stored widths (ranks are stored as int32): a pass's arrays stay small until the write.
     docs = block.docs[decided.rows].astype(np.int32)
-    ranks, scores = block.ranks[decided.rows], block.scores[decided.rows]
+    ranks, scores = block.ranks[decided.rows].astype(np.int32), block.scores[decided.rows]
     teacher = None if block.teacher_scores is None else block.teacher_scores[decided.rows]
     for k, qid in enumerate(block.query_ids):
         at = slice(int(decided.offsets[k]), int(decided.offsets[k + 1]))

@@ -84,7 +84,7 @@ def block_signals(
     with ``docs``, None where the pass has no such signal.
     """
     n = len(docs)
-    bm25 = np.empty(n, np.int64) if signals.bm25 is not None else None
+    bm25 = np.empty(n, np.int32) if signals.bm25 is not None else None  # as stored (<i4)
     model = np.empty(n, np.float64) if signals.model is not None else None
     likeness = np.empty(n, np.float64) if signals.doc_vectors is not None else None
     model_queries = (np.asarray(signals.model.query_vectors(list(query_ids)), np.float32)
