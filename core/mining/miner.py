@@ -20,10 +20,10 @@ decisions are a few arrays per query, so a cancelled pass writes nothing): a ``m
 source, model version, configuration and counts) plus, per query, one
 ``pass_candidates`` row of packed arrays (:mod:`core.project.pass_candidates`)
 holding every scored document, labeled documents outside the pool included (their
-scores feed the margins and the ``ntuple-scores`` export), with the second
-opinions of :mod:`core.mining.signals` (teacher score, BM25 rank, likeness to
-the known positives, the newest fine-tuned model's score) that
-:mod:`core.mining.suspicion` reads. The meta key
+scores feed the margins and the ``ntuple-scores`` export), with the teacher's
+score when there is one. The other second opinions :mod:`core.mining.suspicion`
+reads (BM25 rank, likeness to the known positives, the newest fine-tuned model's
+score; :mod:`core.mining.signals`) join the pass when it is first reviewed. The meta key
 ``current_pass`` becomes the new pass number, so labels set while reviewing
 it carry that pass.
 """
@@ -42,7 +42,6 @@ from core.errors import StudioError
 from core.mining.config import DROP_REASONS, KEEP_REASONS, REASONS, MiningConfig
 from core.mining.decisions import REASON_CODE, BlockDecisions, decide_block
 from core.mining.scores import Pool, PoolBlock, ScoreRows, pool_blocks, rows_for_config
-from core.mining.signals import SignalRows, block_signals, pass_vectors, signal_rows
 from core.mining.store import query_labels, rejected_pairs, select_queries
 from core.mining.teacher import Teacher, load_teacher, rescore
 from core.progress import Progress
@@ -101,10 +100,8 @@ class _Tally:
         }
 
 
-def _query_candidates(block: PoolBlock, decided: BlockDecisions,
-                      signals: tuple) -> Iterator[QueryCandidates]:
-    """Each query's decided candidates of a block as columns, with their second opinions."""
-    bm25, model, likeness = signals
+def _query_candidates(block: PoolBlock, decided: BlockDecisions) -> Iterator[QueryCandidates]:
+    """Each query's decided candidates of a block as columns."""
     # The stored widths (ranks are stored as int32): a pass's arrays stay small until the write.
     docs = block.docs[decided.rows].astype(np.int32)
     ranks, scores = block.ranks[decided.rows].astype(np.int32), block.scores[decided.rows]
@@ -112,9 +109,7 @@ def _query_candidates(block: PoolBlock, decided: BlockDecisions,
     for k, qid in enumerate(block.query_ids):
         at = slice(int(decided.offsets[k]), int(decided.offsets[k + 1]))
         yield QueryCandidates(qid, docs[at], ranks[at], scores[at], decided.reasons[at],
-                              None if teacher is None else teacher[at],
-                              None if bm25 is None else bm25[at], None if model is None else model[at],
-                              None if likeness is None else likeness[at])
+                              None if teacher is None else teacher[at])
 
 
 def _rescored(teacher: Teacher, pool: Pool, doc_ids: Sequence[str], doc_index: dict[str, int],
@@ -132,19 +127,19 @@ def mine(
     retrieval: "Retrieval | None" = None,
     *,
     rows: ScoreRows | None = None,
-    signals: SignalRows | None = None,
     teacher: Teacher | None = None,
 ) -> MiningResult:
     """Mine one pass over the selected queries and store it (all or nothing).
 
     ``retrieval`` lends its loaded indexes and model (the GUI shares one);
     ``rows`` replaces scoring altogether (benchmarks feed precomputed
-    embeddings through :class:`core.mining.scores.DenseRows`), and with it
-    ``signals`` the second opinions (none unless given); ``teacher`` replaces
+    embeddings through :class:`core.mining.scores.DenseRows`); ``teacher`` replaces
     loading ``config.teacher`` (tests and benchmarks lend a loaded one). Raises
     :class:`StudioError` when no selected query has a relevant label.
     Decisions are held as arrays (a few bytes per candidate) while scoring,
-    and the project is locked only for the final insert.
+    and the project is locked only for the final insert. The review queue's
+    second opinions are computed when the pass is first reviewed
+    (:func:`core.mining.signals.add_second_opinions`).
     """
     progress = progress or Progress()
     project.require_writable()  # before minutes of scoring, not at the final store
@@ -165,15 +160,9 @@ def mine(
     depth = config.range_max + max((len(v) for v in labels.values()), default=0)
     if rows is None:
         rows, model_version, retrieval = rows_for_config(project, config, retrieval,
-                                                         progress.sub(0.0, 0.2))
-        if signals is None:
-            signals = signal_rows(project, config, retrieval, model_version, progress.sub(0.2, 0.25),
-                                  doc_ids=rows.doc_ids)
+                                                         progress.sub(0.0, 0.25))
     else:
         model_version = None if config.source == "bm25" else config.model_id
-    signals = signals or SignalRows()
-    if signals.doc_vectors is None:
-        signals.doc_vectors = pass_vectors(rows)
     if teacher is None and config.teacher is not None:
         progress.fraction(0.25, "Loading the teacher")
         teacher = load_teacher(project, config.teacher)
@@ -184,9 +173,6 @@ def mine(
     # locked only for the final insert: a cancelled or failed pass writes nothing.
     stored: list[QueryCandidates] = []
     labeled = {qid: list(labels.get(qid, {})) for qid in minable}
-    relevant = {qid: np.asarray([doc_index[d] for d, lab in labels.get(qid, {}).items()
-                                 if lab in RELEVANT_LABELS and d in doc_index], np.int64)
-                for qid in minable}
     for block in pool_blocks(rows, minable, labeled, doc_index, depth, progress.sub(0.25, 0.92)):
         if teacher is not None:
             block = PoolBlock.of([_rescored(teacher, block.pool(k), rows.doc_ids, doc_index, project,
@@ -194,14 +180,13 @@ def mine(
                                   for k, qid in enumerate(block.query_ids)])
         decided = decide_block(block, labels, rejected, config, doc_index)
         tally.add(decided, config.num_negatives)
-        opinions = block_signals(signals, block.query_ids, block.docs[decided.rows],
-                                 decided.offsets, relevant)
-        stored.extend(_query_candidates(block, decided, opinions))
+        stored.extend(_query_candidates(block, decided))
         progress.check()
     progress.fraction(0.93, "Storing the pass")
     counts = tally.as_counts()
+    # The other second opinions join these counts when the pass is first reviewed.
     counts["signals"] = {"teacher": None if teacher is None else
-                         {"kind": teacher.kind, "name": teacher.name}, **signals.describe()}
+                         {"kind": teacher.kind, "name": teacher.name}}
     conn = project.conn
     with project.transaction():
         pass_number = int(conn.execute("SELECT coalesce(max(pass), 0) + 1 FROM mining_passes")
