@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from core.mining.config import SAMPLINGS, MiningConfig
-from core.mining.decisions import REASON_CODE, decide_pool
+from core.mining.decisions import REASON_CODE, decide_block, decide_pool
 from core.mining.rules import decide
-from core.mining.scores import Pool, pool_arrays
+from core.mining.scores import Pool, PoolBlock, pool_arrays
 
 GRID = [x / 8 for x in range(-8, 9)]  # coarse: many exact ties, and negative scores
 
@@ -32,7 +32,7 @@ def _maybe(rng: random.Random, values) -> float | None:
     return None if rng.random() < 0.4 else rng.choice(values)
 
 
-def random_case(seed: int):
+def random_case(seed: int, query_id: str = "q"):
     rng = random.Random(seed)
     n_in, n_out, n_corpus = rng.randint(0, 40), rng.randint(0, 3), 60
     rows = rng.sample(range(n_corpus), n_in + n_out)  # corpus rows, not pool positions
@@ -45,7 +45,7 @@ def random_case(seed: int):
     if rng.random() < 0.4:
         teacher = np.asarray([_score(rng) for _ in range(n_in + n_out)], np.float64)
     pool = Pool(
-        "q", np.asarray(rows, np.int64),
+        query_id, np.asarray(rows, np.int64),
         np.asarray(list(range(1, n_in + 1)) + out_ranks, np.int64),
         np.asarray(scores + [_score(rng) for _ in range(n_out)], np.float64),
         np.asarray([True] * n_in + [False] * n_out), teacher)
@@ -84,6 +84,30 @@ def test_fast_path_equals_decide_on_random_pools(chunk):
     assert hit == set(REASON_CODE), set(REASON_CODE) - hit
 
 
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+@pytest.mark.parametrize("block_seed", range(6))
+def test_block_of_pools_decides_each_pool_as_decide_does(block_seed, sampling):
+    # The miner decides a block of queries at once: each query's decisions must be what
+    # decide makes of its pool alone (its own labels, rejections and sampling stream),
+    # whatever pools stand next to it. One configuration per block, as in a pass.
+    rng = random.Random(block_seed)
+    n = rng.randint(1, 40)
+    cases = [random_case(block_seed * 1000 + i, query_id=f"q{i}") for i in range(n)]
+    config = cases[0][3].replace(sampling=sampling)
+    with_teacher = cases[0][0].teacher_scores is not None
+    cases = [c for c in cases if (c[0].teacher_scores is not None) == with_teacher]
+    doc_ids = cases[0][4]
+    doc_index = {d: i for i, d in enumerate(doc_ids)}
+    block = PoolBlock.of([c[0] for c in cases])
+    decided = decide_block(block, {c[0].query_id: c[1] for c in cases},
+                           {c[0].query_id: c[2] for c in cases}, config, doc_index)
+    assert len(decided.offsets) == len(cases) + 1
+    for k, (pool, labels, rejected, _, _) in enumerate(cases):
+        expected = decide(pool.scored(doc_ids), labels, rejected, config)
+        assert decided.of_query(k, block).as_decisions(block.pool(k), doc_ids) == expected, (block_seed, k)
+        assert decided.kept_per_query()[k] == sum(d.reason == "kept" for d in expected)
+
+
 def test_pool_arrays_match_hand_computed_pool():
     # Ties at the cut are taken in corpus order; a labeled document outside the pool gets its
     # exact corpus rank (ties before it in corpus order count).
@@ -95,3 +119,16 @@ def test_pool_arrays_match_hand_computed_pool():
     assert pool.scores.tolist() == [0.8999999761581421, 0.699999988079071, 0.5, 0.5,
                                     0.10000000149011612]
     assert pool.in_pool.tolist() == [True, True, True, False, False]
+
+
+def test_competition_ranks_count_the_strictly_higher_scores():
+    # The BM25 second opinion ranks a candidate by how many documents score higher (ties
+    # share a rank), over zeros (most of a BM25 row), negatives and duplicate values.
+    from core.mining.scores import competition_ranks_of
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        row = rng.choice([0.0, 0.0, 0.0, 1.5, 2.25, -0.5, 3.0], 40) + rng.choice([0.0, 1e-9], 40)
+        wanted = rng.choice(40, 12, replace=False)
+        expected = [1 + int(np.count_nonzero(row > row[j])) for j in wanted]
+        assert competition_ranks_of(row, wanted).tolist() == expected

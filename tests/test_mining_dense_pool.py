@@ -193,3 +193,18 @@ def test_blocks_cover_every_query_and_the_job_can_be_cancelled():
     progress.cancel()
     with pytest.raises(Cancelled):
         next(iter_dense_pools(corpus, queries, 30, extra, progress))
+
+
+def test_the_full_product_path_orders_duplicate_docs_by_corpus_row():
+    # The fp32 path (small corpora) takes one top-k over the block: documents tied inside
+    # the pool and at its cut must still come in corpus order, as pool_arrays puts them.
+    rng = np.random.default_rng(7)
+    # Every document twice: pairs tie inside the pools, and at the cut in about half the rows.
+    # Dyadic entries: every product is exact, so a duplicate scores exactly the same.
+    base = dyadic(rng, (400, 16))
+    docs = np.concatenate([base, base])[rng.permutation(800)]
+    queries = dyadic(rng, (30, 16))
+    extra = deep_extras(rng, len(docs), len(queries))
+    block = dense_pools(DenseCorpus(docs, use_int8=False), queries, 24, extra)  # even: pairs mostly whole
+    assert not block.used_int8
+    assert_exact(block, docs, queries, 24, extra)

@@ -10,6 +10,7 @@ from helpers_candidates import candidate_rows
 from core.mining.config import MiningConfig
 from core.mining.miner import mine
 from core.mining.queue import review_queue
+from core.mining.store import mining_passes
 from core.mining.suspicion import (
     Level,
     QueryLevels,
@@ -105,25 +106,31 @@ def test_queue_offers_margin_drops_as_possible_positives_first_then_proposals_by
         assert p.suspicion == pytest.approx(expected)
 
 
-def test_a_dense_pass_stores_bm25_ranks_and_likeness_to_the_positives(tiny_project):
+def test_a_dense_pass_gets_bm25_ranks_and_likeness_to_the_positives_when_first_reviewed(tiny_project):
     from conftest import TINY_QRELS
 
     from core.retrieval.service import Retrieval
 
     with Project.open(tiny_project) as project:
         result = mine(project, MiningConfig(source="dense", split=None, num_negatives=2, range_max=6))
+        # Mining stores no second opinions: the review queue computes them once.
+        assert all(r.bm25_rank is None and r.positive_similarity is None
+                   for r in candidate_rows(project.conn, result.pass_number))
+        assert set(result.counts["signals"]) == {"teacher"}
+        queue = review_queue(project)
         rows = [(r.query_id, r.doc_id, r.bm25_rank, r.positive_similarity)
                 for r in candidate_rows(project.conn, result.pass_number)]
         texts = {q.id: q.text for q in project.queries()}
         retrieval = Retrieval(project)
-        bm25_order = {q: [h.doc_id for h in retrieval.search(t, "bm25", k=12)] for q, t in texts.items()}
+        bm25_scores = {q: {h.doc_id: h.score for h in retrieval.search(t, "bm25", k=12)}
+                       for q, t in texts.items()}
         doc_ids, vectors = retrieval.document_embeddings()
-        queue = review_queue(project)
+        counts = {p.pass_number: p.counts for p in mining_passes(project)}[result.pass_number]
     assert rows and all(r is not None for _, _, r, _ in rows)
     for qid, doc, rank, _ in rows:
-        order = bm25_order[qid]
-        if doc in order:  # BM25 returns only documents sharing a term
-            assert order.index(doc) + 1 == rank
+        scores = bm25_scores[qid]
+        if doc in scores:  # BM25 returns only documents sharing a term; equal scores share a rank
+            assert rank == 1 + sum(s > scores[doc] for s in scores.values())
     # Likeness: the cosine to the nearest relevant document other than itself.
     vec = dict(zip(doc_ids, vectors))
     for qid, doc, _, similarity in rows:
@@ -134,7 +141,7 @@ def test_a_dense_pass_stores_bm25_ranks_and_likeness_to_the_positives(tiny_proje
             assert similarity == pytest.approx(max(float(vec[doc] @ vec[d]) for d in others), abs=1e-5)
     assert all(any(r.startswith("BM25 rank") for r in p.reasons) for p in queue)
     assert all(any(r.startswith("like a known positive") for r in p.reasons) for p in queue)
-    assert result.counts["signals"]["bm25_rank"] is True
+    assert counts["signals"]["bm25_rank"] is True and counts["signals"]["positive_similarity"] is True
 
 
 def test_the_newest_fine_tuned_version_scores_candidates_once_its_embeddings_are_cached(
@@ -155,18 +162,19 @@ def test_the_newest_fine_tuned_version_scores_candidates_once_its_embeddings_are
             "id": "v1", "name": "v1", "path": str(folder), "base": "bundled",
             "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
         first = mine(project, config)
-        assert "not cached" in first.counts["signals"]["notes"][0]
+        review_queue(project, first.pass_number)
+        assert "not cached" in _counts(project, first.pass_number)["signals"]["notes"][0]
         assert [r for r in candidate_rows(project.conn, first.pass_number)
                 if r.model_score is not None] == []
         encoder = Encoder(folder)
         doc_vectors = dict(zip(project.document_ids(), document_embeddings(project, encoder)))
         second = mine(project, config)
-        assert second.counts["signals"]["model_score"] == "v1"
+        queue = review_queue(project)
+        assert _counts(project, second.pass_number)["signals"]["model_score"] == "v1"
         rows = [(r.query_id, r.doc_id, r.model_score)
                 for r in candidate_rows(project.conn, second.pass_number)]
         query_vectors = dict(zip([q.id for q in project.queries()],
                                  query_embeddings(project, encoder, [q.id for q in project.queries()])))
-        queue = review_queue(project)
     for qid, doc, score in rows:
         assert score == pytest.approx(float(query_vectors[qid] @ doc_vectors[doc]), abs=1e-5)
     assert all(any(r.startswith("fine-tuned model") for r in p.reasons) for p in queue)
@@ -180,7 +188,41 @@ def test_a_version_whose_folder_is_gone_leaves_out_its_signal_and_says_so(tiny_p
             "id": "v1", "name": "v1", "path": str(tmp_path / "deleted-v1"), "base": "bundled",
             "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
         result = mine(project, config)
+        assert review_queue(project)  # the review does not fail either
+        signals = _counts(project, result.pass_number)["signals"]
     assert result.counts["proposed"] > 0
-    assert "model_score" not in result.counts["signals"] or result.counts["signals"]["model_score"] is None
-    note = result.counts["signals"]["notes"][0]
+    assert "model_score" not in signals or signals["model_score"] is None
+    note = signals["notes"][0]
     assert note.startswith("model_score: model version 'v1'") and "missing" in note
+
+
+def _counts(project, pass_number):
+    return {p.pass_number: p.counts for p in mining_passes(project)}[pass_number]
+
+
+def test_second_opinions_are_computed_once_and_a_read_only_project_is_not_written(
+        tiny_project, tmp_path, monkeypatch):
+    import shutil
+
+    from core.mining import signals as signals_module
+
+    config = MiningConfig(source="dense", split=None, num_negatives=2, range_max=6)
+    with Project.open(tiny_project) as project:
+        result = mine(project, config)
+    copy = tmp_path / "read-only.rsproj"
+    shutil.copy(tiny_project, copy)
+    before = copy.read_bytes()
+    with Project.open(copy, read_only=True) as project:
+        read_only_queue = review_queue(project)
+    assert copy.read_bytes() == before  # computed for the queue, not stored
+    with Project.open(tiny_project) as project:
+        queue = review_queue(project)
+        assert not signals_module.second_opinions_pending(_counts(project, result.pass_number))
+        calls = []
+        real = signals_module.signal_rows
+        monkeypatch.setattr(signals_module, "signal_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+        assert review_queue(project) == queue  # read back, not computed again
+    assert calls == []
+    assert [(p.query_id, p.doc_id, p.suspicion, p.reasons) for p in read_only_queue] == \
+        [(p.query_id, p.doc_id, p.suspicion, p.reasons) for p in queue]
+    assert any(r.startswith("BM25 rank") for p in queue for r in p.reasons)

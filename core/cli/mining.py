@@ -135,7 +135,9 @@ def cmd_review_queue(args: argparse.Namespace) -> int:
             raise StudioError(f"{args.project}: no mining pass {args.pass_number}; "
                               f"passes: {', '.join(map(str, known))}")
         number = args.pass_number if args.pass_number is not None else latest_pass(project)
-        items = review_queue(project, number, args.limit)
+        items = review_queue(project, number, args.limit, stderr_progress())
+        notes = next(p.counts for p in mining_passes(project)
+                     if p.pass_number == number).get("signals", {}).get("notes", [])
     if args.json:
         print_json({"pass": number, "items": [
             {"query_id": p.query_id, "doc_id": p.doc_id, "suspicion": round(p.suspicion or 0.0, 6),
@@ -143,6 +145,8 @@ def cmd_review_queue(args: argparse.Namespace) -> int:
              "teacher_score": p.teacher_score, "reasons": list(p.reasons)} for p in items]})
         return 0
     print(f"pass {number}: {len(items)} items, most suspicious first")
+    for note in notes:  # why a second opinion is missing (e.g. a model's vectors not cached)
+        print(f"note: {note}")
     for p in items:
         kind = "possible positive" if p.kind == "possible_positive" else "proposal"
         print(f"{p.suspicion or 0.0:6.3f}  {p.query_id}\t{p.doc_id}\t{kind}, {p.state}; "

@@ -1,11 +1,13 @@
 """Mining a pass: score the selected queries, decide each candidate, store it all at once.
 
-For every selected query with at least one relevant document the miner scores the
-corpus (:mod:`core.mining.scores`: dense, BM25 or hybrid, in bounded batches), takes
-the top ``range_max + P`` documents as the candidate pool, lets the teacher rescore
-that pool when the configuration names one (:mod:`core.mining.teacher`) and runs
-the rules over the whole pool at once (:func:`core.mining.decisions.decide_pool`, proved
-equal to :func:`core.mining.rules.decide`, where the rules and their order are documented).
+For every selected query with at least one relevant document the miner takes
+the top ``range_max + P`` documents as the candidate pool, a block of queries at a
+time (:func:`core.mining.scores.pool_blocks`: BM25 and hybrid from whole score rows,
+dense through :mod:`core.mining.dense_pool`, which finds the same pools without
+materialising the rows), lets the teacher rescore each pool when the configuration
+names one (:mod:`core.mining.teacher`) and runs the rules over the whole block at
+once (:func:`core.mining.decisions.decide_block`, proved equal to
+:func:`core.mining.rules.decide`, where the rules and their order are documented).
 
 The pool holds ``range_max + P`` documents, P being the largest number of
 labeled documents of any query in the split: every query then keeps at
@@ -18,10 +20,10 @@ decisions are a few arrays per query, so a cancelled pass writes nothing): a ``m
 source, model version, configuration and counts) plus, per query, one
 ``pass_candidates`` row of packed arrays (:mod:`core.project.pass_candidates`)
 holding every scored document, labeled documents outside the pool included (their
-scores feed the margins and the ``ntuple-scores`` export), with the second
-opinions of :mod:`core.mining.signals` (teacher score, BM25 rank, likeness to
-the known positives, the newest fine-tuned model's score) that
-:mod:`core.mining.suspicion` reads. The meta key
+scores feed the margins and the ``ntuple-scores`` export), with the teacher's
+score when there is one. The other second opinions :mod:`core.mining.suspicion`
+reads (BM25 rank, likeness to the known positives, the newest fine-tuned model's
+score; :mod:`core.mining.signals`) join the pass when it is first reviewed. The meta key
 ``current_pass`` becomes the new pass number, so labels set while reviewing
 it carry that pass.
 """
@@ -32,21 +34,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 from core.errors import StudioError
 from core.mining.config import DROP_REASONS, KEEP_REASONS, REASONS, MiningConfig
-from core.mining.decisions import REASON_CODE, PoolDecisions, decide_pool
-from core.mining.scores import Pool, ScoreRows, pool_arrays, rows_for_config
-from core.mining.signals import (
-    SignalRows,
-    pass_vectors,
-    per_candidate,
-    positive_similarity,
-    signal_rows,
-)
+from core.mining.decisions import REASON_CODE, BlockDecisions, decide_block
+from core.mining.scores import Pool, PoolBlock, ScoreRows, pool_blocks, rows_for_config
 from core.mining.store import query_labels, rejected_pairs, select_queries
 from core.mining.teacher import Teacher, load_teacher, rescore
 from core.progress import Progress
@@ -85,12 +80,12 @@ class _Tally:
     candidates: int = 0
     reasons: np.ndarray = field(default_factory=lambda: np.zeros(len(REASONS), np.int64))
 
-    def add(self, decisions: PoolDecisions, wanted: int) -> None:
-        self.queries_mined += 1
+    def add(self, decisions: BlockDecisions, wanted: int) -> None:
+        """Count a decided block of queries."""
+        self.queries_mined += len(decisions.offsets) - 1
         self.candidates += len(decisions)
         self.reasons += np.bincount(decisions.reasons, minlength=len(REASONS))
-        if decisions.count("kept") < wanted:
-            self.queries_short += 1
+        self.queries_short += int(np.count_nonzero(decisions.kept_per_query() < wanted))
 
     def as_counts(self) -> dict[str, Any]:
         return {
@@ -105,15 +100,24 @@ class _Tally:
         }
 
 
-def _query_candidates(pool: Pool, decisions: PoolDecisions, bm25_ranks: np.ndarray | None,
-                      model_scores: np.ndarray | None,
-                      likeness: np.ndarray | None) -> QueryCandidates:
-    """One query's decided candidates, column by column, until the pass is stored."""
-    at = decisions.order
-    return QueryCandidates(pool.query_id, pool.docs[at], pool.ranks[at], pool.scores[at],
-                           decisions.reasons,
-                           None if pool.teacher_scores is None else pool.teacher_scores[at],
-                           bm25_ranks, model_scores, likeness)
+def _query_candidates(block: PoolBlock, decided: BlockDecisions) -> Iterator[QueryCandidates]:
+    """Each query's decided candidates of a block as columns."""
+    # The stored widths (ranks are stored as int32): a pass's arrays stay small until the write.
+    docs = block.docs[decided.rows].astype(np.int32)
+    ranks, scores = block.ranks[decided.rows].astype(np.int32), block.scores[decided.rows]
+    teacher = None if block.teacher_scores is None else block.teacher_scores[decided.rows]
+    for k, qid in enumerate(block.query_ids):
+        at = slice(int(decided.offsets[k]), int(decided.offsets[k + 1]))
+        yield QueryCandidates(qid, docs[at], ranks[at], scores[at], decided.reasons[at],
+                              None if teacher is None else teacher[at])
+
+
+def _rescored(teacher: Teacher, pool: Pool, doc_ids: Sequence[str], doc_index: dict[str, int],
+              project: Project, query_text: str) -> Pool:
+    """``pool`` with the teacher's scores of its candidates."""
+    ids = [doc_ids[i] for i in pool.docs.tolist()]
+    texts = {d: doc.retrieval_text for d, doc in project.get_documents(ids).items()}
+    return Pool.from_scored(rescore(teacher, pool.scored(doc_ids), query_text, texts), doc_index)
 
 
 def mine(
@@ -123,19 +127,19 @@ def mine(
     retrieval: "Retrieval | None" = None,
     *,
     rows: ScoreRows | None = None,
-    signals: SignalRows | None = None,
     teacher: Teacher | None = None,
 ) -> MiningResult:
     """Mine one pass over the selected queries and store it (all or nothing).
 
     ``retrieval`` lends its loaded indexes and model (the GUI shares one);
     ``rows`` replaces scoring altogether (benchmarks feed precomputed
-    embeddings through :class:`core.mining.scores.DenseRows`), and with it
-    ``signals`` the second opinions (none unless given); ``teacher`` replaces
+    embeddings through :class:`core.mining.scores.DenseRows`); ``teacher`` replaces
     loading ``config.teacher`` (tests and benchmarks lend a loaded one). Raises
     :class:`StudioError` when no selected query has a relevant label.
     Decisions are held as arrays (a few bytes per candidate) while scoring,
-    and the project is locked only for the final insert.
+    and the project is locked only for the final insert. The review queue's
+    second opinions are computed when the pass is first reviewed
+    (:func:`core.mining.signals.add_second_opinions`).
     """
     progress = progress or Progress()
     project.require_writable()  # before minutes of scoring, not at the final store
@@ -156,14 +160,9 @@ def mine(
     depth = config.range_max + max((len(v) for v in labels.values()), default=0)
     if rows is None:
         rows, model_version, retrieval = rows_for_config(project, config, retrieval,
-                                                         progress.sub(0.0, 0.2))
-        if signals is None:
-            signals = signal_rows(project, config, retrieval, model_version, progress.sub(0.2, 0.25))
+                                                         progress.sub(0.0, 0.25))
     else:
         model_version = None if config.source == "bm25" else config.model_id
-    signals = signals or SignalRows()
-    if signals.doc_vectors is None:
-        signals.doc_vectors = pass_vectors(rows)
     if teacher is None and config.teacher is not None:
         progress.fraction(0.25, "Loading the teacher")
         teacher = load_teacher(project, config.teacher)
@@ -173,33 +172,21 @@ def mine(
     # Decisions are kept as a few arrays per query until the end, and the project is
     # locked only for the final insert: a cancelled or failed pass writes nothing.
     stored: list[QueryCandidates] = []
-    # Not zip(): a zip keeps its last item (and so the previous score block) alive while it
-    # asks for the next one, which would double the peak memory of scoring.
-    signal_rows_ = signals.rows(minable)
-    for qid, row in rows.rows(minable, progress.sub(0.25, 0.92)):
-        bm25_row, model_row = next(signal_rows_)
-        query_labels_ = labels.get(qid, {})
-        pool = pool_arrays(qid, row, doc_index, depth, list(query_labels_))
+    labeled = {qid: list(labels.get(qid, {})) for qid in minable}
+    for block in pool_blocks(rows, minable, labeled, doc_index, depth, progress.sub(0.25, 0.92)):
         if teacher is not None:
-            ids = [rows.doc_ids[i] for i in pool.docs.tolist()]
-            texts = {d: doc.retrieval_text for d, doc in project.get_documents(ids).items()}
-            pool = Pool.from_scored(rescore(teacher, pool.scored(rows.doc_ids), query_texts[qid],
-                                            texts), doc_index)
-        decisions = decide_pool(pool, query_labels_, rejected.get(qid, ()), config, doc_index)
-        tally.add(decisions, config.num_negatives)
-        wanted = pool.docs[decisions.order]
-        likeness = None
-        if signals.doc_vectors is not None:
-            relevant = np.asarray([doc_index[d] for d, lab in query_labels_.items()
-                                   if lab in RELEVANT_LABELS and d in doc_index], np.int64)
-            likeness = positive_similarity(signals.doc_vectors, wanted, relevant)
-        stored.append(_query_candidates(pool, decisions,
-                                        *per_candidate(wanted, bm25_row, model_row), likeness))
-        del row, bm25_row, model_row  # views into score blocks: let the next block replace them
+            block = PoolBlock.of([_rescored(teacher, block.pool(k), rows.doc_ids, doc_index, project,
+                                            query_texts[qid])
+                                  for k, qid in enumerate(block.query_ids)])
+        decided = decide_block(block, labels, rejected, config, doc_index)
+        tally.add(decided, config.num_negatives)
+        stored.extend(_query_candidates(block, decided))
+        progress.check()
     progress.fraction(0.93, "Storing the pass")
     counts = tally.as_counts()
+    # The other second opinions join these counts when the pass is first reviewed.
     counts["signals"] = {"teacher": None if teacher is None else
-                         {"kind": teacher.kind, "name": teacher.name}, **signals.describe()}
+                         {"kind": teacher.kind, "name": teacher.name}}
     conn = project.conn
     with project.transaction():
         pass_number = int(conn.execute("SELECT coalesce(max(pass), 0) + 1 FROM mining_passes")

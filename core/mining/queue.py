@@ -11,26 +11,40 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
+from core.mining.signals import add_second_opinions
 from core.mining.store import TOO_CLOSE_REASONS, Proposal, latest_pass, proposals
 from core.mining.suspicion import QueryLevels, Signals, suspicion
 from core.progress import Progress
 from core.project.file import Project
-from core.project.pass_candidates import candidate_records, read_pass_candidates
+from core.project.pass_candidates import (
+    StoredQuery,
+    candidate_records,
+    read_pass_candidates,
+)
 from core.project.schema import RELEVANT_LABELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.retrieval.service import Retrieval
 
 _SIGNALS = ("retriever", "teacher", "model")
 
 
-def _pass_signals(project: Project, pass_number: int) -> tuple[dict[str, QueryLevels],
-                                                               dict[tuple[str, str], Signals]]:
-    """Per query its levels, per (query, document) its signals, from one stored pass."""
+def _pass_signals(project: Project, pass_number: int,
+                  unstored: Mapping[str, tuple] | None = None,
+                  ) -> tuple[dict[str, QueryLevels], dict[tuple[str, str], Signals]]:
+    """Per query its levels, per (query, document) its signals, from one stored pass.
+
+    ``unstored``: second opinions computed for a read-only project
+    (:func:`core.mining.signals.add_second_opinions`), read as if stored.
+    """
     relevant: dict[str, dict[str, list[float]]] = {}
     pool: dict[str, dict[str, list[float]]] = {}
     likeness: dict[str, list[float]] = {}
     signals: dict[tuple[str, str], Signals] = {}
     records = (r for stored in read_pass_candidates(project.conn, pass_number)
-               for r in candidate_records(stored))
+               for r in candidate_records(_with_opinions(stored, unstored)))
     for _, qid, doc, _rank, score, _status, reason, teacher, bm25_rank, model, similarity in records:
         values = dict(zip(_SIGNALS, (score, teacher, model)))
         for name, value in values.items():
@@ -48,12 +62,25 @@ def _pass_signals(project: Project, pass_number: int) -> tuple[dict[str, QueryLe
     return levels, signals
 
 
-def scored_proposals(project: Project, pass_number: int | None = None) -> list[Proposal]:
-    """A pass's proposals and possible positives with their suspicion, in query order then rank."""
+def _with_opinions(stored: StoredQuery, unstored: Mapping[str, tuple] | None) -> StoredQuery:
+    opinions = None if unstored is None else unstored.get(stored.query_id)
+    return stored if opinions is None else stored.with_signals(*opinions)
+
+
+def scored_proposals(project: Project, pass_number: int | None = None,
+                     progress: Progress | None = None,
+                     retrieval: "Retrieval | None" = None) -> list[Proposal]:
+    """A pass's proposals and possible positives with their suspicion, in query order then rank.
+
+    The pass's second opinions are computed and stored first if it has none yet
+    (:func:`core.mining.signals.add_second_opinions`; ``retrieval`` lends loaded
+    indexes for that).
+    """
     pass_number = latest_pass(project) if pass_number is None else pass_number
     if pass_number is None:
         return []
-    levels, signals = _pass_signals(project, pass_number)
+    unstored = add_second_opinions(project, pass_number, retrieval, progress)
+    levels, signals = _pass_signals(project, pass_number, unstored)
     out = []
     for p in proposals(project, pass_number, possible_positives=True):
         s = suspicion(signals[(p.query_id, p.doc_id)], levels[p.query_id])
@@ -67,9 +94,9 @@ def queue_order(items: list[Proposal]) -> list[Proposal]:
 
 
 def review_queue(project: Project, pass_number: int | None = None,
-                 limit: int | None = None) -> list[Proposal]:
+                 limit: int | None = None, progress: Progress | None = None) -> list[Proposal]:
     """The review queue of a pass (default: the latest), at most ``limit`` items."""
-    items = queue_order(scored_proposals(project, pass_number))
+    items = queue_order(scored_proposals(project, pass_number, progress))
     return items if limit is None else items[:limit]
 
 
@@ -77,4 +104,4 @@ def load_queue(project_path: Path, pass_number: int | None, limit: int | None = 
                progress: Progress) -> list[Proposal]:
     """:func:`review_queue` of the project file at ``project_path`` (a job: own connection)."""
     with Project.open(project_path) as project:
-        return review_queue(project, pass_number, limit)
+        return review_queue(project, pass_number, limit, progress)

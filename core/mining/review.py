@@ -39,7 +39,7 @@ def load_review(project_path: Path, pass_number: int | None, *, progress: Progre
         stats = tuple(review_stats(project))
         pass_number = latest_pass(project) if pass_number is None else pass_number
         grouped: dict[str, list[Proposal]] = {}
-        items = scored_proposals(project, pass_number) if pass_number is not None else []
+        items = scored_proposals(project, pass_number, progress) if pass_number is not None else []
         for p in items:
             grouped.setdefault(p.query_id, []).append(p)
         queries = tuple((q.id, q.text) for q in project.queries() if q.id in grouped)

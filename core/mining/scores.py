@@ -8,6 +8,8 @@ the corpus; rows are computed a few queries at a time so the score block
 stays near ``BLOCK_ELEMENTS`` floats and a full queries × corpus matrix is
 never materialised (unlike ``mine_hard_negatives`` without FAISS, which
 scores up to 16,384 queries against the whole corpus at once).
+:func:`pool_blocks` turns them into :class:`PoolBlock` s, the pools of a block
+of queries; dense rows skip the full rows (:mod:`core.mining.dense_pool`).
 
 Sources:
 
@@ -115,6 +117,15 @@ class DenseRows:
         self.doc_ids = list(doc_ids)
         self.vectors = np.ascontiguousarray(doc_vectors, dtype=np.float32)
         self.query_vectors = query_vectors
+        self._prepared = None
+
+    def prepared(self):
+        """The vectors prepared for :func:`core.mining.dense_pool.dense_pools` (once)."""
+        from core.mining.dense_pool import DenseCorpus
+
+        if self._prepared is None:
+            self._prepared = DenseCorpus(self.vectors)
+        return self._prepared
 
     def rows(self, query_ids: Sequence[str], progress: Progress) -> Iterator[tuple[str, np.ndarray]]:
         query_ids = list(query_ids)
@@ -149,13 +160,17 @@ class BM25Rows:
                 raise StudioError("the BM25 index does not match the project's documents; rebuild it")
             self._perm = np.fromiter((position[d] for d in self.doc_ids), np.int64, len(self.doc_ids))
 
+    def row(self, query_id: str) -> np.ndarray:
+        """The BM25 score of every document for one query, in ``doc_ids`` order."""
+        row = self.index.get_scores(self.query_texts[query_id])
+        return row if self._perm is None else row[self._perm]
+
     def rows(self, query_ids: Sequence[str], progress: Progress) -> Iterator[tuple[str, np.ndarray]]:
         query_ids = list(query_ids)
         for i, qid in enumerate(query_ids):
             if i % 64 == 0:
                 progress.update(i, len(query_ids), f"Scoring queries: {i}/{len(query_ids)}")
-            row = self.index.get_scores(self.query_texts[qid])
-            yield qid, row if self._perm is None else row[self._perm]
+            yield qid, self.row(qid)
         progress.update(len(query_ids), len(query_ids), f"Scored {len(query_ids)} queries")
 
 
@@ -165,6 +180,19 @@ def ordinal_ranks(row: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(row), dtype=np.int64)
     ranks[order] = np.arange(1, len(row) + 1)
     return ranks
+
+
+def competition_ranks_of(row: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per ``wanted`` entry of ``row``, 1 + how many entries score strictly higher.
+
+    Equal scores share a rank (BM25 ties by the hundred: documents matching the
+    same terms with the same length), so a rank says how many documents the
+    retriever prefers, not where a tie happened to fall in corpus order. One
+    sort of the row (vectorised: 2x faster on SciFact's BM25 rows than sorting
+    only their non-zero entries), then a binary search per entry.
+    """
+    ordered = np.sort(row)
+    return (len(row) - np.searchsorted(ordered, row[wanted], side="right") + 1).astype(np.int64)
 
 
 class HybridRows:
@@ -234,7 +262,8 @@ def top_minmax(row: np.ndarray, depth: int, retrieved: np.ndarray | None = None)
 
 @dataclass(frozen=True)
 class Pool:
-    """A query's candidates as arrays: the pool best first, then labeled documents outside it.
+    """A query's candidates as arrays: the pool best first, then labeled documents outside it
+    (by rank).
 
     What :class:`ScoredQuery` holds, without a Python object per candidate: the
     miner decides a pass of 100,000 candidates on these
@@ -272,6 +301,52 @@ class Pool:
                    np.fromiter((c.score for c in cands), np.float64, len(cands)),
                    np.fromiter((c.in_pool for c in cands), bool, len(cands)),
                    None if not cands or teacher[0] is None else np.asarray(teacher, np.float64))
+
+
+@dataclass(frozen=True)
+class PoolBlock:
+    """Several queries' pools back to back, so the rules run over a block of queries at once.
+
+    Query ``k``'s candidates are rows ``offsets[k]:offsets[k + 1]`` of the
+    column arrays, laid out as in its :class:`Pool`.
+    """
+
+    query_ids: tuple[str, ...]
+    offsets: np.ndarray  # int64, len(query_ids) + 1
+    docs: np.ndarray
+    ranks: np.ndarray
+    scores: np.ndarray
+    in_pool: np.ndarray
+    teacher_scores: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    @classmethod
+    def of(cls, pools: Sequence[Pool]) -> "PoolBlock":
+        """The pools one after the other (teacher scores all present or all absent)."""
+        offsets = np.zeros(len(pools) + 1, np.int64)
+        np.cumsum([len(p) for p in pools], out=offsets[1:])
+        teacher = [p.teacher_scores for p in pools]
+        if any(t is None for t in teacher) and not all(t is None for t in teacher):
+            raise ValueError("a block's pools either all have teacher scores or none has")
+
+        def joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
+
+        return cls(tuple(p.query_id for p in pools), offsets,
+                   joined([p.docs for p in pools], np.int64), joined([p.ranks for p in pools], np.int64),
+                   joined([p.scores for p in pools], np.float64), joined([p.in_pool for p in pools], bool),
+                   None if not pools or teacher[0] is None else joined(teacher, np.float64))
+
+    def query_of_rows(self) -> np.ndarray:
+        """Per row, the position of its query in ``query_ids``."""
+        return np.repeat(np.arange(len(self.query_ids)), np.diff(self.offsets))
+
+    def pool(self, k: int) -> Pool:
+        at = slice(int(self.offsets[k]), int(self.offsets[k + 1]))
+        return Pool(self.query_ids[k], self.docs[at], self.ranks[at], self.scores[at], self.in_pool[at],
+                    None if self.teacher_scores is None else self.teacher_scores[at])
 
 
 def pool_arrays(
@@ -314,6 +389,8 @@ def pool_arrays(
     out_ranks = np.fromiter(
         (np.count_nonzero(row > s) + np.count_nonzero(row[:i] == s) + 1
          for i, s in zip(outside, out_scores)), np.int64, len(outside))
+    by_rank = np.argsort(out_ranks)  # the whole pool in rank order, as the rules read it
+    out_rows, out_scores, out_ranks = out_rows[by_rank], out_scores[by_rank], out_ranks[by_rank]
     return Pool(
         query_id,
         np.concatenate([top.astype(np.int64), out_rows]),
@@ -321,6 +398,97 @@ def pool_arrays(
         np.concatenate([row[top], out_scores]).astype(np.float64),
         np.concatenate([np.ones(len(top), bool), np.zeros(len(outside), bool)]),
     )
+
+
+POOL_BLOCK_QUERIES = 256  # queries whose pools the rules decide together
+QUERY_VECTORS_AT_ONCE = 4096  # query vectors read from the cache per call (6 MB at dimension 384)
+
+
+def pool_blocks(
+    rows: ScoreRows,
+    query_ids: Sequence[str],
+    labeled: Mapping[str, Sequence[str]],
+    doc_index: Mapping[str, int],
+    depth: int,
+    progress: Progress,
+) -> Iterator[PoolBlock]:
+    """The pools of ``query_ids`` (:func:`pool_arrays` of each score row), a block of queries at a time.
+
+    ``labeled`` names each query's labeled documents, added with their exact
+    rank when they fall outside the pool. Dense rows never form whole score
+    rows: :mod:`core.mining.dense_pool` finds the same pools through a
+    certified int8 product (large corpora) or one top-k per block (small ones).
+    """
+    if isinstance(rows, DenseRows):
+        yield from _dense_pool_blocks(rows, list(query_ids), labeled, doc_index, depth, progress)
+        return
+    pools: list[Pool] = []
+    for qid, row in rows.rows(query_ids, progress):
+        pools.append(pool_arrays(qid, row, doc_index, depth, labeled.get(qid, ())))
+        del row  # a view into a score block: let the next block replace it
+        if len(pools) == POOL_BLOCK_QUERIES:
+            yield PoolBlock.of(pools)
+            pools = []
+    if pools:
+        yield PoolBlock.of(pools)
+
+
+def _dense_pool_blocks(rows: "DenseRows", query_ids: list[str], labeled: Mapping[str, Sequence[str]],
+                       doc_index: Mapping[str, int], depth: int,
+                       progress: Progress) -> Iterator[PoolBlock]:
+    from core.errors import StudioError
+    from core.mining.dense_pool import dense_pools, pool_block_size
+
+    try:
+        corpus = rows.prepared()
+    except ValueError as exc:  # NaN or infinite vectors: no order to mine by
+        raise StudioError(f"cannot mine with these embeddings: {exc}") from exc
+    step = pool_block_size(corpus)
+    fetch = max(step, QUERY_VECTORS_AT_ONCE // step * step)  # the query cache is read in large batches
+    for start in range(0, len(query_ids), step):
+        progress.update(start, len(query_ids), f"Scoring queries: {start}/{len(query_ids)}")
+        if start % fetch == 0:
+            fetched = np.asarray(rows.query_vectors(query_ids[start : start + fetch]), np.float32)
+        batch = query_ids[start : start + step]
+        vectors = fetched[start % fetch : start % fetch + len(batch)]
+        extra = []
+        for qid in batch:
+            wanted = dict.fromkeys(doc_index[d] for d in labeled.get(qid, ()) if d in doc_index)
+            extra.append(np.fromiter(wanted, np.int64, len(wanted)))
+        try:
+            found = dense_pools(corpus, vectors, depth, extra)
+        except ValueError as exc:
+            raise StudioError(f"cannot mine with these query embeddings: {exc}") from exc
+        yield _block_of_dense_pools(batch, found, extra)
+    progress.update(len(query_ids), len(query_ids), f"Scored {len(query_ids)} queries")
+
+
+def _block_of_dense_pools(query_ids: list[str], found, extra: list[np.ndarray]) -> PoolBlock:
+    """A :class:`PoolBlock` of dense pools plus the labeled rows that rank below them (by rank)."""
+    n, depth = found.docs.shape
+    out_query, out_docs, out_ranks, out_scores = [], [], [], []
+    for k, (wanted, ranks, scores) in enumerate(zip(extra, found.extra_ranks, found.extra_scores)):
+        outside = np.flatnonzero(ranks > depth)
+        if len(outside):
+            outside = outside[np.argsort(ranks[outside])]
+            out_query.append(np.full(len(outside), k, np.int64))
+            out_docs.append(wanted[outside])
+            out_ranks.append(ranks[outside])
+            out_scores.append(scores[outside])
+
+    def joined(pool_part: np.ndarray, parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate([pool_part.reshape(-1)] + parts).astype(dtype, copy=False)
+
+    owner = joined(np.repeat(np.arange(n), depth), out_query, np.int64)
+    # Stable by query: each query's pool (best first), then its labeled rows outside by rank.
+    order = np.argsort(owner, kind="stable")
+    offsets = np.searchsorted(owner[order], np.arange(n + 1)).astype(np.int64)
+    return PoolBlock(
+        tuple(query_ids), offsets,
+        joined(found.docs, out_docs, np.int64)[order],
+        joined(np.tile(np.arange(1, depth + 1), n), out_ranks, np.int64)[order],
+        joined(found.scores, out_scores, np.float64)[order],
+        joined(np.ones(n * depth, bool), [np.zeros(len(q), bool) for q in out_query], bool)[order])
 
 
 def pool_from_row(

@@ -179,6 +179,30 @@ def write_pass_candidates(conn: sqlite3.Connection, pass_number: int, doc_ids: S
     return total
 
 
+def write_pass_signals(conn: sqlite3.Connection, pass_number: int,
+                       signals: Iterable[tuple[str, np.ndarray | None, np.ndarray | None,
+                                               np.ndarray | None]]) -> None:
+    """Store second opinions computed after the pass: ``(query_id, bm25_ranks, model_scores,
+    positive_similarity)`` per stored query, each aligned with its stored candidates.
+
+    Call it inside a transaction; a query the pass did not store, or arrays of
+    another length than its candidates, are refused (nothing is half-written
+    when the caller's transaction rolls back).
+    """
+    for query_id, bm25, model, likeness in signals:
+        row = conn.execute("SELECT n FROM pass_candidates WHERE pass=? AND query_id=?",
+                           (pass_number, query_id)).fetchone()
+        if row is None:
+            raise ValueError(f"mining pass {pass_number} stored no candidates for query {query_id!r}")
+        if any(c is not None and len(c) != row[0] for c in (bm25, model, likeness)):
+            raise ValueError(f"query {query_id!r}: signals for another number of candidates "
+                             f"than the {row[0]} stored")
+        conn.execute("UPDATE pass_candidates SET bm25_ranks=?, model_scores=?, positive_similarity=? "
+                     "WHERE pass=? AND query_id=?",
+                     (_blob(bm25, _RANK), _blob(model, _FLOAT), _blob(likeness, _FLOAT),
+                      pass_number, query_id))
+
+
 class StoredQuery:
     """One stored (pass, query) row; each column is decoded (and checked) when first read."""
 
@@ -189,6 +213,16 @@ class StoredQuery:
 
     def __len__(self) -> int:
         return self.n
+
+    def with_signals(self, bm25_ranks: np.ndarray | None, model_scores: np.ndarray | None,
+                     positive_similarity: np.ndarray | None) -> "StoredQuery":
+        """This row, read with second opinions computed but not stored (a read-only project)."""
+        for name, values in (("bm25_ranks", bm25_ranks), ("model_scores", model_scores),
+                             ("positive_similarity", positive_similarity)):
+            if values is not None and len(values) != self.n:
+                raise ValueError(f"{name} for {len(values)} candidates, not {self.n}")
+            self.__dict__[name] = values  # what the cached column would hold
+        return self
 
     def _refuse(self, column: str, detail: str) -> ProjectError:
         return ProjectError(
