@@ -19,17 +19,22 @@ from core.mining.store import TOO_CLOSE_REASONS
 _LABEL_REASONS = ("positive", "false_negative")
 
 
+def _queries(n: int) -> str:
+    return f"{n:,} query" if n == 1 else f"{n:,} queries"
+
+
 def outcome_text(result: MiningResult) -> str:
     """The pass's counts in words (rich text), from ``result.counts``."""
     c = result.counts
     dropped = {r: n for r, n in c["dropped"].items() if n and r not in _LABEL_REASONS}
     suspected = sum(c["dropped"].get(r, 0) for r in TOO_CLOSE_REASONS)
+    took = f"{result.seconds:.1f} s" if result.seconds >= 0.1 else f"{result.seconds * 1000:.0f} ms"
     lines = [f"<b>Pass {result.pass_number}</b>: {c['proposed']:,} negatives proposed for "
-             f"{c['queries_mined']:,} queries ({result.seconds:.1f} s)."]
+             f"{_queries(c['queries_mined'])} ({took})."]
     if c["queries_short"]:
-        lines.append(f"{c['queries_short']:,} queries got fewer than {result.config.num_negatives}.")
+        lines.append(f"{_queries(c['queries_short'])} got fewer than {result.config.num_negatives}.")
     if c["queries_without_positives"]:
-        lines.append(f"{c['queries_without_positives']:,} queries skipped: no positive label.")
+        lines.append(f"{_queries(c['queries_without_positives'])} skipped: no positive label.")
     if dropped:
         rules = ", ".join(f"{REASON_TEXT[r].removeprefix('dropped: ')} {n:,}" for r, n in dropped.items())
         lines.append(f"Dropped by the rules: {html.escape(rules)}.")

@@ -110,6 +110,9 @@ class ReviewPanel(QWidget, View):
         self.rate_label = QLabel()
         self.rate_label.setObjectName("review-rate")
         self.rate_label.setTextFormat(Qt.TextFormat.RichText)
+        # Wraps: once a proposal is reviewed the line gains its false-negative rate, which
+        # unwrapped widened a 1024-pixel window by 80 pixels.
+        self.rate_label.setWordWrap(True)
         self.pass_table = QTableWidget(0, len(self.PASS_COLUMNS))
         self.pass_table.setObjectName("review-pass-table")
         self.pass_table.setHorizontalHeaderLabels(self.PASS_COLUMNS)

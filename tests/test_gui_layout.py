@@ -98,6 +98,19 @@ def test_a_long_compare_summary_wraps_instead_of_widening_the_window(qtbot, tiny
     assert cut_off_widgets(window) == []
 
 
+def test_the_review_summary_wraps_instead_of_widening_the_window(qtbot, tiny_project):
+    window = open_window(qtbot, tiny_project)
+    window.resize(*SMALL)
+    window.show_view("review")
+    window.views["review"].rate_label.setText(
+        "12,295 proposed · 1,024 accepted · 18 flipped · 3 rejected · 11,250 pending — "
+        "<b>1.7%</b> of reviewed proposals were false negatives")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert (window.width(), window.height()) == SMALL
+    assert cut_off_widgets(window) == []
+
+
 def test_side_panels_collapse_to_give_the_panes_room(qtbot, tiny_project):
     window = open_window(qtbot, tiny_project)
     window.resize(*SMALL)
