@@ -74,6 +74,20 @@ def test_non_unit_data_with_duplicate_docs_matches_the_full_product():
     assert_exact(block, docs, queries, 60, extra)
 
 
+def test_extras_just_below_the_pool_rank_among_the_candidates_ties_included():
+    # Rows ranked just past the pool score above the rescored floor L: they are ranked among
+    # the candidates, not by a band. Every document twice: a tie decides many of those ranks.
+    rng = np.random.default_rng(8)
+    base = dyadic(rng, (1500, 48))
+    docs = np.concatenate([base, base])[rng.permutation(3000)]
+    queries = dyadic(rng, (24, 48))
+    rows = _matmul_t(queries, docs)
+    extra = [np.lexsort((np.arange(len(row)), -row))[[3, 40, 41, 42, 45, 50, 57, 64, 70]] for row in rows]
+    block = dense_pools(DenseCorpus(docs, min_int8_docs=SMALL), queries, 40, extra)
+    assert block.used_int8
+    assert_exact(block, docs, queries, 40, extra)
+
+
 def test_clustered_data_with_wide_bands_matches_the_full_product():
     rng = np.random.default_rng(2)
     centers = rng.integers(-90, 91, (6, 32))
