@@ -180,6 +180,24 @@ def test_a_build_wanting_a_contiguous_operand_gets_a_copy_and_the_same_pools(mon
     assert_exact(block, docs, queries, 40, extra)
 
 
+def test_blocks_reuse_the_corpus_score_buffer_but_never_one_in_use():
+    rng = np.random.default_rng(9)
+    docs = dyadic(rng, (3000, 24))
+    queries = dyadic(rng, (40, 24))
+    extra = deep_extras(rng, 3000, 40)
+    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
+    first = dense_pools(corpus, queries[:16], 40, extra[:16])
+    second = dense_pools(corpus, queries[16:], 40, extra[16:])  # more rows: a larger buffer
+    assert first.used_int8 and second.used_int8
+    assert_exact(first, docs, queries[:16], 40, extra[:16])  # not overwritten by the second block
+    assert_exact(second, docs, queries[16:], 40, extra[16:])
+    with corpus.score_buffer(24) as held:  # as another thread mid-block: this one gets a fresh output
+        held.fill_(7)
+        block = dense_pools(corpus, queries[16:], 40, extra[16:])
+        assert (held == 7).all()
+    assert_exact(block, docs, queries[16:], 40, extra[16:])
+
+
 def test_nan_or_infinite_vectors_are_refused():
     docs = np.ones((3000, 8), np.float32)
     docs[7, 1] = np.nan
