@@ -480,14 +480,15 @@ def _certified_pools(corpus: DenseCorpus, queries: np.ndarray, depth: int, extra
     counts = np.diff(bounds)
     if counts.max() > n_docs // 4:  # too wide to pay off
         return None
-    if not scored.holds(rows, cols):  # the first depth are candidates by the bound; never a wrong pool
+    candidate_scores = scored.extend_to(rows, cols)
+    if candidate_scores is None:  # the first depth are candidates by the bound; never a wrong pool
         return None
     # 3. The candidates of each row side by side, padded with -inf after them: the pools and the
     # shallow extras' ranks read this (rows x widest) matrix. Positions keep column order.
     width = int(counts.max())
     position = np.arange(len(rows)) - bounds[rows]
     values = np.full((n, width), -np.inf, np.float32)
-    values[rows, position] = scored.of(rows, cols, sorted_unique=True)
+    values[rows, position] = candidate_scores
     columns = np.full((n, width), n_docs, np.int64)
     columns[rows, position] = cols
     at, pool_scores = _top_by_score_then_row(values, depth)
@@ -509,8 +510,12 @@ class _BlockScores:
         self.scores = np.zeros(0, np.float32)
         self.count = 0  # dot products computed
 
-    def of(self, rows: np.ndarray, cols: np.ndarray, sorted_unique: bool = False) -> np.ndarray:
-        """The scores of the pairs ``(rows, cols)``, computing those not yet known."""
+    def of(self, rows: np.ndarray, cols: np.ndarray, sorted_unique: bool = False,
+           keep: bool = True) -> np.ndarray:
+        """The scores of the pairs ``(rows, cols)``, computing those not yet known.
+
+        ``keep=False``: the new scores are not kept, for pairs never asked for again.
+        """
         keys = rows * len(self.vectors) + cols
         known, scores = self._lookup(keys)
         if known.all():
@@ -518,16 +523,28 @@ class _BlockScores:
         fresh = keys[~known] if sorted_unique else np.unique(keys[~known])
         new = self._compute(fresh)
         scores[~known] = new if sorted_unique else new[np.searchsorted(fresh, keys[~known])]
-        merged = np.concatenate([self.keys, fresh])
-        order = np.argsort(merged, kind="stable")  # two sorted runs: a merge
-        self.keys, self.scores = merged[order], np.concatenate([self.scores, new])[order]
+        if keep:
+            merged = np.concatenate([self.keys, fresh])
+            order = np.argsort(merged, kind="stable")  # two sorted runs: a merge
+            self.keys, self.scores = merged[order], np.concatenate([self.scores, new])[order]
         return scores
 
-    def holds(self, rows: np.ndarray, cols: np.ndarray) -> bool:
-        """Whether the pairs ``(rows, cols)`` include every pair scored so far."""
+    def extend_to(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """The scores of the pairs ``(rows, cols)`` (by row then column, a superset of those scored).
+
+        None, changing nothing, if they miss a scored pair (the bound guarantees they do not).
+        """
         keys = rows * len(self.vectors) + cols
         at = np.searchsorted(keys, self.keys)
-        return not len(at) or at[-1] < len(keys) and np.array_equal(keys[at], self.keys)
+        if len(at) and (at[-1] >= len(keys) or not np.array_equal(keys[at], self.keys)):
+            return None
+        scores = np.empty(len(keys), np.float32)
+        scores[at] = self.scores
+        fresh = np.ones(len(keys), bool)
+        fresh[at] = False
+        scores[fresh] = self._compute(keys[fresh])
+        self.keys, self.scores = keys, scores
+        return scores
 
     def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = np.empty(len(keys), np.float32)
@@ -539,7 +556,7 @@ class _BlockScores:
         return known, scores
 
     def _compute(self, keys: np.ndarray) -> np.ndarray:
-        """fp32 scores of ascending ``keys``, one gathered product per query row."""
+        """fp32 scores of ascending ``keys``, gathered products per query row."""
         n_docs = len(self.vectors)
         rows, cols = np.divmod(keys, n_docs)
         out = np.empty(len(keys), np.float32)
@@ -570,27 +587,43 @@ def _extra_ranks(scored: _BlockScores, m: np.ndarray, values: np.ndarray, column
     wanted = np.concatenate(extra) if len(owner) else np.zeros(0, np.int64)
     score = scored.of(owner, wanted)
     ranks = np.empty(len(wanted), np.int64)
-    shallow = np.flatnonzero(score >= least[owner])
-    if len(shallow):
-        row_values, row_columns = values[owner[shallow]], columns[owner[shallow]]
-        s, j = score[shallow, None], wanted[shallow, None]
-        ranks[shallow] = np.count_nonzero((row_values > s) | ((row_values == s) & (row_columns < j)), axis=1) + 1
-    for k in np.flatnonzero(score < least[owner]).tolist():
-        ranks[k] = _band_rank(scored, m[owner[k]], owner[k], wanted[k], score[k], c[owner[k]], beta[owner[k]])
+    shallow = score >= least[owner]
+    if shallow.any():
+        at = np.flatnonzero(shallow)
+        row_values, row_columns = values[owner[at]], columns[owner[at]]
+        s, j = score[at, None], wanted[at, None]
+        ranks[at] = np.count_nonzero((row_values > s) | ((row_values == s) & (row_columns < j)), axis=1) + 1
+    deep = np.flatnonzero(~shallow)
+    for row in np.unique(owner[deep]).tolist():
+        here = deep[owner[deep] == row]
+        ranks[here] = _band_ranks(scored, m[row], row, wanted[here], score[here], c[row], beta[row])
     bounds = np.cumsum([0] + lengths)
     return ([score[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
             [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
 
 
-def _band_rank(scored: _BlockScores, m_row: np.ndarray, row: int, doc: int, score: float,
-               c: float, beta: float) -> int:
-    """Exact ordinal rank of ``doc``: documents surely above, plus exact comparisons in the band."""
+def _band_ranks(scored: _BlockScores, m_row: np.ndarray, row: int, docs: np.ndarray, scores: np.ndarray,
+                c: float, beta: float) -> np.ndarray:
+    """Exact ordinal ranks of a query's ``docs``: documents surely above, plus exact comparisons in the band.
+
+    The union of the documents' bands is rescored once (a pair's score is read
+    by this row only, so it is not kept).
+    """
     # Surely above: c m - β > score ⇐ m ≥ above; surely not: c m + β < score ⇐ m ≤ below
     # (two integers of slack against the float64 rounding of the quotients).
-    above = math.floor((float(score) + beta) / c) + 2
-    below = math.ceil((float(score) - beta) / c) - 2
-    sure = int(np.count_nonzero(m_row >= above))
-    band = np.flatnonzero((m_row > below) & (m_row < above))
-    band_scores = scored.of(np.full(len(band), row), band, sorted_unique=True)
-    return sure + int(np.count_nonzero(band_scores > score)) \
-        + int(np.count_nonzero((band_scores == score) & (band < doc))) + 1
+    above = [math.floor((s + beta) / c) + 2 for s in scores.tolist()]
+    below = [math.ceil((s - beta) / c) - 2 for s in scores.tolist()]
+    sure = [int(np.count_nonzero(m_row >= a)) for a in above]
+    inside = np.zeros(len(m_row), bool)
+    for a, b in zip(above, below):
+        inside |= (m_row > b) & (m_row < a)
+    band = np.flatnonzero(inside)
+    band_scores = scored.of(np.full(len(band), row), band, sorted_unique=True, keep=False)
+    band_m = m_row[band]
+    ranks = np.empty(len(docs), np.int64)
+    for k, (doc, score, a, b) in enumerate(zip(docs.tolist(), scores.tolist(), above, below)):
+        mine = (band_m > b) & (band_m < a) if len(docs) > 1 else slice(None)
+        here, here_scores = band[mine], band_scores[mine]
+        ranks[k] = sure[k] + int(np.count_nonzero(here_scores > score)) \
+            + int(np.count_nonzero((here_scores == score) & (here < doc))) + 1
+    return ranks
