@@ -432,11 +432,13 @@ class _ChunkedBlock:
     def at_least(self, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, columns)`` of the entries ≥ ``floor[row]``, by row then column."""
         floor = np.clip(floor, np.iinfo(np.int32).min, np.iinfo(np.int32).max).astype(np.int32)
-        # flat indices and divmod: half the time of a 2-D np.nonzero
-        hit_rows, hit_chunks = np.divmod(np.flatnonzero(self.maxima >= floor[:, None]), self.maxima.shape[1])
-        values = self.chunks[hit_rows, hit_chunks]  # (hits, chunk)
+        # Flat indices (half the time of a 2-D np.nonzero) and a flat take (a fifth of a 2-D gather).
+        n_chunks = self.maxima.shape[1]
+        hits = np.flatnonzero(self.maxima >= floor[:, None])
+        hit_rows = hits // n_chunks
+        values = np.take(self.chunks.reshape(-1, self.chunk), hits, axis=0)  # (hits, chunk)
         hit, offset = np.divmod(np.flatnonzero(values >= floor[hit_rows, None]), self.chunk)
-        rows, cols = hit_rows[hit], hit_chunks[hit] * self.chunk + offset
+        rows, cols = hit_rows[hit], (hits[hit] - hit_rows[hit] * n_chunks) * self.chunk + offset
         if self.full < self.m.shape[1]:  # the last columns, outside every chunk (fewer than a chunk)
             tail_rows, tail_cols = np.nonzero(self.m[:, self.full:] >= floor[:, None])
             order = np.argsort(np.concatenate([rows, tail_rows]), kind="stable")
