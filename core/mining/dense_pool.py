@@ -39,7 +39,7 @@ On the synthetic benchmark's unit vectors (dimension 384) β ≈ 0.02; the
 largest true error in a sample of 50 queries was 0.004.
 
 Pool (K = depth). Rescore K distinct documents of large ``m`` (the largest
-entry of each of the K column chunks (16 columns) of largest maximum,
+entry of each of the K column chunks (up to 32 columns) of largest maximum,
 :class:`_ChunkedBlock`; the int32 block is read in full only once): the
 least of their exact scores, ``L``, is at most the K-th largest exact score
 (any K documents' least score is). Every document whose ``r`` reaches the
@@ -414,7 +414,7 @@ class _ChunkedBlock:
     def __init__(self, m, depth: int) -> None:
         self.m = m.numpy()
         n_rows, n = self.m.shape
-        self.chunk = max(1, min(16, n // (4 * depth)))  # at least 4·depth chunks (depth < n)
+        self.chunk = max(1, min(32, n // (4 * depth)))  # 32: the maxima in 0.018 s over 1,000 x 100,000 instead of 0.03 s with 16; >= 4·depth chunks
         self.full = n // self.chunk * self.chunk
         chunks = m[:, :self.full].reshape(n_rows, self.full // self.chunk, self.chunk)
         self.maxima = (chunks.amax(2) if self.chunk > 1 else chunks[:, :, 0]).numpy()
