@@ -414,7 +414,8 @@ class _ChunkedBlock:
     def __init__(self, m, depth: int) -> None:
         self.m = m.numpy()
         n_rows, n = self.m.shape
-        self.chunk = max(1, min(32, n // (4 * depth)))  # 32: the maxima in 0.018 s over 1,000 x 100,000 instead of 0.03 s with 16; >= 4·depth chunks
+        # 32 columns: the maxima of 1,000 x 100,000 in 0.018 s (0.03 s with 16); >= 4·depth chunks
+        self.chunk = max(1, min(32, n // (4 * depth)))
         self.full = n // self.chunk * self.chunk
         chunks = m[:, :self.full].reshape(n_rows, self.full // self.chunk, self.chunk)
         self.maxima = (chunks.amax(2) if self.chunk > 1 else chunks[:, :, 0]).numpy()
