@@ -180,12 +180,16 @@ def test_a_build_wanting_a_contiguous_operand_gets_a_copy_and_the_same_pools(mon
     assert_exact(block, docs, queries, 40, extra)
 
 
+def dyadic_case(seed: int, n_docs: int, n_queries: int, dim: int):
+    """Dyadic documents and queries, deep extras, and the corpus on the int8 path."""
+    rng = np.random.default_rng(seed)
+    docs = dyadic(rng, (n_docs, dim))
+    queries = dyadic(rng, (n_queries, dim))
+    return docs, queries, deep_extras(rng, n_docs, n_queries), DenseCorpus(docs, min_int8_docs=SMALL)
+
+
 def test_blocks_reuse_the_corpus_score_buffer_but_never_one_in_use():
-    rng = np.random.default_rng(9)
-    docs = dyadic(rng, (3000, 24))
-    queries = dyadic(rng, (40, 24))
-    extra = deep_extras(rng, 3000, 40)
-    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
+    docs, queries, extra, corpus = dyadic_case(9, 3000, 40, 24)
     first = dense_pools(corpus, queries[:16], 40, extra[:16])
     second = dense_pools(corpus, queries[16:], 40, extra[16:])  # more rows: a larger buffer
     assert first.used_int8 and second.used_int8
@@ -210,11 +214,7 @@ def test_nan_or_infinite_vectors_are_refused():
 
 
 def test_blocks_cover_every_query_and_the_job_can_be_cancelled():
-    rng = np.random.default_rng(6)
-    docs = dyadic(rng, (2100, 16))
-    queries = dyadic(rng, (300, 16))
-    extra = deep_extras(rng, 2100, 300)
-    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
+    docs, queries, extra, corpus = dyadic_case(6, 2100, 300, 16)
     starts, pooled = [], []
     for start, block in iter_dense_pools(corpus, queries, 30, extra):
         starts.append(start)
