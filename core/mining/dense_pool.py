@@ -566,7 +566,7 @@ class _BlockScores:
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else rows
         for a, b in zip(starts.tolist(), np.r_[starts[1:], len(rows)].tolist()):
             query = self.queries[rows[a]]
-            if b - a > n_docs // 3:  # a product over the corpus beats a huge gather (5 ns vs 135 ns a row)
+            if b - a > n_docs // 3:  # the product over the corpus: 48 ns a document, a gather 135 ns a row
                 out[a:b] = (self.vectors @ query)[cols[a:b]]
                 continue
             for start in range(a, b, GATHER_ROWS):
