@@ -74,6 +74,20 @@ def test_non_unit_data_with_duplicate_docs_matches_the_full_product():
     assert_exact(block, docs, queries, 60, extra)
 
 
+def test_extras_just_below_the_pool_rank_among_the_candidates_ties_included():
+    # Rows ranked just past the pool score above the rescored floor L: they are ranked among
+    # the candidates, not by a band. Every document twice: a tie decides many of those ranks.
+    rng = np.random.default_rng(8)
+    base = dyadic(rng, (1500, 48))
+    docs = np.concatenate([base, base])[rng.permutation(3000)]
+    queries = dyadic(rng, (24, 48))
+    rows = _matmul_t(queries, docs)
+    extra = [np.lexsort((np.arange(len(row)), -row))[[3, 40, 41, 42, 45, 50, 57, 64, 70]] for row in rows]
+    block = dense_pools(DenseCorpus(docs, min_int8_docs=SMALL), queries, 40, extra)
+    assert block.used_int8
+    assert_exact(block, docs, queries, 40, extra)
+
+
 def test_clustered_data_with_wide_bands_matches_the_full_product():
     rng = np.random.default_rng(2)
     centers = rng.integers(-90, 91, (6, 32))
@@ -166,6 +180,28 @@ def test_a_build_wanting_a_contiguous_operand_gets_a_copy_and_the_same_pools(mon
     assert_exact(block, docs, queries, 40, extra)
 
 
+def dyadic_case(seed: int, n_docs: int, n_queries: int, dim: int):
+    """Dyadic documents and queries, deep extras, and the corpus on the int8 path."""
+    rng = np.random.default_rng(seed)
+    docs = dyadic(rng, (n_docs, dim))
+    queries = dyadic(rng, (n_queries, dim))
+    return docs, queries, deep_extras(rng, n_docs, n_queries), DenseCorpus(docs, min_int8_docs=SMALL)
+
+
+def test_blocks_reuse_the_corpus_score_buffer_but_never_one_in_use():
+    docs, queries, extra, corpus = dyadic_case(9, 3000, 40, 24)
+    first = dense_pools(corpus, queries[:16], 40, extra[:16])
+    second = dense_pools(corpus, queries[16:], 40, extra[16:])  # more rows: a larger buffer
+    assert first.used_int8 and second.used_int8
+    assert_exact(first, docs, queries[:16], 40, extra[:16])  # not overwritten by the second block
+    assert_exact(second, docs, queries[16:], 40, extra[16:])
+    with corpus.score_buffer(24) as held:  # as another thread mid-block: this one gets a fresh output
+        held.fill_(7)
+        block = dense_pools(corpus, queries[16:], 40, extra[16:])
+        assert (held == 7).all()
+    assert_exact(block, docs, queries[16:], 40, extra[16:])
+
+
 def test_nan_or_infinite_vectors_are_refused():
     docs = np.ones((3000, 8), np.float32)
     docs[7, 1] = np.nan
@@ -178,11 +214,7 @@ def test_nan_or_infinite_vectors_are_refused():
 
 
 def test_blocks_cover_every_query_and_the_job_can_be_cancelled():
-    rng = np.random.default_rng(6)
-    docs = dyadic(rng, (2100, 16))
-    queries = dyadic(rng, (300, 16))
-    extra = deep_extras(rng, 2100, 300)
-    corpus = DenseCorpus(docs, min_int8_docs=SMALL)
+    docs, queries, extra, corpus = dyadic_case(6, 2100, 300, 16)
     starts, pooled = [], []
     for start, block in iter_dense_pools(corpus, queries, 30, extra):
         starts.append(start)
