@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers_gui import isolated_settings, open_window, shared_encoder  # noqa: F401 (fixtures)
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import (
@@ -85,26 +86,21 @@ def test_every_view_fits_1024x700(qtbot, tiny_project):
         assert cut_off_widgets(window) == [], f"{key} view at 1024×700"
 
 
-def test_a_long_compare_summary_wraps_instead_of_widening_the_window(qtbot, tiny_project):
-    window = open_window(qtbot, tiny_project)
-    window.resize(*SMALL)
-    window.show_view("compare")
-    window.views["compare"].state.setText(
-        "300 queries of split 'test' · baseline dense · bundled · hybrid fusion bundled: weighted "
-        "0.5/0.5 (chosen on train); v12: weighted 0.3/0.7 (chosen on train)")
-    for _ in range(3):
-        QApplication.processEvents()
-    assert (window.width(), window.height()) == SMALL
-    assert cut_off_widgets(window) == []
+LONG_SUMMARIES = {
+    "compare": ("state", "300 queries of split 'test' · baseline dense · bundled · hybrid fusion "
+                "bundled: weighted 0.5/0.5 (chosen on train); v12: weighted 0.3/0.7 (chosen on train)"),
+    "review": ("rate_label", "12,295 proposed · 1,024 accepted · 18 flipped · 3 rejected · 11,250 "
+               "pending — <b>1.7%</b> of reviewed proposals were false negatives"),
+}
 
 
-def test_the_review_summary_wraps_instead_of_widening_the_window(qtbot, tiny_project):
+@pytest.mark.parametrize("view", sorted(LONG_SUMMARIES))
+def test_a_long_summary_line_wraps_instead_of_widening_the_window(qtbot, tiny_project, view):
     window = open_window(qtbot, tiny_project)
     window.resize(*SMALL)
-    window.show_view("review")
-    window.views["review"].rate_label.setText(
-        "12,295 proposed · 1,024 accepted · 18 flipped · 3 rejected · 11,250 pending — "
-        "<b>1.7%</b> of reviewed proposals were false negatives")
+    window.show_view(view)
+    attribute, text = LONG_SUMMARIES[view]
+    getattr(window.views[view], attribute).setText(text)
     for _ in range(3):
         QApplication.processEvents()
     assert (window.width(), window.height()) == SMALL
