@@ -226,3 +226,30 @@ def test_second_opinions_are_computed_once_and_a_read_only_project_is_not_writte
     assert [(p.query_id, p.doc_id, p.suspicion, p.reasons) for p in read_only_queue] == \
         [(p.query_id, p.doc_id, p.suspicion, p.reasons) for p in queue]
     assert any(r.startswith("BM25 rank") for p in queue for r in p.reasons)
+
+
+def test_a_pass_whose_model_folder_is_gone_is_still_reviewed_with_the_opinions_left(
+        tiny_project, tmp_path):
+    # Second opinions come at the first review, maybe long after mining: the pass's model
+    # version may be deleted by then. The queue must still open, with BM25's opinion and a
+    # note saying why likeness to the positives is missing.
+    import shutil
+
+    from helpers_retrieval import linked_model_copy
+
+    folder = linked_model_copy(tmp_path / "v1", copy=("config_sentence_transformers.json",))
+    (folder / "config_sentence_transformers.json").write_text(
+        '{"__version__": {"sentence_transformers": "2.0.2"}}', encoding="utf-8")
+    with Project.open(tiny_project) as project:
+        project.db["model_versions"].insert({
+            "id": "v1", "name": "v1", "path": str(folder), "base": "bundled",
+            "created_at": "2026-01-01T00:00:00", "config": "{}", "train_counts": "{}", "metrics": "{}"})
+        result = mine(project, MiningConfig(source="dense", model_id="v1", split=None,
+                                            num_negatives=2, range_max=6))
+        shutil.rmtree(folder)
+        queue = review_queue(project)
+        signals = _counts(project, result.pass_number)["signals"]
+    assert queue and all(any(r.startswith("BM25 rank") for r in p.reasons) for p in queue)
+    assert signals["bm25_rank"] is True and signals["positive_similarity"] is False
+    assert any(n.startswith("positive_similarity: the pass's model cannot be loaded")
+               for n in signals["notes"])

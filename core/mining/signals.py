@@ -187,11 +187,21 @@ def add_second_opinions(project: "Project", pass_number: int, retrieval: "Retrie
         return None
     progress.fraction(0.0, f"Second opinions for pass {pass_number}")
     config = MiningConfig.from_dict(info.config)
-    rows, model_version, retrieval = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.3))
+    try:
+        rows, _, retrieval = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.3))
+    except ModelError as exc:  # the pass's model folder is gone: the opinions that need no model
+        from core.retrieval.service import Retrieval
+
+        rows, lost = None, f"positive_similarity: the pass's model cannot be loaded ({exc})"
+        retrieval = Retrieval(project)  # for BM25, which needs no model
+    doc_ids = rows.doc_ids if rows is not None else project.document_ids()
     signals = signal_rows(project, config, retrieval, info.model_version, progress.sub(0.3, 0.4),
-                          doc_ids=rows.doc_ids)
-    signals.doc_vectors = pass_vectors(rows)
-    doc_index = {d: i for i, d in enumerate(rows.doc_ids)}
+                          doc_ids=doc_ids)
+    if rows is not None:
+        signals.doc_vectors = pass_vectors(rows)
+    else:
+        signals.notes = signals.notes + (lost,)
+    doc_index = {d: i for i, d in enumerate(doc_ids)}
     stored = list(read_pass_candidates(project.conn, pass_number))
     computed: dict[str, tuple] = {}
     for start in range(0, len(stored), SIGNAL_QUERIES):
