@@ -44,9 +44,6 @@ class PoolDecisions:
     def __len__(self) -> int:
         return len(self.order)
 
-    def count(self, reason: str) -> int:
-        return int(np.count_nonzero(self.reasons == REASON_CODE[reason]))
-
     def as_decisions(self, pool: Pool, doc_ids: Sequence[str]) -> list[CandidateDecision]:
         """The same decisions as :func:`core.mining.rules.decide` returns them."""
         teacher = (pool.teacher_scores[self.order].tolist() if pool.teacher_scores is not None

@@ -178,7 +178,11 @@ def add_second_opinions(project: "Project", pass_number: int, retrieval: "Retrie
     from core.mining.config import MiningConfig
     from core.mining.scores import rows_for_config
     from core.mining.store import mining_passes
-    from core.project.pass_candidates import read_pass_candidates, write_pass_signals
+    from core.project.pass_candidates import (
+        ABSENT_RANK,
+        read_pass_candidates,
+        write_pass_signals,
+    )
     from core.project.schema import RELEVANT_LABELS
 
     progress = progress or Progress()
@@ -187,19 +191,21 @@ def add_second_opinions(project: "Project", pass_number: int, retrieval: "Retrie
         return None
     progress.fraction(0.0, f"Second opinions for pass {pass_number}")
     config = MiningConfig.from_dict(info.config)
-    try:
-        rows, _, retrieval = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.3))
-    except ModelError as exc:  # the pass's model folder is gone: the opinions that need no model
-        from core.retrieval.service import Retrieval
+    rows, lost = None, None
+    if config.source != "bm25":  # a BM25 pass has no document vectors to compare documents by
+        try:
+            rows, _, retrieval = rows_for_config(project, config, retrieval, progress.sub(0.0, 0.3))
+        except ModelError as exc:  # the pass's model folder is gone: the opinions that need no model
+            from core.retrieval.service import Retrieval
 
-        rows, lost = None, f"positive_similarity: the pass's model cannot be loaded ({exc})"
-        retrieval = Retrieval(project)  # for BM25, which needs no model
+            lost = f"positive_similarity: the pass's model cannot be loaded ({exc})"
+            retrieval = Retrieval(project)  # for BM25, which needs no model
     doc_ids = rows.doc_ids if rows is not None else project.document_ids()
     signals = signal_rows(project, config, retrieval, info.model_version, progress.sub(0.3, 0.4),
                           doc_ids=doc_ids)
     if rows is not None:
         signals.doc_vectors = pass_vectors(rows)
-    else:
+    if lost is not None:
         signals.notes = signals.notes + (lost,)
     doc_index = {d: i for i, d in enumerate(doc_ids)}
     stored = list(read_pass_candidates(project.conn, pass_number))
@@ -217,7 +223,7 @@ def add_second_opinions(project: "Project", pass_number: int, retrieval: "Retrie
         bm25, model, likeness = block_signals(signals, [q.query_id for q in chunk],
                                               np.maximum(docs, 0), offsets, relevant)
         gone = docs < 0
-        for values, absent in ((bm25, -1), (model, np.nan), (likeness, np.nan)):
+        for values, absent in ((bm25, ABSENT_RANK), (model, np.nan), (likeness, np.nan)):
             if values is not None:
                 values[gone] = absent
         for k, q in enumerate(chunk):
